@@ -1,0 +1,5 @@
+"""Entry point for ``flask --app app`` and WSGI servers."""
+
+from shop import create_app
+
+app = create_app()

@@ -1,0 +1,82 @@
+"""Shop: a Flask shop whose orders take stock in the same transaction, without overselling."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from flask import Flask, render_template
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: Mapping | None = None) -> Flask:
+    """Application factory: configuration and wiring, nothing else."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    configure(app, test_config)
+    register_extensions(app)
+    register_inventory_observer(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, test_config: Mapping | None) -> None:
+    from .database import engine_options, normalize_url
+
+    app.config.from_mapping(
+        SHOP_ENV=os.environ.get("SHOP_ENV", "development"),
+        SECRET_KEY=os.environ.get("SECRET_KEY"),
+        DATABASE_URL=os.environ.get("DATABASE_URL")
+        or "sqlite:///" + os.path.join(app.instance_path, "shop.sqlite"),
+    )
+    if test_config:
+        app.config.from_mapping(test_config)
+    url = normalize_url(app.config["DATABASE_URL"])
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", url)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+    if not app.config["SECRET_KEY"]:
+        if app.config["SHOP_ENV"] == "production":
+            raise RuntimeError("SECRET_KEY must be set when SHOP_ENV=production.")
+        app.config["SECRET_KEY"] = "dev"  # development and tests only
+
+
+def register_extensions(app: Flask) -> None:
+    from . import database
+    from .extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+def register_inventory_observer(app: Flask) -> None:
+    """Wire the session hook, the observer and the after-commit audit receivers."""
+    from . import audit, events
+    from .observer import InventoryObserver
+
+    events.init_app(app)
+    observer = InventoryObserver()
+    observer.connect(app)
+    # Blinker holds receivers weakly: the app keeps its observer alive.
+    app.extensions["shop.inventory_observer"] = observer
+    audit.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .extensions import db
+    from .models import Product
+
+    @app.get("/")
+    def index():
+        products = db.session.scalars(db.select(Product).order_by(Product.sku)).all()
+        return render_template("index.html", products=products)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,33 @@
+"""After-commit receivers: one structured log line per stock change, and low-stock notices."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from . import signals
+from .stock import StockChange
+
+logger = logging.getLogger("shop.inventory")
+
+
+def log_stock_changes(app: Flask, changes: list[StockChange]) -> None:
+    for c in changes:
+        logger.info(
+            "stock_change order=%s sku=%s delta=%+d quantity_after=%d reason=%s actor=%s",
+            c.order_number or "-", c.sku, c.delta, c.quantity_after, c.reason, c.actor,
+            extra={"stock_change": c},
+        )
+
+
+def warn_low_stock(app: Flask, change: StockChange) -> None:
+    logger.warning(
+        "low_stock sku=%s quantity=%d threshold=%d", change.sku, change.quantity_after,
+        change.low_stock_threshold, extra={"stock_change": change},
+    )
+
+
+def init_app(app: Flask) -> None:
+    signals.stock_changed.connect(log_stock_changes, sender=app)
+    signals.stock_low.connect(warn_low_stock, sender=app)

@@ -1,0 +1,333 @@
+"""``flask`` commands for operators. Each parses its input, calls the services and commits once."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from . import stock
+from .database import commit_unit_of_work
+from .demo import seed_demo_catalog
+from .errors import InventoryError
+from .extensions import db
+from .models import Inventory, InventoryMovement, MovementReason, Order, OrderItem, OrderStatus, Product, User
+from .orders import place_order
+
+CLI_ACTOR = "cli"
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _refused(exc: InventoryError) -> click.ClickException:
+    return click.ClickException("refused:\n" + "\n".join(f"  - {p.message}" for p in exc.problems))
+
+
+def _product(sku: str) -> Product:
+    product = db.session.scalar(select(Product).where(Product.sku == sku))
+    if product is None:
+        raise click.ClickException(f"There is no product {sku}.")
+    return product
+
+
+def _order(number: str) -> Order:
+    order = db.session.scalar(select(Order).where(Order.number == number.strip().upper()))
+    if order is None:
+        raise click.ClickException(f"There is no order {number}.")
+    return order
+
+
+def _money(cents: int) -> str:
+    return f"{cents / 100:.2f}"
+
+
+# -- seed-demo -------------------------------------------------------------------------
+
+
+@click.command("seed-demo")
+def seed_demo_command():
+    """Add the demo catalog (idempotent: existing SKUs are left alone)."""
+    added = commit_unit_of_work(lambda: seed_demo_catalog(db.session), actor="seed")
+    click.echo(f"Demo catalog ready: {added} product(s) added.")
+
+
+# -- staff -----------------------------------------------------------------------------
+
+staff_cli = AppGroup("staff", help="Staff accounts for the dashboard.")
+
+
+@staff_cli.command("create")
+@click.argument("email")
+@click.password_option(help="The new account's password (prompted for when omitted).")
+def staff_create(email: str, password: str):
+    """Create a staff account for EMAIL."""
+    email = email.strip().lower()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or len(email) > 254:
+        raise click.BadParameter(f"{email!r} is not an e-mail address.", param_hint="EMAIL")
+    if len(password) < 8:
+        raise click.BadParameter("use at least 8 characters.", param_hint="password")
+    if db.session.scalar(select(User).where(User.email == email)):
+        raise click.ClickException(f"A user {email} already exists.")
+
+    def work():
+        user = User(email=email, is_staff=True)
+        user.set_password(password)
+        db.session.add(user)
+
+    commit_unit_of_work(work, actor=CLI_ACTOR)
+    click.echo(f"Staff account {email} created.")
+
+
+# -- inventory -------------------------------------------------------------------------
+
+inventory_cli = AppGroup("inventory", help="Stock on hand, adjustments, imports and the ledger check.")
+
+
+@inventory_cli.command("list")
+def inventory_list():
+    """Show every product with its status and stock on hand."""
+    products = db.session.scalars(
+        select(Product).options(selectinload(Product.inventory)).order_by(Product.sku)
+    ).all()
+    click.echo(f"{'SKU':<16} {'STATUS':<12} {'ON HAND':>7}  NAME")
+    for p in products:
+        on_hand = p.inventory.quantity if p.inventory else None
+        low = " (low)" if on_hand is not None and on_hand <= p.low_stock_threshold else ""
+        click.echo(f"{p.sku:<16} {p.status:<12} {'-' if on_hand is None else on_hand:>7}  {p.name}{low}")
+
+
+@inventory_cli.command("adjust", context_settings={"ignore_unknown_options": True})
+@click.argument("sku")
+@click.argument("delta", type=int)
+@click.option("--reason", type=click.Choice([r.value for r in stock.MANUAL_REASONS]), required=True,
+              help="restock (goods received) or adjustment (count correction, damage, …).")
+@click.option("--note", default=None, help="Why, for the ledger.")
+def inventory_adjust(sku: str, delta: int, reason: str, note: str | None):
+    """Change SKU's stock by DELTA (negative to remove), with a ledger row."""
+    if note is not None and len(note) > 500:
+        raise click.BadParameter("at most 500 characters.", param_hint="--note")
+    try:
+        change = commit_unit_of_work(
+            lambda: stock.adjust_stock(db.session, _product(sku), delta, reason, note), actor=CLI_ACTOR)
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    click.echo(f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.")
+
+
+@dataclass
+class ImportRow:
+    line: int
+    sku: str
+    name: str
+    price_cents: int
+    quantity: int
+
+
+IMPORT_COLUMNS = ("sku", "name", "price_cents", "quantity")
+
+
+def _whole_number(value: str | None, maximum: int) -> int | None:
+    value = (value or "").strip()
+    if not re.fullmatch(r"\d+", value):
+        return None
+    number = int(value)
+    return number if number <= maximum else None
+
+
+def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
+    """Parse and check every row; return the rows and one error per bad line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [f"{path.name}: not a UTF-8 text file."]
+    reader = csv.DictReader(text.splitlines(), restkey="_extra")
+    if reader.fieldnames is None or sorted(f.strip() for f in reader.fieldnames) != sorted(IMPORT_COLUMNS):
+        return [], [f"line 1: the header must be {','.join(IMPORT_COLUMNS)}."]
+    reader.fieldnames = [f.strip() for f in reader.fieldnames]
+    rows, errors, seen = [], [], {}
+    for record in reader:
+        line = reader.line_num
+        problems = []
+        if "_extra" in record or None in record.values():
+            errors.append(f"line {line}: expected {len(IMPORT_COLUMNS)} columns.")
+            continue
+        sku, name = record["sku"].strip(), record["name"].strip()
+        price = _whole_number(record["price_cents"], 100_000_000)
+        quantity = _whole_number(record["quantity"], stock.MAX_ADJUSTMENT)
+        if not SKU_PATTERN.match(sku):
+            problems.append(f"SKU {sku!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        elif sku in seen:
+            problems.append(f"SKU {sku} is already on line {seen[sku]}")
+        if not name or len(name) > 200:
+            problems.append("name must be 1-200 characters")
+        if price is None:
+            problems.append(f"price_cents {record['price_cents']!r} must be a whole number of cents")
+        if quantity is None:
+            problems.append(f"quantity {record['quantity']!r} must be a whole number from 0 to "
+                            f"{stock.MAX_ADJUSTMENT}")
+        if problems:
+            errors.append(f"line {line}: " + "; ".join(problems) + ".")
+        else:
+            seen[sku] = line
+            rows.append(ImportRow(line, sku, name, price, quantity))
+    if not rows and not errors:
+        errors.append(f"{path.name}: no rows to import.")
+    return rows, errors
+
+
+def import_rows(rows: list[ImportRow], note: str) -> tuple[int, int]:
+    """Create new products with their stock; update existing ones and set their stock."""
+    existing = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_([r.sku for r in rows])))}
+    created = 0
+    for row in rows:
+        product = existing.get(row.sku)
+        if product is None:
+            db.session.add(Product(sku=row.sku, name=row.name, price_cents=row.price_cents,
+                                   inventory=Inventory(quantity=row.quantity)))
+            created += 1
+        else:
+            product.name, product.price_cents = row.name, row.price_cents
+            stock.set_stock(db.session, product, row.quantity, MovementReason.ADJUSTMENT, note)
+    db.session.flush()
+    return created, len(rows) - created
+
+
+@inventory_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inventory_import(file: Path):
+    """Create or update products from a CSV of sku,name,price_cents,quantity (all or nothing)."""
+    rows, errors = read_import_file(file)
+    if errors:
+        for error in errors:
+            click.echo(error, err=True)
+        raise click.ClickException(f"Nothing imported: {len(errors)} bad line(s) in {file.name}.")
+    try:
+        created, updated = commit_unit_of_work(lambda: import_rows(rows, f"import {file.name}"), actor=CLI_ACTOR)
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    click.echo(f"Imported {file.name}: {created} product(s) created, {updated} updated.")
+
+
+def ledger_mismatches() -> list[tuple[str, int, int]]:
+    """(sku, stock on hand, ledger sum) for every product where the two differ."""
+    ledger = (
+        select(InventoryMovement.product_id, func.sum(InventoryMovement.delta).label("total"))
+        .group_by(InventoryMovement.product_id)
+        .subquery()
+    )
+    on_hand = func.coalesce(Inventory.quantity, 0)
+    total = func.coalesce(ledger.c.total, 0)
+    stmt = (
+        select(Product.sku, on_hand, total)
+        .outerjoin(Inventory, Inventory.product_id == Product.id)
+        .outerjoin(ledger, ledger.c.product_id == Product.id)
+        .where(on_hand != total)
+        .order_by(Product.sku)
+    )
+    return [(sku, int(q), int(t)) for sku, q, t in db.session.execute(stmt)]
+
+
+@inventory_cli.command("reconcile")
+def inventory_reconcile():
+    """Check that every product's stock equals the sum of its ledger; exit 1 on any mismatch."""
+    mismatches = ledger_mismatches()
+    if mismatches:
+        for sku, on_hand, total in mismatches:
+            click.echo(f"{sku}: {on_hand} on hand, ledger sums to {total} ({on_hand - total:+d}).", err=True)
+        raise click.ClickException(f"{len(mismatches)} product(s) do not reconcile with the ledger.")
+    count = db.session.scalar(select(func.count()).select_from(Product))
+    click.echo(f"All {count} product(s) reconcile with the ledger.")
+
+
+# -- orders ----------------------------------------------------------------------------
+
+orders_cli = AppGroup("orders", help="Place orders, change their status, look them up.")
+
+
+def parse_item(value: str) -> tuple[str, int]:
+    sku, sep, qty = value.rpartition(":")
+    if not sep or not sku or not re.fullmatch(r"-?\d+", qty.strip()):
+        raise click.BadParameter(f"{value!r} is not SKU:QUANTITY (e.g. TEA-001:2).", param_hint="--item")
+    quantity = int(qty)
+    if not 0 < quantity <= stock.MAX_LINE_QUANTITY:
+        raise click.BadParameter(f"{value!r}: quantity must be 1 to {stock.MAX_LINE_QUANTITY}.",
+                                 param_hint="--item")
+    return sku.strip(), quantity
+
+
+def describe(order: Order) -> list[str]:
+    lines = [
+        f"Order {order.number}: {order.status}",
+        f"Customer: {order.customer_name} <{order.customer_email}>",
+    ]
+    for item in order.items:
+        lines.append(f"  {item.product.sku:<16} {item.quantity:>5} × {_money(item.unit_price_cents):>8}"
+                     f" = {_money(item.line_total_cents):>9}")
+    lines.append(f"Total: {_money(order.total_cents)}")
+    if order.stock_committed_at:
+        lines.append(f"Stock taken at {order.stock_committed_at:%Y-%m-%d %H:%M:%S} UTC")
+    return lines
+
+
+@orders_cli.command("place")
+@click.option("--item", "items", multiple=True, required=True, metavar="SKU:QTY",
+              help="A line of the order; repeat for more lines.")
+@click.option("--status", type=click.Choice([s.value for s in OrderStatus]), default=OrderStatus.CONFIRMED.value,
+              show_default=True, help="confirmed and paid take stock; draft and cancelled don't.")
+@click.option("--customer", default="Walk-in customer", show_default=True, help="Customer name.")
+@click.option("--email", default="walk-in@example.com", show_default=True, help="Customer e-mail.")
+def orders_place(items: tuple[str, ...], status: str, customer: str, email: str):
+    """Place an order; confirmed and paid orders take stock at once."""
+    lines = [parse_item(item) for item in items]
+    try:
+        order = commit_unit_of_work(
+            lambda: place_order(db.session, lines, status=status, customer_name=customer, customer_email=email),
+            actor=CLI_ACTOR)
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    click.echo("\n".join(describe(order)))
+
+
+@orders_cli.command("set-status")
+@click.argument("number")
+@click.argument("status", type=click.Choice([s.value for s in OrderStatus]))
+def orders_set_status(number: str, status: str):
+    """Move order NUMBER to STATUS (cancelling a committed order returns its stock)."""
+
+    def work():
+        order = _order(number)
+        order.status = status
+        db.session.flush()
+        return order
+
+    try:
+        order = commit_unit_of_work(work, actor=CLI_ACTOR)
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    click.echo(f"Order {order.number} is now {order.status}.")
+
+
+@orders_cli.command("show")
+@click.argument("number")
+def orders_show(number: str):
+    """Show order NUMBER with its lines and totals."""
+    order = db.session.scalar(
+        select(Order).where(Order.number == number.strip().upper())
+        .options(selectinload(Order.items).selectinload(OrderItem.product))
+    )
+    if order is None:
+        raise click.ClickException(f"There is no order {number}.")
+    click.echo("\n".join(describe(order)))
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(staff_cli)
+    app.cli.add_command(inventory_cli)
+    app.cli.add_command(orders_cli)

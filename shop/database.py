@@ -1,0 +1,112 @@
+"""Engine set-up per database, and the unit-of-work boundary with its bounded retry."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+
+from .extensions import db
+
+T = TypeVar("T")
+logger = logging.getLogger("shop.database")
+
+# PostgreSQL SQLSTATEs and MySQL/MariaDB error numbers worth running the unit of work again for.
+_PG_RETRYABLE = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def normalize_url(url: str) -> str:
+    """Accept the common ``postgres://`` / ``mysql://`` forms and pick this project's drivers."""
+    for prefix, replacement in (
+        ("postgres://", "postgresql+psycopg://"),
+        ("postgresql://", "postgresql+psycopg://"),
+        ("mysql://", "mysql+pymysql://"),
+        ("mariadb://", "mysql+pymysql://"),
+    ):
+        if url.startswith(prefix):
+            url = replacement + url[len(prefix):]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed.render_as_string(hide_password=False)
+
+
+def engine_options(url: str) -> dict:
+    """Pool and isolation settings for the engine behind ``url``."""
+    backend = make_url(url).get_backend_name()
+    options: dict = {"pool_pre_ping": True}
+    if backend == "mysql":
+        # Like PostgreSQL's default: fewer gap locks, fewer deadlocks between checkouts.
+        options["isolation_level"] = "READ COMMITTED"
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 30}
+    return options
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, WAL, and a write lock taken when each transaction begins.
+
+    SQLite ignores ``FOR UPDATE``; ``BEGIN IMMEDIATE`` serialises writers instead, so a
+    checkout never reads stock that another checkout is about to change.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below start transactions
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _configure_sqlite(db.engine)
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """True for deadlocks, serialization failures and lock timeouts: safe to run again."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _PG_RETRYABLE:
+        return True
+    if orig is not None and orig.args and orig.args[0] in _MYSQL_RETRYABLE:
+        return True
+    return "database is locked" in str(orig)
+
+
+def commit_unit_of_work(work: Callable[[], T], *, actor: str, attempts: int = 3) -> T:
+    """Run ``work`` and commit once; on a deadlock or serialization failure roll back and retry.
+
+    A retried attempt starts from a rolled-back session, so its stock effect is never applied
+    twice. Any other error rolls back and propagates.
+    """
+    for attempt in range(1, attempts + 1):
+        db.session.info["actor"] = actor
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except DBAPIError as exc:
+            db.session.rollback()
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            logger.warning("retrying unit of work after %s (attempt %d)", type(exc.orig).__name__, attempt)
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+        except BaseException:
+            db.session.rollback()
+            raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,65 @@
+"""Domain errors. Each carries ``.problems`` so every edge can report all of them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an order or stock change was refused."""
+
+    code: str
+    message: str
+    sku: str | None = None
+    requested: int | None = None
+    available: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class InventoryError(Exception):
+    """Base of every refusal; the caller's transaction must be rolled back."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(p.message for p in self.problems))
+
+    @classmethod
+    def from_problems(cls, problems: list[Problem]) -> InventoryError:
+        """The most specific error for a list of line problems."""
+        if all(p.code == "insufficient_stock" for p in problems):
+            return InsufficientStock(problems)
+        return OrderRejected(problems)
+
+
+class OrderRejected(InventoryError):
+    """An order's lines cannot be served (mixed or non-stock problems)."""
+
+
+class InsufficientStock(OrderRejected):
+    """Every problem is a shortage."""
+
+
+class InvalidStatusTransition(InventoryError):
+    """The order cannot move from its status to the requested one."""
+
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+        super().__init__(
+            [Problem("invalid_transition", f"An order cannot go from {old} to {new}.")]
+        )
+
+
+class OrderLocked(InventoryError):
+    """The lines of an order that has taken stock cannot change."""
+
+    def __init__(self, number: str, what: str = "its lines cannot be changed"):
+        super().__init__(
+            [Problem("order_locked", f"Order {number} has taken stock: {what}; cancel it instead.")]
+        )
+
+
+class InvalidStockChange(InventoryError):
+    """A manual stock adjustment that cannot be applied."""

@@ -1,0 +1,192 @@
+"""Database models. Constraints live here and in the migrations, business rules in ``shop.stock``."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp; every datetime column stores UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+class ProductStatus(StrEnum):
+    ACTIVE = "active"
+    UNAVAILABLE = "unavailable"
+    DISCONTINUED = "discontinued"
+
+
+class OrderStatus(StrEnum):
+    DRAFT = "draft"
+    CONFIRMED = "confirmed"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class MovementReason(StrEnum):
+    INITIAL_STOCK = "initial_stock"
+    ORDER_PLACED = "order_placed"
+    ORDER_CANCELLED = "order_cancelled"
+    RESTOCK = "restock"
+    ADJUSTMENT = "adjustment"
+
+
+ORDER_NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def new_order_number() -> str:
+    """A random, unguessable order number (80 bits), e.g. ``K7QM-2XPA-9RTD-F3HW``."""
+    raw = "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+class Product(db.Model):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("low_stock_threshold >= 0", name="threshold_not_negative"),
+        CheckConstraint(_in("status", ProductStatus), name="status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price_cents: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=ProductStatus.ACTIVE)
+    low_stock_threshold: Mapped[int] = mapped_column(default=5)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    inventory: Mapped[Inventory | None] = relationship(back_populates="product")
+
+    def __repr__(self) -> str:
+        return f"<Product {self.sku}>"
+
+
+class Inventory(db.Model):
+    __tablename__ = "inventory"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="RESTRICT"), primary_key=True
+    )
+    # active_history: the observer needs the old value to ledger a direct assignment.
+    quantity: Mapped[int] = mapped_column(default=0, active_history=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="inventory")
+
+    def __repr__(self) -> str:
+        return f"<Inventory product={self.product_id} quantity={self.quantity}>"
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (CheckConstraint(_in("status", OrderStatus), name="status_valid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True, default=new_order_number)
+    # active_history: the old status is loaded on assignment, so transitions can be judged.
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.DRAFT, active_history=True)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    stock_committed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __init__(self, **kwargs):
+        # Known before the INSERT, so the stock rules and callers can use them.
+        kwargs.setdefault("status", OrderStatus.DRAFT)
+        kwargs.setdefault("number", new_order_number())
+        super().__init__(**kwargs)
+
+    @property
+    def total_cents(self) -> int:
+        return sum(item.line_total_cents for item in self.items)
+
+    def __repr__(self) -> str:
+        return f"<Order {self.number} {self.status}>"
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="RESTRICT"), index=True
+    )
+    quantity: Mapped[int]
+    # Filled from the product's price at flush time when not given (see shop.events).
+    unit_price_cents: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+    @property
+    def line_total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+class InventoryMovement(db.Model):
+    """Append-only stock ledger: for every product, SUM(delta) == inventory.quantity."""
+
+    __tablename__ = "inventory_movements"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_not_zero"),
+        CheckConstraint("quantity_after >= 0", name="quantity_after_not_negative"),
+        CheckConstraint(_in("reason", MovementReason), name="reason_valid"),
+        # No order can take or return the same product's stock twice.
+        UniqueConstraint("order_id", "product_id", "reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="RESTRICT"), index=True
+    )
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"))
+    delta: Mapped[int]
+    quantity_after: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(254))
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    product: Mapped[Product] = relationship()
+    order: Mapped[Order | None] = relationship()
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_staff: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)

@@ -1,0 +1,149 @@
+"""Fixtures: every test runs against SQLite, PostgreSQL and MariaDB, each on a migrated schema.
+
+Server URLs come from TEST_POSTGRES_URL / TEST_MARIADB_URL. A server that cannot be reached
+skips its tests on a developer machine and fails them under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import MetaData, create_engine, delete, event, text
+from sqlalchemy.engine import make_url
+
+from shop import create_app
+from shop.extensions import db
+from shop.models import Inventory, Product
+
+SERVER_URLS = {
+    "postgresql": os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/shop_test"),
+    "mariadb": os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/shop_test?charset=utf8mb4"),
+}
+ALL_BACKENDS = ["sqlite", "postgresql", "mariadb"]
+SERVER_BACKENDS = ["postgresql", "mariadb"]
+
+
+def _create_server_database(url: str) -> None:
+    """Create the test database on its server (connecting to the server's default database)."""
+    parsed = make_url(url)
+    admin_db = "postgres" if parsed.get_backend_name() == "postgresql" else "mysql"
+    engine = create_engine(parsed.set(database=admin_db), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if parsed.get_backend_name() == "postgresql":
+                exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
+                if not exists:
+                    conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+            else:
+                conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4"))
+    finally:
+        engine.dispose()
+
+
+def _migrate_from_scratch(url: str) -> None:
+    """Drop whatever is there and build the schema with the project's migrations."""
+    from flask_migrate import upgrade
+
+    engine = create_engine(url)
+    old = MetaData()
+    old.reflect(engine)
+    old.drop_all(engine)
+    engine.dispose()
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory):
+    """Backend name -> URL of a freshly migrated database, prepared on first use."""
+    prepared: dict[str, str] = {}
+
+    def get(backend: str) -> str:
+        if backend not in prepared:
+            if backend == "sqlite":
+                url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'shop.sqlite'}"
+            else:
+                url = SERVER_URLS[backend]
+                try:
+                    _create_server_database(url)
+                except Exception as exc:  # noqa: BLE001 - any connection failure
+                    message = f"{backend} is not reachable at {make_url(url).render_as_string()}: {exc}"
+                    if os.environ.get("CI") == "true":
+                        pytest.fail(message)
+                    pytest.skip(message)
+            _migrate_from_scratch(url)
+            prepared[backend] = url
+        return prepared[backend]
+
+    return get
+
+
+def _make_app(url: str):
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(delete(table))
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def app(request, database_urls):
+    """An app on an empty, migrated database of each backend."""
+    yield from _make_app(database_urls(request.param))
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+def server_app(request, database_urls):
+    """Like ``app``, but only on the servers whose row locks are real (PostgreSQL, MariaDB)."""
+    yield from _make_app(database_urls(request.param))
+
+
+@pytest.fixture
+def session(app):
+    """``db.session`` inside an app context, acting as "test"."""
+    with app.app_context():
+        db.session.info["actor"] = "test"
+        yield db.session
+        db.session.rollback()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def add_product(session, sku, quantity=10, *, price_cents=1000, status="active", threshold=2):
+    """A committed product with ``quantity`` in stock (None: no inventory row)."""
+    product = Product(sku=sku, name=f"Product {sku}", price_cents=price_cents, status=status,
+                      low_stock_threshold=threshold)
+    if quantity is not None:
+        product.inventory = Inventory(quantity=quantity)
+    session.add(product)
+    session.commit()
+    return product
+
+
+@pytest.fixture
+def statements(app):
+    """Record every SQL statement the app's engine executes (one per cursor execution)."""
+    recorded: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        recorded.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield recorded
+    event.remove(engine, "before_cursor_execute", record)
