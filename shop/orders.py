@@ -28,11 +28,14 @@ def place_order(
     status: str,
     customer_name: str,
     customer_email: str,
+    number: str | None = None,
 ) -> Order:
     """Add an order for ``(sku, quantity)`` lines and flush it: the observer takes stock.
 
     Raises an ``InventoryError`` listing every problem (unknown SKUs, bad quantities,
     unavailable products, shortages, bad customer details); nothing is written then.
+    A ``number`` chosen in advance (by a checkout form) makes a repeated submission fail
+    on the unique order number instead of placing a second order.
     """
     lines = list(lines)
     stock.check_status(status)
@@ -41,6 +44,7 @@ def place_order(
     for sku in dict.fromkeys(sku for sku, _ in lines if sku not in products):
         problems.append(Problem("unknown_product", f"There is no product {sku}.", sku=sku))
     order = Order(
+        **({"number": number} if number else {}),
         status=status,
         customer_name=(customer_name or "").strip(),
         customer_email=(customer_email or "").strip(),
