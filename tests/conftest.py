@@ -1,7 +1,8 @@
 """Fixtures: every test runs against SQLite, PostgreSQL and MariaDB, each on a migrated schema.
 
-Server URLs come from TEST_POSTGRES_URL / TEST_MARIADB_URL. A server that cannot be reached
-skips its tests on a developer machine and fails them under CI=true.
+Server URLs come from TEST_POSTGRES_URL / TEST_MARIADB_URL; each test run works in its own
+database (the URL's name plus the process id), dropped at the end, so runs can overlap. A
+server that cannot be reached skips its tests on a developer machine and fails them under CI=true.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import MetaData, create_engine, delete, event, text
+from sqlalchemy import create_engine, delete, event, text
 from sqlalchemy.engine import make_url
 
 from shop import create_app
@@ -24,32 +25,33 @@ ALL_BACKENDS = ["sqlite", "postgresql", "mariadb"]
 SERVER_BACKENDS = ["postgresql", "mariadb"]
 
 
-def _create_server_database(url: str) -> None:
-    """Create the test database on its server (connecting to the server's default database)."""
+def _run_on_server(url: str, *statements: str) -> None:
+    """Run statements on the server of ``url``, connected to its administrative database."""
     parsed = make_url(url)
     admin_db = "postgres" if parsed.get_backend_name() == "postgresql" else "mysql"
     engine = create_engine(parsed.set(database=admin_db), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            if parsed.get_backend_name() == "postgresql":
-                exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
-                if not exists:
-                    conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-            else:
-                conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4"))
+            for statement in statements:
+                conn.execute(text(statement))
     finally:
         engine.dispose()
 
 
+def _server_database_statements(url: str) -> tuple[list[str], list[str]]:
+    """SQL that creates, and SQL that drops, the database of ``url``."""
+    name = make_url(url).database
+    if make_url(url).get_backend_name() == "postgresql":
+        drop = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']
+        return drop + [f'CREATE DATABASE "{name}"'], drop
+    drop = [f"DROP DATABASE IF EXISTS `{name}`"]
+    return drop + [f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"], drop
+
+
 def _migrate_from_scratch(url: str) -> None:
-    """Drop whatever is there and build the schema with the project's migrations."""
+    """Build the schema of an empty database with the project's migrations."""
     from flask_migrate import upgrade
 
-    engine = create_engine(url)
-    old = MetaData()
-    old.reflect(engine)
-    old.drop_all(engine)
-    engine.dispose()
     app = create_app({"TESTING": True, "DATABASE_URL": url})
     with app.app_context():
         upgrade()
@@ -60,25 +62,31 @@ def _migrate_from_scratch(url: str) -> None:
 def database_urls(tmp_path_factory):
     """Backend name -> URL of a freshly migrated database, prepared on first use."""
     prepared: dict[str, str] = {}
+    cleanups = []
 
     def get(backend: str) -> str:
         if backend not in prepared:
             if backend == "sqlite":
                 url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'shop.sqlite'}"
             else:
-                url = SERVER_URLS[backend]
+                base = make_url(SERVER_URLS[backend])
+                url = base.set(database=f"{base.database}_{os.getpid()}").render_as_string(hide_password=False)
+                create, drop = _server_database_statements(url)
                 try:
-                    _create_server_database(url)
+                    _run_on_server(url, *create)
                 except Exception as exc:  # noqa: BLE001 - any connection failure
-                    message = f"{backend} is not reachable at {make_url(url).render_as_string()}: {exc}"
+                    message = f"{backend} is not reachable at {base.render_as_string()}: {exc}"
                     if os.environ.get("CI") == "true":
                         pytest.fail(message)
                     pytest.skip(message)
+                cleanups.append(lambda: _run_on_server(url, *drop))
             _migrate_from_scratch(url)
             prepared[backend] = url
         return prepared[backend]
 
-    return get
+    yield get
+    for cleanup in cleanups:
+        cleanup()
 
 
 def _make_app(url: str):

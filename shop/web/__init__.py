@@ -1,0 +1,113 @@
+"""The server-rendered web UI: catalog and checkout, the staff dashboard, error pages, headers.
+
+``init_app`` registers the ``catalog`` and ``staff`` blueprints, the HTML error pages
+(for every route outside ``/api/``, whose blueprint answers in problem+json itself),
+the security headers and the Flask-Login wiring.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..extensions import db, login_manager
+from ..models import User
+from . import presentation
+
+logger = logging.getLogger("shop.web")
+
+API_PREFIX = "/api/"
+
+# No external sources at all: the pages work offline and nothing can be injected from elsewhere.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+])
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # same-origin, not no-referrer: Flask-WTF checks the Referer of HTTPS form posts.
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=()",
+}
+
+CSRF_MESSAGE = ("This form has expired or did not come from this site. "
+                "Please go back, reload the page and try again.")
+
+
+def init_app(app: Flask) -> None:
+    from .catalog import bp as catalog_bp
+    from .staff import bp as staff_bp
+
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SHOP_PAGE_SIZE", 20)
+    init_login(app)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(staff_bp)
+    # Unhandled exceptions reach this handler as an InternalServerError (an HTTPException).
+    app.register_error_handler(HTTPException, render_http_error)
+    app.after_request(add_security_headers)
+    app.add_template_filter(presentation.money)
+    app.add_template_filter(presentation.timestamp)
+
+
+def init_login(app: Flask) -> None:
+    login_manager.login_view = "staff.login"
+    login_manager.login_message = "Please log in to open the staff dashboard."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(load_user)
+
+
+def load_user(user_id: str) -> User | None:
+    """The logged-in user from the session cookie; only staff accounts are ever loaded."""
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return user if user is not None and user.is_staff else None
+
+
+def render_http_error(error: HTTPException):
+    """A friendly HTML page for 4xx/5xx errors; never a stack trace or exception text."""
+    if request.path.startswith(API_PREFIX):
+        return error  # the API answers in its own format
+    if error.code is None or error.code >= 500:
+        original = getattr(error, "original_exception", None)
+        if original is not None:
+            logger.error("unhandled error on %s %s", request.method, request.path, exc_info=original)
+        code, message = 500, None
+    else:
+        code = error.code
+        message = error_message(error)
+    response = Response(render_template("errors/error.html", code=code, message=message), code,
+                        mimetype="text/html")
+    if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def error_message(error: HTTPException) -> str | None:
+    """The message a view gave with ``abort(code, description)``; None for the generic ones."""
+    if isinstance(error, CSRFError):
+        return CSRF_MESSAGE
+    if error.description and error.description != type(error).description:
+        return error.description
+    return None
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response

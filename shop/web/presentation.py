@@ -1,0 +1,104 @@
+"""How domain facts are shown: availability badges, allowed order actions, money and dates.
+
+Small functions the views and templates call, so that no rule is written in a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from ..models import OrderStatus, Product, ProductStatus
+from ..stock import TRANSITIONS
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What a customer is told about a product, and whether it can be ordered now."""
+
+    key: str  # in_stock, low, out, unavailable, discontinued
+    label: str
+    orderable: bool
+
+    @property
+    def css_class(self) -> str:
+        return {"in_stock": "badge-in-stock", "low": "badge-low", "out": "badge-out",
+                "unavailable": "badge-unavailable", "discontinued": "badge-discontinued"}[self.key]
+
+
+def on_hand(product: Product) -> int | None:
+    """Stock on hand; None when the product has no inventory row (not stocked)."""
+    return product.inventory.quantity if product.inventory is not None else None
+
+
+def is_low_stock(product: Product) -> bool:
+    """At or below its low-stock threshold (the rule of the CLI list and the low-stock notice)."""
+    quantity = on_hand(product)
+    return quantity is not None and quantity <= product.low_stock_threshold
+
+
+def availability(product: Product) -> Availability:
+    """The badge for ``product``: discontinued, temporarily unavailable, out, only N left, in stock."""
+    if product.status == ProductStatus.DISCONTINUED:
+        return Availability("discontinued", "Discontinued", False)
+    if product.status == ProductStatus.UNAVAILABLE:
+        return Availability("unavailable", "Temporarily unavailable", False)
+    quantity = on_hand(product) or 0
+    if quantity <= 0:
+        return Availability("out", "Out of stock", False)
+    if quantity <= product.low_stock_threshold:
+        return Availability("low", f"Only {quantity} left", True)
+    return Availability("in_stock", "In stock", True)
+
+
+PRODUCT_STATUS_LABELS = {
+    ProductStatus.ACTIVE: "Active",
+    ProductStatus.UNAVAILABLE: "Temporarily unavailable",
+    ProductStatus.DISCONTINUED: "Discontinued",
+}
+
+
+@dataclass(frozen=True)
+class OrderAction:
+    """A button that moves an order to ``status``."""
+
+    status: str
+    label: str
+    css_class: str
+
+
+_ACTIONS = [
+    OrderAction(OrderStatus.CONFIRMED, "Confirm", "btn-secondary"),
+    OrderAction(OrderStatus.PAID, "Mark paid", "btn-primary"),
+    OrderAction(OrderStatus.CANCELLED, "Cancel", "btn-danger"),
+]
+
+
+def order_actions(status: str) -> list[OrderAction]:
+    """The transitions DESIGN.md §3 allows from ``status``, as buttons."""
+    allowed = TRANSITIONS.get(status, set())
+    return [action for action in _ACTIONS if action.status in allowed]
+
+
+def money(cents: int | None) -> str:
+    """``1250`` → ``€12.50``."""
+    if cents is None:
+        return "—"
+    sign = "-" if cents < 0 else ""
+    return f"{sign}€{abs(cents) / 100:,.2f}"
+
+
+def timestamp(value: datetime | None) -> str:
+    """A stored (naive UTC) datetime for people: ``2025-03-01 14:05 UTC``."""
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "—"
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (``/staff/orders?page=2``), else None."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
+        return None
+    return target

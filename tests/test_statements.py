@@ -1,0 +1,34 @@
+"""Placing an order costs the same number of SQL statements whatever its number of lines."""
+
+import pytest
+
+from shop.models import Inventory, Product
+from shop.orders import place_order
+from tests.helpers import stock_of
+
+
+@pytest.fixture
+def hundred_products(session):
+    session.add_all(Product(sku=f"P{i:03}", name=f"Product {i}", price_cents=100 + i,
+                            inventory=Inventory(quantity=50)) for i in range(100))
+    session.commit()
+
+
+def statements_to_place(session, statements, lines):
+    session.expunge_all()  # start cold, like a request does
+    statements.clear()
+    place_order(session, [(f"P{i:03}", 2) for i in range(lines)], status="confirmed",
+                customer_name="Ada", customer_email="ada@example.com")
+    session.commit()
+    return [s for s in statements if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
+
+
+def test_placing_an_order_takes_a_constant_number_of_statements(session, statements, hundred_products):
+    by_lines = {n: [s.split()[0] for s in statements_to_place(session, statements, n)] for n in (1, 10, 100)}
+    assert by_lines[1] == by_lines[10] == by_lines[100]
+    # products by SKU; order; its lines; lock and read stock; guarded decrement; ledger rows
+    expected = ["SELECT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT"]
+    if session.get_bind().dialect.name == "sqlite":  # plus the next line id (shop.database)
+        expected.insert(1, "SELECT")
+    assert by_lines[100] == expected
+    assert stock_of(session, "P000") == 44 and stock_of(session, "P099") == 48
