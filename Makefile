@@ -1,0 +1,42 @@
+# Two commands: `make run` serves the demo shop, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install databases browser clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: set up, migrate the SQLite database in instance/, add the demo catalog, serve on $(HOST):$(PORT)
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	@echo "Shop on http://$(HOST):$(PORT)/ - staff accounts: $(FLASK) staff create EMAIL"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## databases: make sure PostgreSQL and MariaDB are installed and running for the tests
+databases:
+	bash scripts/ensure-databases.sh
+
+## browser: Debian's Chromium for the browser tests
+browser:
+	bash scripts/install-chromium.sh
+
+## test: the whole suite on SQLite, PostgreSQL and MariaDB
+test: install databases browser
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis

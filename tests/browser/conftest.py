@@ -1,0 +1,136 @@
+"""Fixtures for browser tests of the server-rendered UI.
+
+Playwright for Python drives Debian's Chromium (``/usr/bin/chromium``, installed
+by ``scripts/install-chromium.sh``). Playwright's own browser downloads are
+never used: the machines have no network beyond the package registries.
+
+Fixtures:
+
+``browser``      session-scoped Playwright ``Browser``.
+``page``         a fresh ``Page`` in a new context per test (1280x900).
+``live_server``  serves the Flask app from the ``browser_app`` fixture on
+                 127.0.0.1 with a random port and yields its base URL
+                 (``"http://127.0.0.1:PORT"``, no trailing slash).
+``screenshot``   the ``screenshot(page, name)`` helper below, as a fixture.
+
+Browser tests define ``browser_app`` themselves (in their module or in a
+conftest next to them), for example::
+
+    @pytest.fixture
+    def browser_app(tmp_path):
+        # Point the app at a file-backed SQLite database under tmp_path: the
+        # live server runs in another thread, and an in-memory database would
+        # not be shared with it.
+        app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False,
+                          "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"})
+        ...  # create tables, seed data
+        return app
+
+When Chromium or Playwright is missing the tests are skipped locally with a
+hint, and fail when ``CI`` is set, so CI never goes green without running them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+SCREENSHOT_DIR = Path(__file__).resolve().parent / "screenshots"
+
+# Never let Playwright try to fetch a browser build of its own.
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+
+
+def _unavailable(reason: str) -> None:
+    hint = f"{reason} (run scripts/install-chromium.sh and pip install playwright)"
+    if os.environ.get("CI"):
+        pytest.fail(hint, pytrace=False)
+    pytest.skip(hint)
+
+
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save a PNG of ``page`` as ``tests/browser/screenshots/<name>.png``.
+
+    The folder is created on demand and is gitignored. Returns the path.
+    """
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    gitignore = SCREENSHOT_DIR / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("*\n!.gitignore\n")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "screenshot"
+    path = SCREENSHOT_DIR / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+@pytest.fixture(name="screenshot")
+def _screenshot_fixture():
+    """The ``screenshot(page, name)`` helper, for tests that prefer a fixture."""
+    return screenshot
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            timeout=60_000,
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+# `browser_app` is deliberately not defined here: each browser test module (or a
+# conftest beside it) provides a fixture named `browser_app` returning the Flask
+# app to serve. See the module docstring.
+
+
+@pytest.fixture
+def live_server(browser_app):
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, browser_app, threaded=True)
+    thread = threading.Thread(
+        target=server.serve_forever, name="live-server", daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

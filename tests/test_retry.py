@@ -1,0 +1,67 @@
+"""The unit of work retries a real deadlock once, and its stock effect lands exactly once."""
+
+import logging
+import threading
+
+import pytest
+
+from shop import stock
+from shop.database import commit_unit_of_work
+from shop.errors import InsufficientStock
+from shop.extensions import db
+from shop.models import Product
+from tests.conftest import add_product
+from tests.helpers import movements, stock_of
+
+
+def test_two_units_of_work_that_deadlock_both_land_once(server_app, caplog):
+    with server_app.app_context():
+        add_product(db.session, "A", 10)
+        add_product(db.session, "B", 10)
+    both_hold_a_lock = threading.Barrier(2, timeout=10)
+    errors = []
+
+    def restock(first, second):
+        attempts = 0
+
+        def work():
+            nonlocal attempts
+            attempts += 1
+            products = {p.sku: p for p in db.session.scalars(db.select(Product))}
+            stock.adjust_stock(db.session, products[first], 1, "restock")
+            if attempts == 1:
+                both_hold_a_lock.wait()  # each holds one row and now asks for the other's
+            stock.adjust_stock(db.session, products[second], 1, "restock")
+
+        with server_app.app_context():
+            try:
+                commit_unit_of_work(work, actor=f"{first}{second}")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+
+    caplog.set_level(logging.WARNING, logger="shop.database")
+    threads = [threading.Thread(target=restock, args=pair) for pair in (("A", "B"), ("B", "A"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] != []
+    with server_app.app_context():
+        assert (stock_of(db.session, "A"), stock_of(db.session, "B")) == (12, 12)
+        assert sorted(m.actor for m in movements(db.session, reason="restock")) == ["AB", "AB", "BA", "BA"]
+
+
+def test_a_domain_refusal_is_not_retried(app, caplog):
+    calls = []
+    with app.app_context():
+        tea = add_product(db.session, "TEA", 1)
+
+        def work():
+            calls.append(1)
+            stock.adjust_stock(db.session, db.session.merge(tea), -2, "adjustment")
+
+        with pytest.raises(InsufficientStock):
+            commit_unit_of_work(work, actor="test")
+    assert calls == [1]
