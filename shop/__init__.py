@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from flask import Flask, render_template
+from flask import Flask
 
 __all__ = ["create_app"]
 
@@ -30,6 +30,15 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
         SECRET_KEY=os.environ.get("SECRET_KEY"),
         DATABASE_URL=os.environ.get("DATABASE_URL")
         or "sqlite:///" + os.path.join(app.instance_path, "shop.sqlite"),
+    )
+    production = (test_config or {}).get("SHOP_ENV", app.config["SHOP_ENV"]) == "production"
+    app.config.from_mapping(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=production,
     )
     if test_config:
         app.config.from_mapping(test_config)
@@ -67,13 +76,9 @@ def register_inventory_observer(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .extensions import db
-    from .models import Product
+    from .api import register_api  # the JSON API, /api/v1 (docs/api.md)
+    register_api(app)
 
-    @app.get("/")
-    def index():
-        products = db.session.scalars(db.select(Product).order_by(Product.sku)).all()
-        return render_template("index.html", products=products)
 
 
 def register_commands(app: Flask) -> None:

@@ -1,0 +1,107 @@
+"""Staff bearer tokens: issued by ``flask staff token``, stored as SHA-256, revocable.
+
+A request without ``Authorization`` is a customer's. A request with one must carry a live
+token of a staff account, whatever the endpoint: a wrong, revoked or malformed token is a 401,
+never silently ignored. A token of an account that is no longer staff is a 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import request
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..database import commit_unit_of_work
+from ..extensions import db
+from ..models import User, utcnow
+from .models import ApiToken
+from .problems import ApiError
+
+TOKEN_PREFIX = "shop_"
+MAX_TOKEN_LENGTH = 200
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # at most one write per token per minute
+CHALLENGE = 'Bearer realm="shop"'
+_CALLER = "shop.api.caller"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for ``user``: the row (added, not committed) and the token, shown only once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user=user, token_hash=hash_token(token), name=name)
+    session.add(row)
+    return row, token
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a staff member (with a token) or an anonymous customer."""
+
+    email: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.email is not None
+
+    @property
+    def actor(self) -> str:
+        return f"staff:{self.email}" if self.email else "api"
+
+
+ANONYMOUS = Caller()
+
+
+def _unauthorized(detail: str, error: str | None = "invalid_token") -> ApiError:
+    challenge = CHALLENGE + (f', error="{error}"' if error else "")
+    return ApiError(401, detail, code="unauthorized", headers={"WWW-Authenticate": challenge})
+
+
+def authenticate() -> Caller:
+    """The caller of this request (cached on the request); raises 401/403 problems for bad tokens."""
+    caller = request.environ.get(_CALLER)
+    if caller is not None:
+        return caller
+    caller = request.environ[_CALLER] = _caller()
+    return caller
+
+
+def _caller() -> Caller:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return ANONYMOUS
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("Use an Authorization: Bearer <token> header.", error="invalid_request")
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise _unauthorized("The token is not valid.")
+    row = db.session.execute(
+        select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, User.email, User.is_staff)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise _unauthorized("The token is not valid or has been revoked.")
+    if not row.is_staff:
+        raise ApiError(403, f"{row.email} is not a staff account.", code="forbidden")
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        commit_unit_of_work(
+            lambda: db.session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)),
+            actor=f"staff:{row.email}")
+    return Caller(email=row.email)
+
+
+def require_staff() -> Caller:
+    caller = authenticate()
+    if not caller.is_staff:
+        raise _unauthorized("This endpoint needs a staff token: Authorization: Bearer <token>.", error=None)
+    return caller

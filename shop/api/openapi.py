@@ -1,0 +1,287 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, built from the same pydantic models that validate
+requests and shape responses, so that the two cannot drift apart. Served at
+``/api/v1/openapi.json``; ``tests/api`` validate it and check real responses against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from .. import stock
+from . import schemas
+from .auth import TOKEN_PREFIX
+from .views import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
+
+PREFIX = "/api/v1"
+REF = "#/components/schemas/{model}"
+
+REQUEST_MODELS = [schemas.OrderCreate, schemas.StatusChange, schemas.AdjustmentCreate]
+RESPONSE_MODELS = [schemas.OrderOut, schemas.ProductOut, schemas.ProductPage, schemas.MovementPage,
+                   schemas.AdjustmentOut, schemas.ProblemOut]
+
+DESCRIPTION = f"""\
+The shop's JSON API.
+
+* **Customers** create orders without a token and look them up by their (unguessable) number.
+* **Staff** send `Authorization: Bearer <token>` (tokens come from `flask staff token EMAIL`). A request
+  that carries a token must carry a valid one, on any endpoint: a wrong, malformed or revoked token is
+  401, a token of an account that is no longer staff is 403.
+* Creating an order needs an `Idempotency-Key` header. The same key with the same body answers the
+  original response again (same status and body, header `Idempotent-Replayed: true`); the same key with
+  another body is 409 `idempotency_key_reused`. Only created orders are stored under a key: a refused
+  order writes nothing, so the request can be retried with the same key.
+* Every error is `application/problem+json` (RFC 9457) with a machine-readable `code`. Refusals list
+  every problem in `problems` (`sku`, `code`, `message`, `requested`, `available`; validation errors add a
+  JSON `pointer`). 400: malformed JSON, bad headers or query parameters; 413: body over
+  {MAX_BODY_BYTES // 1024} KiB; 415: not JSON; 422: the body does not match its schema; 409: the shop
+  refused (stock, availability, unknown SKU, status transition) or the idempotency key was reused.
+"""
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _problem(description: str, headers: dict | None = None) -> dict:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("ProblemOut")}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _responses(*names: str) -> dict:
+    return {code: {"$ref": f"#/components/responses/{name}"} for code, name in
+            (name.split(":", 1) for name in names)}
+
+
+def _body(model: str, example: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model), "example": example}}}
+
+
+PUBLIC = [{}, {"bearerAuth": []}]  # no token needed; a token, if sent, must be valid
+STAFF = [{"bearerAuth": []}]
+
+ORDER_NUMBER_EXAMPLE = "K7QM-2XPA-9RTD-F3HW"
+ORDER_EXAMPLE = {"status": "confirmed", "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+                 "lines": [{"sku": "TEA-SENCHA", "quantity": 2}]}
+
+
+def _paths() -> dict:
+    order_number = {"$ref": "#/components/parameters/OrderNumber"}
+    sku = {"$ref": "#/components/parameters/Sku"}
+    paging = [{"$ref": "#/components/parameters/Page"}, {"$ref": "#/components/parameters/PerPage"}]
+    return {
+        f"{PREFIX}/orders": {
+            "post": {
+                "operationId": "createOrder",
+                "summary": "Create an order",
+                "description": "Creates an order for SKU lines. `confirmed` and `paid` orders take stock in the "
+                               "same transaction, or nothing is written. `paid` needs a staff token.",
+                "tags": ["orders"],
+                "security": PUBLIC,
+                "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+                "requestBody": _body("OrderCreate", ORDER_EXAMPLE),
+                "responses": {
+                    "201": _json(_ref("OrderOut"), "The order was created (or this is the replay of the "
+                                 "response that created it).", {
+                                     "Location": {"description": "The order's address.",
+                                                  "schema": {"type": "string"}},
+                                     "Idempotent-Replayed": {"description": "true when this answer is the "
+                                                             "stored response of an earlier request.",
+                                                             "schema": {"type": "string",
+                                                                        "enum": ["true", "false"]}},
+                                 }),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
+                    "409": _problem("The order was refused (`order_refused`, every problem listed) or the "
+                                    "Idempotency-Key was used with another body (`idempotency_key_reused`)."),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType", "422:Invalid"),
+                },
+            },
+        },
+        f"{PREFIX}/orders/{{number}}": {
+            "get": {
+                "operationId": "getOrder",
+                "summary": "Look up an order by its number",
+                "tags": ["orders"],
+                "security": PUBLIC,
+                "parameters": [order_number],
+                "responses": {
+                    "200": _json(_ref("OrderOut"), "The order."),
+                    **_responses("401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                },
+            },
+        },
+        f"{PREFIX}/orders/{{number}}/status": {
+            "post": {
+                "operationId": "setOrderStatus",
+                "summary": "Change an order's status (staff)",
+                "description": "Moving a draft to confirmed or paid takes stock; cancelling an order that took "
+                               "stock returns it.",
+                "tags": ["orders"],
+                "security": STAFF,
+                "parameters": [order_number],
+                "requestBody": _body("StatusChange", {"status": "paid"}),
+                "responses": {
+                    "200": _json(_ref("OrderOut"), "The order in its new status."),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                    "409": _problem("The transition is not allowed (`invalid_transition`) or the stock cannot "
+                                    "be taken (`order_refused`, every problem listed)."),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType", "422:Invalid"),
+                },
+            },
+        },
+        f"{PREFIX}/products": {
+            "get": {
+                "operationId": "listProducts",
+                "summary": "The catalog with stock and availability, by SKU",
+                "tags": ["products"],
+                "security": PUBLIC,
+                "parameters": paging,
+                "responses": {
+                    "200": _json(_ref("ProductPage"), "One page of products."),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
+                },
+            },
+        },
+        f"{PREFIX}/products/{{sku}}": {
+            "get": {
+                "operationId": "getProduct",
+                "summary": "One product with its stock and availability",
+                "tags": ["products"],
+                "security": PUBLIC,
+                "parameters": [sku],
+                "responses": {
+                    "200": _json(_ref("ProductOut"), "The product."),
+                    **_responses("401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                },
+            },
+        },
+        f"{PREFIX}/products/{{sku}}/adjustments": {
+            "post": {
+                "operationId": "adjustStock",
+                "summary": "Change a product's stock, with a ledger row (staff)",
+                "tags": ["products"],
+                "security": STAFF,
+                "parameters": [sku],
+                "requestBody": _body("AdjustmentCreate", {"delta": 12, "reason": "restock",
+                                                          "note": "Delivery 2026-11-24"}),
+                "responses": {
+                    "201": _json(_ref("AdjustmentOut"), "The change was applied.", {
+                        "Location": {"description": "The product's ledger.", "schema": {"type": "string"}}}),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                    "409": _problem("Not enough stock to remove (`adjustment_refused`)."),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType"),
+                    "422": _problem("The body does not match the schema (`invalid_request`) or the change is "
+                                    "not valid, e.g. a negative restock (`invalid_adjustment`)."),
+                },
+            },
+        },
+        f"{PREFIX}/products/{{sku}}/movements": {
+            "get": {
+                "operationId": "listMovements",
+                "summary": "A product's stock ledger, newest first (staff)",
+                "tags": ["products"],
+                "security": STAFF,
+                "parameters": [sku, *paging],
+                "responses": {
+                    "200": _json(_ref("MovementPage"), "One page of ledger rows."),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                },
+            },
+        },
+        f"{PREFIX}/openapi.json": {
+            "get": {
+                "operationId": "getOpenApiDocument",
+                "summary": "This document",
+                "tags": ["meta"],
+                "security": [{}],
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
+            },
+        },
+    }
+
+
+def _components(schemas_by_name: dict) -> dict:
+    www_authenticate = {"WWW-Authenticate": {"description": "The Bearer challenge.",
+                                             "schema": {"type": "string"}}}
+    return {
+        "schemas": schemas_by_name,
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL`; "
+                               "`flask staff revoke-token` revokes it.",
+            },
+        },
+        "parameters": {
+            "IdempotencyKey": {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "description": "A unique value per order (e.g. a UUID), sent again unchanged when retrying.",
+                "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+                "example": "3f1c9a5e-8d2b-4c7a-9e61-2b8f0d4a7c10",
+            },
+            "OrderNumber": {
+                "name": "number", "in": "path", "required": True,
+                "description": "The order number, e.g. K7QM-2XPA-9RTD-F3HW (case-insensitive).",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                "example": ORDER_NUMBER_EXAMPLE,
+            },
+            "Sku": {
+                "name": "sku", "in": "path", "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                "example": "TEA-SENCHA",
+            },
+            "Page": {
+                "name": "page", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+            },
+            "PerPage": {
+                "name": "per_page", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+            },
+        },
+        "responses": {
+            "BadRequest": _problem("Malformed JSON (`malformed_json`), a missing or bad Idempotency-Key "
+                                   "(`missing_idempotency_key`, `invalid_idempotency_key`) or a bad query "
+                                   "parameter (`invalid_parameter`)."),
+            "Unauthorized": _problem("No staff token where one is needed, or a wrong, malformed or revoked "
+                                     "token.", www_authenticate),
+            "Forbidden": _problem("The token's account is not staff, or the action needs staff (a `paid` "
+                                  "order)."),
+            "NotFound": _problem("No such order or product (`order_not_found`, `product_not_found`)."),
+            "TooLarge": _problem(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),
+            "UnsupportedMediaType": _problem("The body is not sent as application/json."),
+            "Invalid": _problem("The body does not match its schema: wrong types, unknown or missing fields, "
+                                f"quantities outside 1..{stock.MAX_LINE_QUANTITY}, more than {stock.MAX_LINES} "
+                                "lines (`invalid_request`, every problem listed with a `pointer`)."),
+        },
+    }
+
+
+def build_document() -> dict:
+    _, top = models_json_schema(
+        [(m, "validation") for m in REQUEST_MODELS] + [(m, "serialization") for m in RESPONSE_MODELS],
+        ref_template=REF,
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Shop API", "version": "1.0.0", "description": DESCRIPTION},
+        "tags": [{"name": "orders"}, {"name": "products"}, {"name": "meta"}],
+        "paths": _paths(),
+        "components": _components(top["$defs"]),
+    }

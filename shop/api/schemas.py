@@ -1,0 +1,244 @@
+"""Request and response bodies of the JSON API, as pydantic models.
+
+Requests are validated strictly (no type coercion, unknown fields refused); responses are
+built through the response models, so what the API sends is what the OpenAPI document (built
+from the same models, see ``shop.api.openapi``) says.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from .. import stock
+from ..errors import Problem
+from ..models import OrderStatus
+from .problems import problem_item
+
+# -- text that can be stored on every database --------------------------------------------
+
+_LINE_BREAKS = {"\n", "\r", "\t"}
+
+
+def _no_controls(value: str) -> str:
+    """Refuse control characters (NUL breaks PostgreSQL) and lone surrogates (not encodable)."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_controls_but_line_breaks(value: str) -> str:
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in _LINE_BREAKS for c in value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _text(*validators, **constraints):
+    """A string type: JSON-Schema constraints first (they appear in the document), then checks."""
+    return Annotated[str, Field(**constraints), *(AfterValidator(v) for v in validators)]
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CustomerIn(RequestModel):
+    name: _text(_no_controls, _not_blank, min_length=1, max_length=200, pattern=r"\S",
+                examples=["Ada Lovelace"])
+    email: _text(_no_controls, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+                 examples=["ada@example.com"])
+
+
+class LineIn(RequestModel):
+    sku: _text(_no_controls, min_length=1, max_length=64, examples=["TEA-SENCHA"])
+    quantity: Annotated[int, Field(ge=1, le=stock.MAX_LINE_QUANTITY, examples=[2])]
+
+
+class OrderCreate(RequestModel):
+    """A new order. ``paid`` needs a staff token; ``draft`` takes no stock."""
+
+    status: Literal["draft", "confirmed", "paid"] = Field(
+        description="confirmed and paid take stock at once; draft takes none.")
+    customer: CustomerIn
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=stock.MAX_LINES)]
+
+
+class StatusChange(RequestModel):
+    status: Literal["draft", "confirmed", "paid", "cancelled"] = Field(
+        description="Allowed moves: draft → confirmed | paid | cancelled, confirmed → paid | cancelled, "
+                    "paid → cancelled. Re-sending the current status changes nothing.")
+
+
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be zero")
+    return value
+
+
+class AdjustmentCreate(RequestModel):
+    delta: Annotated[
+        int,
+        Field(ge=-stock.MAX_ADJUSTMENT, le=stock.MAX_ADJUSTMENT, json_schema_extra={"not": {"const": 0}},
+              description="Change of stock on hand; negative removes stock. A restock must be positive."),
+        AfterValidator(_not_zero),
+    ]
+    reason: Literal["restock", "adjustment"]
+    note: _text(_no_controls_but_line_breaks, max_length=500) | None = None
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """The database's naive UTC timestamps as aware ones (RFC 3339 with ``Z``)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class Customer(ResponseModel):
+    name: str
+    email: str
+
+
+class OrderLine(ResponseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+    line_total_cents: int
+
+
+class Totals(ResponseModel):
+    lines: int = Field(description="Number of lines.")
+    quantity: int = Field(description="Units across all lines.")
+    total_cents: int
+
+
+class OrderOut(ResponseModel):
+    number: str = Field(examples=["K7QM-2XPA-9RTD-F3HW"])
+    status: OrderStatus
+    customer: Customer
+    lines: list[OrderLine]
+    totals: Totals
+    stock_committed_at: datetime | None = Field(description="When the order took stock; null if it has not.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductOut(ResponseModel):
+    sku: str
+    name: str
+    price_cents: int
+    status: Literal["active", "unavailable", "discontinued"]
+    stock: int | None = Field(description="Units on hand; null when the product is not stocked at all.")
+    availability: Literal["in_stock", "low_stock", "out_of_stock", "unavailable", "discontinued"]
+    low_stock_threshold: int
+
+
+class Page(ResponseModel):
+    page: int
+    per_page: int
+    total: int = Field(description="Items across all pages.")
+
+
+class ProductPage(Page):
+    items: list[ProductOut]
+
+
+class MovementOut(ResponseModel):
+    id: int
+    created_at: datetime
+    delta: int
+    quantity_after: int
+    reason: Literal["initial_stock", "order_placed", "order_cancelled", "restock", "adjustment"]
+    actor: str
+    note: str | None
+    order_number: str | None
+
+
+class MovementPage(Page):
+    items: list[MovementOut]
+
+
+class AdjustmentOut(ResponseModel):
+    sku: str
+    delta: int
+    reason: Literal["restock", "adjustment"]
+    note: str | None
+    actor: str
+    quantity_after: int
+
+
+class ProblemItem(ResponseModel):
+    code: str = Field(examples=["insufficient_stock"])
+    message: str
+    sku: str | None
+    requested: int | None
+    available: int | None
+    pointer: str | None = Field(
+        default=None, description="JSON Pointer to the offending part of the request body (validation errors).")
+
+
+class ProblemOut(ResponseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(description="Always about:blank: use code to tell problems apart.")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Machine-readable kind of problem.", examples=["order_refused"])
+    problems: list[ProblemItem] | None = Field(default=None, description="Every problem found, when there are "
+                                               "several or they concern single lines.")
+
+
+# -- validation errors as problem entries ---------------------------------------------------
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+_TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "is_instance_of")
+
+
+def validation_problems(error: ValidationError, data: Any) -> list[dict]:
+    """One problem entry per pydantic error, with a JSON Pointer; quantities keep the domain's codes."""
+    items = []
+    for err in error.errors(include_url=False, include_input=False):
+        loc = tuple(err["loc"])
+        pointer = _pointer(loc)
+        kind = err["type"]
+        if kind == "missing":
+            code = "missing_field"
+        elif kind == "extra_forbidden":
+            code = "unknown_field"
+        elif kind.endswith(_TYPE_ERRORS):
+            code = "invalid_type"
+        else:
+            code = "invalid_value"
+        problem = Problem(code, f"{pointer or 'body'}: {err['msg']}")
+        if len(loc) == 3 and loc[0] == "lines" and loc[2] == "quantity":
+            line = data["lines"][loc[1]]
+            sku = line.get("sku") if isinstance(line.get("sku"), str) else None
+            domain = stock.quantity_problem(sku, line.get("quantity"))
+            if domain is not None and code in ("invalid_value", "invalid_type"):
+                problem = Problem(domain.code, f"{pointer}: {err['msg']}", sku=sku, requested=domain.requested)
+            elif sku is not None:
+                problem = Problem(problem.code, problem.message, sku=sku)
+        items.append(problem_item(problem, pointer))
+    return items

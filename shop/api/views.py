@@ -1,0 +1,374 @@
+"""Endpoints of ``/api/v1``. Each parses and validates its input, calls the services, commits once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, request, url_for
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from .. import stock
+from ..database import commit_unit_of_work
+from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError
+from ..extensions import db
+from ..models import InventoryMovement, Order, OrderItem, Product, ProductStatus
+from ..orders import customer_problems, place_order
+from .auth import authenticate, require_staff
+from .models import IdempotencyKey
+from .problems import ApiError, init_blueprint, problem_item
+from .schemas import (
+    AdjustmentCreate,
+    AdjustmentOut,
+    Customer,
+    MovementOut,
+    MovementPage,
+    OrderCreate,
+    OrderLine,
+    OrderOut,
+    ProductOut,
+    ProductPage,
+    StatusChange,
+    Totals,
+    utc,
+    validation_problems,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+init_blueprint(bp)
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY_BYTES = 64 * 1024
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as in the OpenAPI document
+ORDER_NUMBER = re.compile(r"[A-Z0-9-]{1,32}")
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+
+
+@bp.before_request
+def limit_body_size():
+    request.max_content_length = current_app.config.get("API_MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+
+
+# -- input ----------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json() -> Any:
+    """The request body as JSON: 415 unless it is JSON, 413 if too large, 400 if malformed."""
+    if not request.is_json:
+        raise ApiError(415, "Send the body as JSON with Content-Type: application/json.")
+    raw = request.get_data(cache=True)  # raises 413 past the limit
+    if not raw.strip():
+        raise ApiError(400, "The request body is empty; send a JSON object.", code="malformed_json")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ApiError(400, f"The request body is not valid JSON: {reason}.", code="malformed_json") from None
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = validation_problems(exc, data)
+        raise ApiError(422, f"The request body is not valid: {len(problems)} problem(s).",
+                       code="invalid_request", problems=problems) from None
+
+
+def page_args() -> tuple[int, int]:
+    def number(name: str, default: int, maximum: int) -> int:
+        value = request.args.get(name)
+        if value is None:
+            return default
+        if not re.fullmatch(r"[0-9]{1,7}", value) or not 1 <= int(value) <= maximum:
+            raise ApiError(400, f"{name} must be a whole number from 1 to {maximum}.", code="invalid_parameter")
+        return int(value)
+
+    return number("page", 1, MAX_PAGE), number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+
+
+def _clean_path_value(value: str, max_length: int) -> bool:
+    return 0 < len(value) <= max_length and not any(unicodedata.category(c) in ("Cc", "Cs") for c in value)
+
+
+def json_response(model: BaseModel | str, status: int = 200, headers: dict | None = None) -> Response:
+    body = model if isinstance(model, str) else model.model_dump_json()
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def _refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError:
+    problems = [problem_item(p) for p in exc.problems]
+    return ApiError(status, f"{what}: {' '.join(p.message for p in exc.problems)}", code=code,
+                    problems=problems)
+
+
+# -- lookups --------------------------------------------------------------------------------
+
+
+def _find_order(number: str, *, lock: bool = False) -> Order:
+    number = number.strip().upper()
+    if ORDER_NUMBER.fullmatch(number):
+        stmt = (select(Order).where(Order.number == number)
+                .options(selectinload(Order.items).selectinload(OrderItem.product)))
+        if lock:  # serialise status changes of one order (two cancels must not both return stock)
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        order = db.session.scalar(stmt)
+        if order is not None:
+            return order
+    raise ApiError(404, f"There is no order {number}.", code="order_not_found")
+
+
+def _find_product(sku: str) -> Product:
+    if _clean_path_value(sku, 64):
+        product = db.session.scalar(
+            select(Product).where(Product.sku == sku).options(selectinload(Product.inventory)))
+        # MariaDB compares case- and trailing-space-insensitively: insist on the exact SKU.
+        if product is not None and product.sku == sku:
+            return product
+    raise ApiError(404, f"There is no product {sku}.", code="product_not_found")
+
+
+# -- representations ------------------------------------------------------------------------
+
+TIMESTAMPS = ["created_at", "updated_at", "stock_committed_at"]
+
+
+def reload_timestamps(order: Order) -> None:
+    """Read back the timestamps as stored (MariaDB keeps whole seconds), so every answer agrees."""
+    db.session.refresh(order, attribute_names=TIMESTAMPS)
+
+
+def order_out(order: Order) -> OrderOut:
+    lines = [
+        OrderLine(sku=item.product.sku, name=item.product.name, quantity=item.quantity,
+                  unit_price_cents=item.unit_price_cents, line_total_cents=item.line_total_cents)
+        for item in order.items
+    ]
+    return OrderOut(
+        number=order.number,
+        status=order.status,
+        customer=Customer(name=order.customer_name, email=order.customer_email),
+        lines=lines,
+        totals=Totals(lines=len(lines), quantity=sum(line.quantity for line in lines),
+                      total_cents=sum(line.line_total_cents for line in lines)),
+        stock_committed_at=utc(order.stock_committed_at),
+        created_at=utc(order.created_at),
+        updated_at=utc(order.updated_at),
+    )
+
+
+def availability(product: Product) -> str:
+    if product.status == ProductStatus.DISCONTINUED:
+        return "discontinued"
+    if product.status == ProductStatus.UNAVAILABLE:
+        return "unavailable"
+    on_hand = product.inventory.quantity if product.inventory else 0
+    if on_hand <= 0:
+        return "out_of_stock"
+    return "low_stock" if on_hand <= product.low_stock_threshold else "in_stock"
+
+
+def product_out(product: Product) -> ProductOut:
+    return ProductOut(
+        sku=product.sku, name=product.name, price_cents=product.price_cents, status=product.status,
+        stock=product.inventory.quantity if product.inventory else None,
+        availability=availability(product), low_stock_threshold=product.low_stock_threshold,
+    )
+
+
+# -- orders ---------------------------------------------------------------------------------
+
+
+def _idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise ApiError(400, "Creating an order needs an Idempotency-Key header (a unique value per order, "
+                       "reused when retrying).", code="missing_idempotency_key")
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(400, "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                       code="invalid_idempotency_key")
+    return key
+
+
+def request_fingerprint(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"POST {bp.url_prefix}/orders\n{canonical}".encode()).hexdigest()
+
+
+def _stored_response(record: IdempotencyKey, fingerprint: str, *, replayed: bool) -> Response:
+    if record.request_hash != fingerprint:
+        raise ApiError(409, "This Idempotency-Key was already used with a different request body; use a new "
+                       "key for a new order.", code="idempotency_key_reused")
+    if record.response_status is None or record.response_body is None:  # never committed like this
+        raise ApiError(409, "A request with this Idempotency-Key is still being processed.",
+                       code="idempotency_key_in_use")
+    headers = {"Idempotent-Replayed": "true" if replayed else "false"}
+    number = json.loads(record.response_body).get("number")
+    if number:
+        headers["Location"] = url_for("api.get_order", number=number)
+    return json_response(record.response_body, record.response_status, headers)
+
+
+def _find_key(key: str) -> IdempotencyKey | None:
+    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+
+
+@bp.post("/orders")
+def create_order():
+    caller = authenticate()
+    key = _idempotency_key()
+    data = read_json()
+    body = validate(OrderCreate, data)
+    if body.status == "paid" and not caller.is_staff:
+        raise ApiError(403, "Only staff can create an order as paid; create it as confirmed.", code="forbidden")
+    problems = customer_problems(body.customer.name, body.customer.email)
+    if problems:
+        raise ApiError(422, "The customer details are not valid.", code="invalid_request",
+                       problems=[problem_item(p, "/customer") for p in problems])
+    fingerprint = request_fingerprint(data)
+
+    def work() -> tuple[IdempotencyKey, bool]:
+        existing = _find_key(key)
+        if existing is not None:
+            return existing, True
+        # The key goes in first: a concurrent request with the same key waits here on the unique
+        # index, then fails without having touched any stock row.
+        record = IdempotencyKey(key=key, request_hash=fingerprint)
+        db.session.add(record)
+        db.session.flush()
+        order = place_order(db.session, [(line.sku, line.quantity) for line in body.lines],
+                            status=body.status, customer_name=body.customer.name,
+                            customer_email=body.customer.email)
+        reload_timestamps(order)
+        record.order_id = order.id
+        record.response_status = 201
+        record.response_body = order_out(order).model_dump_json()
+        return record, False
+
+    try:
+        record, replayed = commit_unit_of_work(work, actor=caller.actor)
+    except InventoryError as exc:
+        raise _refused(exc, 409, "order_refused", "The order was refused") from None
+    except IntegrityError:
+        record = _find_key(key)  # the session was rolled back: this reads what the winner committed
+        if record is None:
+            raise
+        replayed = True
+    return _stored_response(record, fingerprint, replayed=replayed)
+
+
+@bp.get("/orders/<number>")
+def get_order(number: str):
+    authenticate()
+    return json_response(order_out(_find_order(number)))
+
+
+@bp.post("/orders/<number>/status")
+def set_order_status(number: str):
+    caller = require_staff()
+    body = validate(StatusChange, read_json())
+
+    def work() -> OrderOut:
+        order = _find_order(number, lock=True)
+        order.status = body.status
+        db.session.flush()
+        reload_timestamps(order)
+        return order_out(order)
+
+    try:
+        out = commit_unit_of_work(work, actor=caller.actor)
+    except InvalidStatusTransition as exc:
+        raise _refused(exc, 409, "invalid_transition", "The status change was refused") from None
+    except InventoryError as exc:
+        raise _refused(exc, 409, "order_refused", "The status change was refused") from None
+    return json_response(out)
+
+
+# -- products -------------------------------------------------------------------------------
+
+
+@bp.get("/products")
+def list_products():
+    authenticate()
+    page, per_page = page_args()
+    total = db.session.scalar(select(func.count()).select_from(Product))
+    products = db.session.scalars(
+        select(Product).options(selectinload(Product.inventory)).order_by(Product.sku)
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return json_response(ProductPage(page=page, per_page=per_page, total=total,
+                                     items=[product_out(p) for p in products]))
+
+
+@bp.get("/products/<sku>")
+def get_product(sku: str):
+    authenticate()
+    return json_response(product_out(_find_product(sku)))
+
+
+@bp.post("/products/<sku>/adjustments")
+def adjust_product_stock(sku: str):
+    caller = require_staff()
+    body = validate(AdjustmentCreate, read_json())
+
+    def work():
+        return stock.adjust_stock(db.session, _find_product(sku), body.delta, body.reason, body.note)
+
+    try:
+        change = commit_unit_of_work(work, actor=caller.actor)
+    except InvalidStockChange as exc:
+        raise _refused(exc, 422, "invalid_adjustment", "The stock change is not valid") from None
+    except InventoryError as exc:
+        raise _refused(exc, 409, "adjustment_refused", "The stock change was refused") from None
+    out = AdjustmentOut(sku=change.sku, delta=change.delta, reason=change.reason, note=change.note,
+                        actor=change.actor, quantity_after=change.quantity_after)
+    return json_response(out, 201, {"Location": url_for("api.list_movements", sku=change.sku)})
+
+
+@bp.get("/products/<sku>/movements")
+def list_movements(sku: str):
+    require_staff()
+    page, per_page = page_args()
+    product = _find_product(sku)
+    where = InventoryMovement.product_id == product.id
+    total = db.session.scalar(select(func.count()).select_from(InventoryMovement).where(where))
+    rows = db.session.execute(
+        select(InventoryMovement, Order.number)
+        .outerjoin(Order, Order.id == InventoryMovement.order_id)
+        .where(where)
+        .order_by(InventoryMovement.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    items = [
+        MovementOut(id=m.id, created_at=utc(m.created_at), delta=m.delta, quantity_after=m.quantity_after,
+                    reason=m.reason, actor=m.actor, note=m.note, order_number=number)
+        for m, number in rows
+    ]
+    return json_response(MovementPage(page=page, per_page=per_page, total=total, items=items))
+
+
+# -- the document ---------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    from .openapi import build_document
+
+    doc = current_app.extensions.get("shop.api.openapi")
+    if doc is None:
+        doc = current_app.extensions["shop.api.openapi"] = json.dumps(build_document())
+    return Response(doc, mimetype="application/json")
+

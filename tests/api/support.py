@@ -1,0 +1,116 @@
+"""Helpers of the API tests. Every response the ``api`` client receives is checked against the
+OpenAPI document: its status must be documented for the operation, its content type listed, and
+its body valid against the documented schema (formats included)."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+from jsonschema import Draft202012Validator
+from werkzeug.exceptions import HTTPException
+
+from shop.api.auth import issue_token
+from shop.api.openapi import build_document
+from shop.models import User
+
+API = "/api/v1"
+
+
+@cache
+def document() -> dict:
+    return build_document()
+
+
+def _deref(doc: dict, node: dict) -> dict:
+    """Follow a local ``$ref`` (``#/components/...``) to its target."""
+    while "$ref" in node:
+        target = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def operation_of(app, method: str, path: str) -> tuple[str, dict] | None:
+    """The documented (path template, operation) answering ``method path``, or None if no route does."""
+    adapter = app.url_map.bind("localhost")
+    try:
+        rule, _ = adapter.match(path.split("?", 1)[0], method=method, return_rule=True)
+    except HTTPException:
+        return None
+    template = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+    operation = document()["paths"].get(template, {}).get(method.lower())
+    assert operation is not None, f"{method} {template} is served but not in the OpenAPI document"
+    return template, operation
+
+
+def assert_conforms(app, method: str, path: str, response) -> None:
+    """Fail unless ``response`` is what the OpenAPI document says ``method path`` may answer."""
+    doc = document()
+    found = operation_of(app, method, path)
+    if found is None:  # no route: the API still answers a problem (404 or 405)
+        assert response.status_code in (404, 405), response.status_code
+        entry = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
+        where = f"{method} {path} (no route)"
+    else:
+        template, operation = found
+        where = f"{method} {template} → {response.status_code}"
+        responses = operation["responses"]
+        assert str(response.status_code) in responses, f"{where} is not documented"
+        entry = _deref(doc, responses[str(response.status_code)])
+    content = entry.get("content", {})
+    assert response.mimetype in content, f"{where}: content type {response.mimetype} not in {list(content)}"
+    schema = {**content[response.mimetype]["schema"], "components": doc["components"]}
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(json.loads(response.get_data(as_text=True))), key=str)
+    assert not errors, f"{where}: body does not match the document: {errors[0].message}"
+
+
+class ApiClient:
+    """The Flask test client, with JSON helpers and a conformance check of every response."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+
+    def request(self, method: str, path: str, *, json_body=None, data=None, headers=None, token=None,
+                key=None, content_type=None, check=True):
+        headers = dict(headers or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        kwargs = {}
+        if json_body is not None:
+            kwargs["data"] = json.dumps(json_body)
+            kwargs["content_type"] = content_type or "application/json"
+        elif data is not None:
+            kwargs["data"] = data
+            kwargs["content_type"] = content_type
+        url = path if path.startswith(API) else API + path
+        response = self.client.open(url, method=method, headers=headers, **kwargs)
+        if check:
+            assert_conforms(self.app, method, url, response)
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json_body=json, **kwargs)
+
+
+def make_staff(session, email="staff@example.com", *, is_staff=True) -> tuple[User, str]:
+    """A committed staff user and a live token of theirs."""
+    user = User(email=email, is_staff=is_staff, password_hash="!")  # no password: API only
+    session.add(user)
+    _, token = issue_token(session, user, "tests")
+    session.commit()
+    return user, token
+
+
+def order_body(*lines, status="confirmed", name="Ada Lovelace", email="ada@example.com") -> dict:
+    return {"status": status, "customer": {"name": name, "email": email},
+            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines]}

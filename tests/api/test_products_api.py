@@ -1,0 +1,162 @@
+"""GET /products, GET /products/{sku}; staff: POST /products/{sku}/adjustments, GET …/movements."""
+
+import pytest
+
+from shop.models import User
+from tests.api.support import make_staff, order_body
+from tests.conftest import add_product
+from tests.helpers import movements, stock_of
+
+
+@pytest.fixture
+def catalog(session):
+    add_product(session, "A-IN", 10, threshold=2)
+    add_product(session, "B-LOW", 2, threshold=2)
+    add_product(session, "C-OUT", 0)
+    add_product(session, "D-BARE", None)
+    add_product(session, "E-OFF", 5, status="unavailable")
+    add_product(session, "F-OLD", 5, status="discontinued")
+
+
+def test_the_catalog_shows_stock_and_availability(session, api, catalog):
+    response = api.get("/products")
+    assert response.status_code == 200
+    body = response.json
+    assert (body["page"], body["per_page"], body["total"]) == (1, 20, 6)
+    assert [(p["sku"], p["stock"], p["availability"]) for p in body["items"]] == [
+        ("A-IN", 10, "in_stock"), ("B-LOW", 2, "low_stock"), ("C-OUT", 0, "out_of_stock"),
+        ("D-BARE", None, "out_of_stock"), ("E-OFF", 5, "unavailable"), ("F-OLD", 5, "discontinued")]
+    first = body["items"][0]
+    assert first == {"sku": "A-IN", "name": "Product A-IN", "price_cents": 1000, "status": "active",
+                     "stock": 10, "availability": "in_stock", "low_stock_threshold": 2}
+
+
+def test_the_catalog_is_paginated(session, api, catalog):
+    pages = [api.get(f"/products?page={page}&per_page=4").json for page in (1, 2, 3)]
+    assert [[p["sku"] for p in page["items"]] for page in pages] == [
+        ["A-IN", "B-LOW", "C-OUT", "D-BARE"], ["E-OFF", "F-OLD"], []]
+    assert {page["total"] for page in pages} == {6}
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=x", "per_page=0", "per_page=101", "page=1.5",
+                                   "page=99999999999999999999", "per_page="])
+def test_bad_paging_parameters_are_400(session, api, query):
+    response = api.get(f"/products?{query}")
+    assert response.status_code == 400
+    assert response.json["code"] == "invalid_parameter"
+
+
+def test_one_product(session, api, catalog):
+    response = api.get("/products/B-LOW")
+    assert response.status_code == 200
+    assert (response.json["sku"], response.json["availability"]) == ("B-LOW", "low_stock")
+
+
+@pytest.mark.parametrize("sku", ["NOPE", "a-in", "A-IN ", "%00", "x" * 65])
+def test_an_unknown_product_is_404_exact_sku_only(session, api, catalog, sku):
+    response = api.get(f"/products/{sku}")
+    assert response.status_code == 404
+    assert response.json["code"] == "product_not_found"
+
+
+# -- adjustments (staff) --------------------------------------------------------------------
+
+
+def test_staff_restock_with_a_ledger_row(session, api, catalog, staff_token):
+    response = api.post("/products/A-IN/adjustments", {"delta": 7, "reason": "restock", "note": "delivery"},
+                        token=staff_token)
+    assert response.status_code == 201
+    assert response.json == {"sku": "A-IN", "delta": 7, "reason": "restock", "note": "delivery",
+                             "actor": "staff:staff@example.com", "quantity_after": 17}
+    assert response.headers["Location"] == "/api/v1/products/A-IN/movements"
+    assert stock_of(session, "A-IN") == 17
+    row = movements(session, "A-IN")[-1]
+    assert (row.delta, row.reason, row.actor, row.note) == (7, "restock", "staff:staff@example.com", "delivery")
+
+
+def test_staff_remove_stock_with_an_adjustment(session, api, catalog, staff_token):
+    response = api.post("/products/A-IN/adjustments", {"delta": -4, "reason": "adjustment"}, token=staff_token)
+    assert response.status_code == 201
+    assert (response.json["quantity_after"], response.json["note"]) == (6, None)
+
+
+def test_a_first_stock_for_an_unstocked_product(session, api, catalog, staff_token):
+    response = api.post("/products/D-BARE/adjustments", {"delta": 3, "reason": "restock"}, token=staff_token)
+    assert response.status_code == 201
+    assert stock_of(session, "D-BARE") == 3
+
+
+def test_removing_more_than_on_hand_is_409(session, api, catalog, staff_token):
+    response = api.post("/products/B-LOW/adjustments", {"delta": -3, "reason": "adjustment"}, token=staff_token)
+    assert response.status_code == 409
+    assert response.json["code"] == "adjustment_refused"
+    assert [(p["code"], p["requested"], p["available"]) for p in response.json["problems"]] == [
+        ("insufficient_stock", 3, 2)]
+    assert stock_of(session, "B-LOW") == 2
+
+
+def test_a_negative_restock_is_422(session, api, catalog, staff_token):
+    response = api.post("/products/A-IN/adjustments", {"delta": -1, "reason": "restock"}, token=staff_token)
+    assert response.status_code == 422
+    assert response.json["code"] == "invalid_adjustment"
+    assert response.json["problems"][0]["code"] == "invalid_delta"
+    assert stock_of(session, "A-IN") == 10
+
+
+def test_adjusting_an_unknown_product_is_404(session, api, staff_token):
+    response = api.post("/products/NOPE/adjustments", {"delta": 1, "reason": "restock"}, token=staff_token)
+    assert response.status_code == 404
+
+
+def test_adjustments_need_a_staff_token(session, api, catalog):
+    response = api.post("/products/A-IN/adjustments", {"delta": 1, "reason": "restock"})
+    assert response.status_code == 401
+    assert stock_of(session, "A-IN") == 10
+
+
+def test_a_token_of_an_account_that_is_no_longer_staff_is_403(session, api, catalog):
+    user, token = make_staff(session, "former@example.com")
+    session.get(User, user.id).is_staff = False
+    session.commit()
+    for response in (
+        api.post("/products/A-IN/adjustments", {"delta": 1, "reason": "restock"}, token=token),
+        api.get("/products/A-IN/movements", token=token),
+        api.get("/products", token=token),
+    ):
+        assert response.status_code == 403
+        assert response.json["code"] == "forbidden"
+    assert stock_of(session, "A-IN") == 10
+
+
+# -- movements (staff) ----------------------------------------------------------------------
+
+
+def test_the_ledger_newest_first_with_order_numbers(session, api, catalog, staff_token):
+    number = api.post("/orders", order_body(("A-IN", 3)), key="k").json["number"]
+    api.post("/products/A-IN/adjustments", {"delta": 5, "reason": "restock"}, token=staff_token)
+    response = api.get("/products/A-IN/movements", token=staff_token)
+    assert response.status_code == 200
+    items = response.json["items"]
+    assert [(m["reason"], m["delta"], m["quantity_after"], m["order_number"], m["actor"]) for m in items] == [
+        ("restock", 5, 12, None, "staff:staff@example.com"),
+        ("order_placed", -3, 7, number, "api"),
+        ("initial_stock", 10, 10, None, "test"),
+    ]
+    assert response.json["total"] == 3
+
+
+def test_the_ledger_is_paginated(session, api, catalog, staff_token):
+    for _ in range(4):
+        api.post("/products/A-IN/adjustments", {"delta": 1, "reason": "restock"}, token=staff_token)
+    first = api.get("/products/A-IN/movements?per_page=3", token=staff_token).json
+    second = api.get("/products/A-IN/movements?per_page=3&page=2", token=staff_token).json
+    assert [m["quantity_after"] for m in first["items"] + second["items"]] == [14, 13, 12, 11, 10]
+    assert first["total"] == second["total"] == 5
+
+
+def test_the_ledger_needs_a_staff_token(session, api, catalog):
+    assert api.get("/products/A-IN/movements").status_code == 401
+
+
+def test_the_ledger_of_an_unknown_product_is_404(session, api, staff_token):
+    assert api.get("/products/NOPE/movements", token=staff_token).status_code == 404
