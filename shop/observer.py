@@ -30,6 +30,9 @@ class InventoryObserver:
         self._prepare(order, taking=order.status in stock.COMMITTING)
 
     def order_status_changed(self, app: Flask, order: Order, old_status: str, new_status: str) -> None:
+        old_status = stock.lock_order(object_session(order), order)  # as committed, not as loaded
+        if new_status == old_status:
+            return  # someone else made the same change first
         stock.check_transition(old_status, new_status)
         if new_status in stock.COMMITTING and order.stock_committed_at is None:
             self._prepare(order, taking=True)
@@ -39,6 +42,7 @@ class InventoryObserver:
             stock.after_flush(session, lambda: stock.return_stock(session, order, quantities))
 
     def order_lines_changed(self, app: Flask, order: Order) -> None:
+        stock.lock_order(object_session(order), order)
         stock.ensure_lines_editable(order)
         stock.prepare_lines(object_session(order), order, taking=False)
 

@@ -118,6 +118,21 @@ def pop_changes(session: Session) -> list[StockChange]:
 # -- status rules ------------------------------------------------------------------------
 
 
+def lock_order(session: Session, order: Order) -> str:
+    """Lock the order's row and refresh what the status rules read from it.
+
+    Concurrent status changes or line edits of one order then go one at a time, each seeing
+    the other's result: two cancellations cannot both return the stock.
+    """
+    status, committed_at = session.execute(
+        select(Order.status, Order.stock_committed_at).where(Order.id == order.id).with_for_update()
+    ).one()
+    attributes.set_committed_value(order, "stock_committed_at", committed_at)
+    if not inspect(order).attrs["items"].history.has_changes():
+        session.expire(order, ["items"])  # reloaded on use, as committed by whoever held the lock
+    return status
+
+
 def check_status(status: str) -> None:
     if status not in TRANSITIONS:
         raise InventoryError(

@@ -110,3 +110,58 @@ def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(serve
         returned = session.scalar(select(func.count(func.distinct(InventoryMovement.order_id)))
                                   .where(InventoryMovement.reason == "order_cancelled"))
         assert returned == cancelled > 0
+
+
+def race(app, *changes):
+    """Load the first order in one thread per change, then make the changes at the same moment."""
+    ready = threading.Barrier(len(changes), timeout=10)
+    outcomes = [None] * len(changes)
+
+    def run(index, status):
+        with app.app_context():
+            order = db.session.scalar(select(Order))
+            order.items  # loaded before the other thread commits, as a web request would have it
+            ready.wait()
+            try:
+                order.status = status
+                db.session.commit()
+                outcomes[index] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                db.session.rollback()
+                outcomes[index] = type(exc).__name__
+
+    threads = [threading.Thread(target=run, args=(i, status)) for i, status in enumerate(changes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_two_simultaneous_cancellations_return_the_stock_once(server_app):
+    with server_app.app_context():
+        db.session.add(Product(sku="TEA", name="Tea", price_cents=100, inventory=Inventory(quantity=10)))
+        db.session.commit()
+        place_order(db.session, [("TEA", 4)], status="paid", customer_name="A", customer_email="a@example.com")
+        db.session.commit()
+    assert race(server_app, "cancelled", "cancelled") == ["ok", "ok"]
+    with server_app.app_context():
+        assert db.session.scalar(select(Inventory.quantity)) == 10
+        assert ledger_mismatches() == []
+        assert db.session.scalar(select(func.count()).where(InventoryMovement.reason == "order_cancelled")) == 1
+
+
+def test_confirming_and_cancelling_a_draft_at_once_leaves_the_stock_whole(server_app):
+    with server_app.app_context():
+        db.session.add(Product(sku="TEA", name="Tea", price_cents=100, inventory=Inventory(quantity=10)))
+        db.session.commit()
+        place_order(db.session, [("TEA", 4)], status="draft", customer_name="A", customer_email="a@example.com")
+        db.session.commit()
+    outcomes = race(server_app, "confirmed", "cancelled")
+    # Either the confirmation came first (stock taken, then returned by the cancellation) or the
+    # cancellation did (and confirming a cancelled order is refused).
+    assert outcomes in (["ok", "ok"], ["InvalidStatusTransition", "ok"])
+    with server_app.app_context():
+        assert db.session.scalar(select(Order.status)) == "cancelled"
+        assert db.session.scalar(select(Inventory.quantity)) == 10
+        assert ledger_mismatches() == []
