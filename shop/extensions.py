@@ -4,8 +4,11 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+
+from sqlalchemy import DateTime, MetaData
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, registry
 
 # Stable constraint names keep Alembic migrations reviewable and portable.
 NAMING_CONVENTION = {
@@ -18,7 +21,11 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        # MariaDB/MySQL DATETIME keeps whole seconds unless asked for microseconds (migration 0003).
+        type_annotation_map={datetime: DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")},
+    )
 
 
 db = SQLAlchemy(model_class=Base)

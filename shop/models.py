@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -17,6 +18,11 @@ from .extensions import db
 def utcnow() -> datetime:
     """Naive UTC timestamp; every datetime column stores UTC."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def exact_string(length: int):
+    """VARCHAR compared byte for byte everywhere (MariaDB's default collation ignores case)."""
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def _in(column: str, enum: type[StrEnum]) -> str:
@@ -62,7 +68,7 @@ class Product(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    sku: Mapped[str] = mapped_column(exact_string(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     price_cents: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.ACTIVE)
@@ -98,7 +104,7 @@ class Order(db.Model):
     __table_args__ = (CheckConstraint(_in("status", OrderStatus), name="status_valid"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True, default=new_order_number)
+    number: Mapped[str] = mapped_column(exact_string(32), unique=True, default=new_order_number)
     # active_history: the old status is loaded on assignment, so transitions can be judged.
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.DRAFT, active_history=True)
     customer_name: Mapped[str] = mapped_column(String(200))
@@ -180,7 +186,7 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(exact_string(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_staff: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
