@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install databases browser clean
+.PHONY: run test install databases browser clean bench bench-profile
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ browser:
 ## test: the whole suite on SQLite, PostgreSQL and MariaDB
 test: install databases browser
 	$(BIN)/python -m pytest
+
+## bench: throughput from raw SQL (pgbench) to HTTP on PostgreSQL db shop_bench, plus SQLite; < 10 min
+## (writes bench/results.md and bench/results.json; see bench/README.md)
+bench: install databases
+	bash bench/install-tools.sh
+	$(BIN)/python -m bench.run
+
+## bench-profile: profile the service-layer hot path (bench/profile/)
+bench-profile: install databases
+	bash bench/install-tools.sh
+	$(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -1,0 +1,160 @@
+"""Load-generating worker processes for bench/run.py.
+
+Each worker is a separate process (forked by multiprocessing) that builds its own app
+or connection, places a few warm-up orders, waits on a barrier with its siblings, then
+places orders back to back for a fixed duration, timing each one client-side.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+
+# The catalogue bench/run.py seeds (the same for every row): spread SKUs have product ids
+# 1..N_SPREAD, the hot SKU has id HOT_ID.
+N_SPREAD = 1000
+HOT_ID = N_SPREAD + 1
+HOT_SKU = "HOT-0001"
+SPREAD_LINES = 3
+CUSTOMER_NAME = "Bench Client"
+CUSTOMER_EMAIL = "bench@example.com"
+
+
+def spread_sku(product_id: int) -> str:
+    return f"SKU-{product_id:04d}"
+
+
+def order_product_ids(case: str, rng: random.Random) -> list[int]:
+    """The product ids of one order (1 unit each): the hot SKU, or 3 distinct spread SKUs."""
+    if case == "hot":
+        return [HOT_ID]
+    return rng.sample(range(1, N_SPREAD + 1), SPREAD_LINES)
+
+
+def order_lines(case: str, rng: random.Random) -> list[tuple[str, int]]:
+    return [(HOT_SKU if pid == HOT_ID else spread_sku(pid), 1) for pid in order_product_ids(case, rng)]
+
+
+def _timed_loop(one: Callable[[], None], *, warmup: int, duration: float, barrier, queue) -> None:
+    errors: Counter[str] = Counter()
+    for _ in range(warmup):
+        one()
+    barrier.wait()
+    latencies: list[float] = []
+    cpu = time.process_time()
+    start = time.perf_counter()
+    end = start + duration
+    while True:
+        t0 = time.perf_counter()
+        if t0 >= end:
+            break
+        try:
+            one()
+        except Exception as exc:  # noqa: BLE001 - counted and reported per row
+            errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"] += 1
+            continue
+        latencies.append(time.perf_counter() - t0)
+    queue.put({"orders": len(latencies), "latencies": latencies, "errors": dict(errors),
+               "elapsed": time.perf_counter() - start, "cpu": time.process_time() - cpu, "warmup": warmup})
+
+
+def _guard(worker: Callable, barrier, queue, *args) -> None:
+    """Report a worker that could not start instead of leaving its siblings on the barrier."""
+    try:
+        worker(*args, barrier, queue)
+    except BaseException:  # noqa: BLE001
+        barrier.abort()
+        queue.put({"failed": traceback.format_exc()})
+
+
+# -- service layer: shop.orders.place_order + commit_unit_of_work --------------------------
+
+
+def service_worker(url: str, case: str, seed: int, duration: float, warmup: int, barrier, queue) -> None:
+    _guard(_service_worker, barrier, queue, url, case, seed, duration, warmup)
+
+
+def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
+    from shop import create_app
+    from shop.database import commit_unit_of_work
+    from shop.extensions import db
+    from shop.orders import place_order
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    rng = random.Random(seed)
+    with app.app_context():
+        session = db.session
+
+        def one() -> None:
+            lines = order_lines(case, rng)
+            commit_unit_of_work(
+                lambda: place_order(session, lines, status="confirmed", customer_name=CUSTOMER_NAME,
+                                    customer_email=CUSTOMER_EMAIL),
+                actor="bench",
+            )
+
+        _timed_loop(one, warmup=warmup, duration=duration, barrier=barrier, queue=queue)
+        db.session.remove()
+        db.engine.dispose()
+
+
+# -- the same transaction written directly with Python's sqlite3 module ----------------------
+
+
+def sqlite_direct_worker(path: str, case: str, seed: int, duration: float, warmup: int, barrier,
+                         queue) -> None:
+    _guard(_sqlite_direct_worker, barrier, queue, path, case, seed, duration, warmup)
+
+
+def open_sqlite(path: str) -> sqlite3.Connection:
+    """A connection set up as the shop's engine sets up SQLite (shop/database.py)."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _sqlite_direct_worker(path, case, seed, duration, warmup, barrier, queue) -> None:
+    import secrets
+    from datetime import UTC, datetime
+
+    conn = open_sqlite(path)
+    rng = random.Random(seed)
+
+    def one() -> None:
+        ids = sorted(order_product_ids(case, rng))
+        marks = ",".join("?" * len(ids))
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        number = secrets.token_hex(8)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            order_id = conn.execute(
+                "INSERT INTO orders (number, status, customer_name, customer_email, stock_committed_at,"
+                " created_at, updated_at) VALUES (?, 'confirmed', ?, ?, ?, ?, ?) RETURNING id",
+                (number, CUSTOMER_NAME, CUSTOMER_EMAIL, now, now, now)).fetchone()[0]
+            conn.execute(
+                "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
+                f" SELECT ?, id, 1, price_cents FROM products WHERE id IN ({marks})", (order_id, *ids))
+            taken = conn.execute(
+                f"UPDATE inventory SET quantity = quantity - 1, updated_at = ? WHERE product_id IN ({marks})"
+                " AND quantity >= 1 RETURNING product_id, quantity", (now, *ids)).fetchall()
+            if len(taken) != len(ids):
+                raise RuntimeError("insufficient stock")
+            conn.executemany(
+                "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason, actor,"
+                " created_at) VALUES (?, ?, -1, ?, 'order_placed', 'bench', ?)",
+                [(pid, order_id, qty, now) for pid, qty in taken])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    try:
+        _timed_loop(one, warmup=warmup, duration=duration, barrier=barrier, queue=queue)
+    finally:
+        conn.close()
