@@ -78,7 +78,9 @@ def register_inventory_observer(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .api import register_api  # the JSON API, /api/v1 (docs/api.md)
     register_api(app)
+    from . import web
 
+    web.init_app(app)  # catalog and staff blueprints, HTML error pages, security headers
 
 
 def register_commands(app: Flask) -> None:

@@ -7,8 +7,6 @@ the security headers and the Flask-Login wiring.
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -16,8 +14,6 @@ from werkzeug.exceptions import HTTPException
 from ..extensions import db, login_manager
 from ..models import User
 from . import presentation
-
-logger = logging.getLogger("shop.web")
 
 API_PREFIX = "/api/"
 
@@ -48,8 +44,13 @@ def init_app(app: Flask) -> None:
     from .catalog import bp as catalog_bp
     from .staff import bp as staff_bp
 
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults are None and False: a value given in the configuration wins.
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    if app.config.get("SHOP_ENV") == "production":  # served over HTTPS there
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
     app.config.setdefault("SHOP_PAGE_SIZE", 20)
     init_login(app)
     app.register_blueprint(catalog_bp)
@@ -57,8 +58,11 @@ def init_app(app: Flask) -> None:
     # Unhandled exceptions reach this handler as an InternalServerError (an HTTPException).
     app.register_error_handler(HTTPException, render_http_error)
     app.after_request(add_security_headers)
-    app.add_template_filter(presentation.money)
-    app.add_template_filter(presentation.timestamp)
+    for name in ("money", "timestamp"):
+        app.add_template_filter(getattr(presentation, name))
+    for name in ("url_with", "status_note", "is_low_stock", "order_actions", "product_status_label",
+                 "product_status_class", "reason_label"):
+        app.add_template_global(getattr(presentation, name))
 
 
 def init_login(app: Flask) -> None:
@@ -82,10 +86,7 @@ def render_http_error(error: HTTPException):
     if request.path.startswith(API_PREFIX):
         return error  # the API answers in its own format
     if error.code is None or error.code >= 500:
-        original = getattr(error, "original_exception", None)
-        if original is not None:
-            logger.error("unhandled error on %s %s", request.method, request.path, exc_info=original)
-        code, message = 500, None
+        code, message = 500, None  # Flask has logged the exception; the page never shows it
     else:
         code = error.code
         message = error_message(error)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from flask import request, url_for
+
 from ..models import OrderStatus, Product, ProductStatus
 from ..stock import TRANSITIONS
 
@@ -59,6 +61,21 @@ PRODUCT_STATUS_LABELS = {
 }
 
 
+_PRODUCT_STATUS_CLASSES = {
+    ProductStatus.ACTIVE: "badge-in-stock",
+    ProductStatus.UNAVAILABLE: "badge-unavailable",
+    ProductStatus.DISCONTINUED: "badge-discontinued",
+}
+
+
+def product_status_label(status: str) -> str:
+    return PRODUCT_STATUS_LABELS.get(status, status)
+
+
+def product_status_class(status: str) -> str:
+    return _PRODUCT_STATUS_CLASSES.get(status, "badge-unavailable")
+
+
 @dataclass(frozen=True)
 class OrderAction:
     """A button that moves an order to ``status``."""
@@ -81,6 +98,19 @@ def order_actions(status: str) -> list[OrderAction]:
     return [action for action in _ACTIONS if action.status in allowed]
 
 
+_STATUS_NOTES = {
+    OrderStatus.DRAFT: "This is a draft: it is saved, but nothing is reserved until it is placed.",
+    OrderStatus.CONFIRMED: "Your order is confirmed and its items are reserved for you.",
+    OrderStatus.PAID: "Your order is paid. Thank you!",
+    OrderStatus.CANCELLED: "This order was cancelled; its items went back into stock.",
+}
+
+
+def status_note(status: str) -> str:
+    """One sentence telling a customer what an order's status means."""
+    return _STATUS_NOTES.get(status, "")
+
+
 def money(cents: int | None) -> str:
     """``1250`` → ``€12.50``."""
     if cents is None:
@@ -89,9 +119,16 @@ def money(cents: int | None) -> str:
     return f"{sign}€{abs(cents) / 100:,.2f}"
 
 
-def timestamp(value: datetime | None) -> str:
+def timestamp(value: datetime | None, zone: bool = True) -> str:
     """A stored (naive UTC) datetime for people: ``2025-03-01 14:05 UTC``."""
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else "—"
+    if value is None:
+        return "—"
+    return f"{value:%Y-%m-%d %H:%M}" + (" UTC" if zone else "")
+
+
+def reason_label(reason: str) -> str:
+    """``order_placed`` → ``Order placed``."""
+    return reason.replace("_", " ").capitalize()
 
 
 def safe_next(target: str | None) -> str | None:
@@ -102,3 +139,10 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
         return None
     return target
+
+
+def url_with(**changes) -> str:
+    """The current page's URL with some query arguments changed (None removes one)."""
+    args = {**request.args.to_dict(), **changes}
+    return url_for(request.endpoint, **(request.view_args or {}),
+                   **{k: v for k, v in args.items() if v is not None and v != ""})

@@ -134,3 +134,50 @@ def live_server(browser_app):
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+# -- the shop itself, for the browser tests of its pages -----------------------------------
+
+STAFF_EMAIL = "staff@example.com"
+STAFF_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def browser_app(tmp_path):
+    """The real shop on a migrated file-backed SQLite database with the demo catalog and a staff user.
+
+    CSRF stays on: the browser submits the forms' tokens like any visitor.
+    """
+    from flask_migrate import upgrade
+
+    from shop import create_app
+    from shop.database import commit_unit_of_work
+    from shop.demo import seed_demo_catalog
+    from shop.extensions import db
+    from shop.models import User
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "browser-tests",
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite'}"})
+    with app.app_context():
+        upgrade()
+
+        def seed():
+            seed_demo_catalog(db.session)
+            user = User(email=STAFF_EMAIL, is_staff=True)
+            user.set_password(STAFF_PASSWORD)
+            db.session.add(user)
+
+        commit_unit_of_work(seed, actor="seed")
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def log_in(page, base_url: str, next_path: str = "/staff/") -> None:
+    """Log the page in as the staff user through the login form."""
+    page.goto(f"{base_url}/staff/login?next={next_path}")
+    page.get_by_label("E-mail address").fill(STAFF_EMAIL)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base_url}{next_path}")

@@ -1,0 +1,96 @@
+"""Catalog and checkout at ``/``, the order page at ``/orders/<number>``.
+
+Each write follows form → service → one commit → flash → redirect. A refused order
+is shown again (422) with everything the customer typed and every problem named.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from ...database import commit_unit_of_work
+from ...errors import InventoryError
+from ...extensions import db
+from ...models import Order, OrderItem, Product
+from ...orders import place_order
+from ...stock import MAX_LINE_QUANTITY
+from ..presentation import availability
+from . import bp
+from .forms import QUANTITY_PREFIX, CheckoutForm
+
+CUSTOMER_ACTOR = "customer"
+REFUSED_HEADING = "We couldn't place your order:"
+
+
+def catalog_products() -> list[Product]:
+    return db.session.scalars(
+        select(Product).options(selectinload(Product.inventory)).order_by(Product.name, Product.sku)
+    ).all()
+
+
+def find_order(number: str) -> Order | None:
+    return db.session.scalar(
+        select(Order).where(Order.number == number.strip().upper())
+        .options(selectinload(Order.items).selectinload(OrderItem.product))
+    )
+
+
+def _posted_skus() -> list[str]:
+    """SKUs of the quantity fields a submitted form carries (a product may be gone since)."""
+    return [key[len(QUANTITY_PREFIX):] for key in request.form if key.startswith(QUANTITY_PREFIX)]
+
+
+def _render_catalog(products: list[Product], form: CheckoutForm, status: int = 200):
+    items = [(product, availability(product), form[QUANTITY_PREFIX + product.sku]) for product in products]
+    return render_template("catalog/index.html", items=items, form=form,
+                           max_quantity=MAX_LINE_QUANTITY), status
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index():
+    """The catalog with a quantity field per product; "Place order" or "Save as draft"."""
+    products = catalog_products()
+    form = CheckoutForm.for_products([p.sku for p in products] + _posted_skus())
+    if not form.validate_on_submit():
+        if not form.is_submitted():
+            return _render_catalog(products, form)
+        names = {p.sku: p.name for p in products}
+        flash("\n".join(["Please check your order:", *form.error_lines(names)]), "error")
+        return _render_catalog(products, form, 422)
+
+    number = form.order_token.data
+    try:
+        order = commit_unit_of_work(
+            lambda: place_order(db.session, form.lines(), status=form.status,
+                                customer_name=form.customer_name.data,
+                                customer_email=form.customer_email.data, number=number),
+            actor=CUSTOMER_ACTOR)
+    except InventoryError as exc:
+        flash("\n".join([REFUSED_HEADING, *(p.message for p in exc.problems)]), "error")
+        form.mark_problems(exc.problems)
+        return _render_catalog(products, form, 422)
+    except IntegrityError:
+        # The same form came back (double click, back and resubmit): its number is taken.
+        existing = find_order(number)
+        if existing is None:
+            raise
+        flash(f"This order was already submitted: here is order {existing.number}.", "info")
+        return redirect(url_for(".order", number=existing.number))
+
+    if order.status == "draft":
+        flash(f"Your draft order {order.number} is saved. Nothing is reserved until it is placed.", "success")
+    else:
+        flash(f"Thank you! Your order {order.number} is placed and its items are reserved.", "success")
+    return redirect(url_for(".order", number=order.number))
+
+
+@bp.get("/orders/<number>")
+def order(number: str):
+    """An order's lines, totals and status; the unguessable number is the key."""
+    found = find_order(number)
+    if found is None:
+        abort(404, description="There is no order with that number. Please check the link.")
+    return render_template("catalog/order.html", order=found)

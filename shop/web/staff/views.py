@@ -1,0 +1,283 @@
+"""Staff views. Each write follows form → service → one commit → flash → redirect."""
+
+from __future__ import annotations
+
+import re
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
+
+from ...database import commit_unit_of_work
+from ...errors import InventoryError
+from ...extensions import db
+from ...models import Inventory, InventoryMovement, Order, OrderStatus, Product, utcnow
+from ...stock import adjust_stock
+from ..presentation import PRODUCT_STATUS_LABELS, safe_next
+from . import bp
+from .auth import authenticate, require_staff, staff_actor
+from .chart import stock_chart
+from .forms import LoginForm, LogoutForm, OrderStatusForm, ProductStatusForm, StockAdjustmentForm
+from .ledger_csv import csv_lines, day_range, parse_day
+
+CHART_MOVEMENTS = 200
+CSV_BATCH = 1000
+STOCK_SORTS = {
+    "sku": Product.sku,
+    "name": Product.name,
+    "status": Product.status,
+    "on_hand": func.coalesce(Inventory.quantity, -1),  # not stocked sorts below zero
+}
+
+bp.before_request(require_staff)
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Staff pages show live stock and customer data: never cache them."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page_size() -> int:
+    return current_app.config["SHOP_PAGE_SIZE"]
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int), 1)
+
+
+def _problem_lines(heading: str, exc: InventoryError) -> str:
+    return "\n".join([heading, *(p.message for p in exc.problems)])
+
+
+def _form_errors(heading: str, form) -> str:
+    return "\n".join([heading, *(f"{field.label.text}: {error}" if field.label.text else error
+                                 for field in form for error in field.errors)])
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """E-mail and password; only staff accounts get in. ``next`` must be a path on this site."""
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for(".stock"))
+    form = LoginForm(next=request.args.get("next"))
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            flash(f"Welcome, {user.email}.", "success")
+            return redirect(safe_next(form.next.data) or url_for(".stock"))
+        flash("That e-mail address and password don't match a staff account.", "error")
+        return render_template("staff/login.html", form=form), 401
+    return render_template("staff/login.html", form=form), 422 if form.errors else 200
+
+
+@bp.post("/logout")
+def logout():
+    if LogoutForm().validate_on_submit():
+        logout_user()
+        flash("You are logged out.", "info")
+    return redirect(url_for(".login"))
+
+
+# -- stock table ---------------------------------------------------------------------------
+
+
+@bp.get("/")
+def stock():
+    """Every product with status, stock on hand and a low-stock flag; search, sort, pages."""
+    query = request.args.get("q", "").strip()[:100]
+    sort = request.args.get("sort") if request.args.get("sort") in STOCK_SORTS else "sku"
+    descending = request.args.get("dir") == "desc"
+    low_only = request.args.get("low") == "1"
+    stmt = select(Product).outerjoin(Inventory).options(contains_eager(Product.inventory))
+    if query:
+        needle = query.lower()
+        stmt = stmt.where(or_(func.lower(Product.sku).contains(needle, autoescape=True),
+                              func.lower(Product.name).contains(needle, autoescape=True)))
+    if low_only:
+        stmt = stmt.where(Inventory.quantity <= Product.low_stock_threshold)
+    column = STOCK_SORTS[sort]
+    stmt = stmt.order_by(column.desc() if descending else column.asc(), Product.sku)
+    pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
+    return render_template("staff/stock.html", pagination=pagination, query=query, sort=sort,
+                           descending=descending, low_only=low_only)
+
+
+# -- product page: ledger, chart, adjustment, status --------------------------------------
+
+
+def _product_or_404(sku: str) -> Product:
+    product = db.session.scalar(
+        select(Product).where(Product.sku == sku).options(selectinload(Product.inventory)))
+    if product is None:
+        abort(404, description=f"There is no product with SKU {sku}.")
+    return product
+
+
+def _render_product(product: Product, adjust_form: StockAdjustmentForm, status_form: ProductStatusForm,
+                    status: int = 200):
+    ledger = db.paginate(
+        select(InventoryMovement).where(InventoryMovement.product_id == product.id)
+        .options(selectinload(InventoryMovement.order)).order_by(InventoryMovement.id.desc()),
+        page=_page(), per_page=_page_size(), error_out=False)
+    recent = db.session.execute(
+        select(InventoryMovement.created_at, InventoryMovement.quantity_after)
+        .where(InventoryMovement.product_id == product.id)
+        .order_by(InventoryMovement.id.desc()).limit(CHART_MOVEMENTS)).all()
+    chart = stock_chart([tuple(row) for row in reversed(recent)], threshold=product.low_stock_threshold,
+                        sku=product.sku, now=utcnow())
+    return render_template("staff/product.html", product=product, ledger=ledger, chart=chart,
+                           adjust_form=adjust_form, status_form=status_form), status
+
+
+@bp.get("/products/<sku>")
+def product(sku: str):
+    product = _product_or_404(sku)
+    return _render_product(product, StockAdjustmentForm(formdata=None),
+                           ProductStatusForm(formdata=None, data={"status": product.status}))
+
+
+@bp.post("/products/<sku>/adjust")
+def adjust(sku: str):
+    """Restock or adjust one product's stock, with a ledger row naming the staff member."""
+    product = _product_or_404(sku)
+    form = StockAdjustmentForm()
+    status_form = ProductStatusForm(formdata=None, data={"status": product.status})
+    if not form.validate_on_submit():
+        flash(_form_errors("Please check the stock change:", form), "error")
+        return _render_product(product, form, status_form, 422)
+    try:
+        change = commit_unit_of_work(
+            lambda: adjust_stock(db.session, product, form.delta.data, form.reason.data,
+                                       form.note.data or None),
+            actor=staff_actor())
+    except InventoryError as exc:
+        flash(_problem_lines("The stock change was refused:", exc), "error")
+        return _render_product(product, form, status_form, 422)
+    flash(f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.", "success")
+    return redirect(url_for(".product", sku=sku))
+
+
+@bp.post("/products/<sku>/status")
+def product_status(sku: str):
+    """Make a product active, temporarily unavailable or discontinued."""
+    product = _product_or_404(sku)
+    form = ProductStatusForm()
+    if not form.validate_on_submit():
+        flash(_form_errors("The status was not changed:", form), "error")
+        return redirect(url_for(".product", sku=sku))
+
+    def work():
+        product.status = form.status.data
+        db.session.flush()
+
+    commit_unit_of_work(work, actor=staff_actor())
+    flash(f"{sku} is now {PRODUCT_STATUS_LABELS[form.status.data].lower()}.", "success")
+    return redirect(url_for(".product", sku=sku))
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+@bp.get("/orders")
+def orders():
+    """Orders, newest first, filtered by status, with a button per allowed transition."""
+    status = request.args.get("status")
+    status = status if status in {s.value for s in OrderStatus} else None
+    stmt = select(Order).options(selectinload(Order.items)).order_by(Order.created_at.desc(), Order.id.desc())
+    if status:
+        stmt = stmt.where(Order.status == status)
+    pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
+    counts = dict(db.session.execute(select(Order.status, func.count()).group_by(Order.status)).all())
+    return render_template("staff/orders.html", pagination=pagination, status=status, counts=counts,
+                           statuses=list(OrderStatus), form=OrderStatusForm(formdata=None))
+
+
+@bp.post("/orders/<number>/status")
+def order_status(number: str):
+    """Move an order to another status; the inventory observer takes or returns its stock."""
+    form = OrderStatusForm()
+    back = safe_next(form.next.data) or url_for(".orders")
+    if not form.validate_on_submit():
+        flash(_form_errors(f"Order {number} was not changed:", form), "error")
+        return redirect(back)
+    new_status = form.status.data
+
+    def work():
+        order = db.session.scalar(select(Order).where(Order.number == number))
+        if order is None:
+            abort(404, description=f"There is no order {number}.")
+        old_status = order.status
+        order.status = new_status
+        db.session.flush()
+        return old_status
+
+    try:
+        old_status = commit_unit_of_work(work, actor=staff_actor())
+    except InventoryError as exc:
+        flash(_problem_lines(f"Order {number} could not be moved to {new_status}:", exc), "error")
+        return redirect(back)
+    if old_status == new_status:
+        flash(f"Order {number} is already {new_status}.", "info")
+    else:
+        flash(f"Order {number} is now {new_status} (was {old_status}).", "success")
+    return redirect(back)
+
+
+# -- ledger export -------------------------------------------------------------------------
+
+
+@bp.get("/movements.csv")
+def movements_csv():
+    """The ledger as CSV, oldest first; ``sku``, ``from`` and ``to`` (ISO dates, inclusive) filter it."""
+    sku = request.args.get("sku", "").strip()
+    try:
+        start, end = day_range(parse_day(request.args.get("from"), "from"),
+                               parse_day(request.args.get("to"), "to"))
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    stmt = (
+        select(InventoryMovement.id, InventoryMovement.created_at, Product.sku, InventoryMovement.delta,
+               InventoryMovement.quantity_after, InventoryMovement.reason, InventoryMovement.actor,
+               Order.number, InventoryMovement.note)
+        .join(Product, InventoryMovement.product_id == Product.id)
+        .outerjoin(Order, InventoryMovement.order_id == Order.id)
+        .order_by(InventoryMovement.id)
+        .limit(CSV_BATCH)
+    )
+    if sku:
+        if db.session.scalar(select(Product.id).where(Product.sku == sku)) is None:
+            abort(404, description=f"There is no product with SKU {sku}.")
+        stmt = stmt.where(Product.sku == sku)
+    if start:
+        stmt = stmt.where(InventoryMovement.created_at >= start)
+    if end:
+        stmt = stmt.where(InventoryMovement.created_at < end)
+
+    def rows():
+        """Keyset pages of the ledger: bounded memory, no cursor kept open across the response."""
+        last_id = 0
+        while batch := db.session.execute(stmt.where(InventoryMovement.id > last_id)).all():
+            for movement_id, *row in batch:
+                yield row
+            last_id = movement_id
+
+    filename = "movements" + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', sku)}" if sku else "") + ".csv"
+    return Response(stream_with_context(csv_lines(rows())), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
