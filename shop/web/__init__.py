@@ -44,14 +44,7 @@ def init_app(app: Flask) -> None:
     from .catalog import bp as catalog_bp
     from .staff import bp as staff_bp
 
-    # Flask's defaults are None and False: a value given in the configuration wins.
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
-    if app.config.get("SHOP_ENV") == "production":  # served over HTTPS there
-        app.config["SESSION_COOKIE_SECURE"] = True
-        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
-    app.config.setdefault("SHOP_PAGE_SIZE", 20)
+    app.config.setdefault("SHOP_PAGE_SIZE", 20)  # cookie settings: shop.configure
     init_login(app)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(staff_bp)
