@@ -45,6 +45,8 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
     url = normalize_url(app.config["DATABASE_URL"])
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", url)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+    if app.config["SHOP_ENV"] == "production":
+        app.config["DEBUG"] = False  # even with FLASK_DEBUG set: no debugger, no tracebacks
     if not app.config["SECRET_KEY"]:
         if app.config["SHOP_ENV"] == "production":
             raise RuntimeError("SECRET_KEY must be set when SHOP_ENV=production.")

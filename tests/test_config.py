@@ -56,3 +56,10 @@ def test_a_test_config_mapping_overrides_configuration():
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": "sqlite:///other.db"})
     assert app.config["SECRET_KEY"] == "x"
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///other.db"
+
+
+def test_production_never_runs_in_debug_mode(monkeypatch):
+    monkeypatch.setenv("SHOP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    assert not create_app().debug

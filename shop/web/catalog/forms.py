@@ -8,7 +8,7 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import EmailField, HiddenField, IntegerField, StringField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation
 
 from ...errors import Problem
 from ...models import new_order_number
@@ -17,10 +17,17 @@ from ...stock import MAX_LINE_QUANTITY
 QUANTITY_PREFIX = "qty-"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _SALT = "shop.checkout.order-number"
+QUANTITY_MESSAGE = f"Enter a whole number from 0 to {MAX_LINE_QUANTITY}."
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+def _at_most_max_quantity(form, field) -> None:
+    """Refuse huge numbers before NumberRange, whose ``math.isnan`` overflows past ~1e308."""
+    if isinstance(field.data, int) and abs(field.data) > MAX_LINE_QUANTITY:
+        raise StopValidation(QUANTITY_MESSAGE)
 
 
 def _serializer() -> URLSafeSerializer:
@@ -74,9 +81,8 @@ class CheckoutForm(FlaskForm):
 
         for sku in dict.fromkeys(skus):
             setattr(Form, QUANTITY_PREFIX + sku, IntegerField(
-                sku, validators=[Optional(), NumberRange(
-                    min=0, max=MAX_LINE_QUANTITY,
-                    message=f"Enter a whole number from 0 to {MAX_LINE_QUANTITY}.")]))
+                sku, validators=[Optional(), _at_most_max_quantity,
+                                 NumberRange(min=0, max=MAX_LINE_QUANTITY, message=QUANTITY_MESSAGE)]))
         return Form(**kwargs)
 
     @property

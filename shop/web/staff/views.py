@@ -33,6 +33,7 @@ from .ledger_csv import csv_lines, day_range, parse_day
 
 CHART_MOVEMENTS = 200
 CSV_BATCH = 1000
+MAX_PAGE = 1_000_000  # far past any real page; keeps the SQL OFFSET inside a 64-bit integer
 STOCK_SORTS = {
     "sku": Product.sku,
     "name": Product.name,
@@ -55,7 +56,7 @@ def _page_size() -> int:
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int), 1)
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
 
 
 def _problem_lines(heading: str, exc: InventoryError) -> str:

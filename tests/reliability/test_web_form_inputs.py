@@ -1,0 +1,338 @@
+"""Hypothesis posts bad input to every web form field and query parameter (issue 5, reliability).
+
+Every answer must be a clear 4xx, or a 2xx/3xx when the input happens to be valid; never a 500.
+A refused request changes nothing: stock, ledger rows, orders, product statuses are compared
+before and after, and the ledger must always balance with the stock (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, note, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
+
+from tests.reliability.conftest import assert_ledger_balances, make_web_app, snapshot, staff_client_of
+from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, order_token
+
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+# Values a form field may receive from a careless user or a hostile client: each strategy
+# puts its edge cases first (Hypothesis draws them often) and random values after.
+EDGE_NUMBERS = st.sampled_from([
+    "", " ", "0", "-0", "1", "2", "-1", "-5", "+3", " 4 ", "1.5", "1e3", "0x10", "1_000", "nan", "inf", "-inf",
+    "９", "٣", "10000", "10001", "999999999", "1000000", "1000001", "-1000000", "-1000001", "2147483648",
+    "9223372036854775807", "9223372036854775808", "99999999999999999999", "-99999999999999999999", "9" * 400,
+    "1\x00", "one",
+])
+# Past a float (~309 digits) and up to Python's 4300-digit int() limit, either sign.
+HUGE_NUMBER = st.builds(lambda sign, digits: sign + "9" * digits, st.sampled_from(["", "-"]),
+                        st.integers(min_value=300, max_value=4400))
+NUMBER = st.one_of(EDGE_NUMBERS, HUGE_NUMBER, st.integers(min_value=-(10 ** 25), max_value=10 ** 25).map(str),
+                   st.integers(min_value=-3, max_value=60).map(str))
+EDGE_TEXT = st.sampled_from([
+    "", " ", "Ada Lovelace", "ada@example.com", "a@b.c", "@", "a@b", "x" * 5000, "x@" + "y" * 300 + ".com",
+    "<script>alert(1)</script>", "'; DROP TABLE orders; --", "%s%n", "\x00", "Ada\x00", "a\x00@b.c",
+    "\u202e\u0301", "💥" * 300, "\ud7ff\ufffd", "TEA", "NOPE", "restock", "adjustment", "initial_stock",
+    "order_placed", "active", "unavailable", "discontinued", "draft", "confirmed", "paid", "cancelled", "PAID",
+    "asc", "desc", "sku", "name", "on_hand", "status", "1", "-1",
+])
+# A plausible value with one awkward character in it: passes the form's checks, reaches the database.
+ALMOST_VALID_TEXT = st.builds(
+    lambda value, char, at: value[:at] + char + value[at:],
+    st.sampled_from(["Ada Lovelace", "ada@example.com", "delivery 42", "restock", "discontinued", "desc"]),
+    st.sampled_from(["\x00", "\x00", "\x01", "\ufeff", "\u202e", "'", '"', "%", "_", "\\", "💥"]),
+    st.integers(min_value=0, max_value=20))
+TEXT = st.one_of(EDGE_TEXT, ALMOST_VALID_TEXT, ALMOST_VALID_TEXT, st.text(max_size=40))  # the middle one twice as often
+VALUE = st.one_of(NUMBER, TEXT)
+
+
+def occurrences(values):
+    """A field may be missing (None), sent once, or sent several times."""
+    return st.one_of(st.none(), values.map(lambda v: [v]), st.lists(values, min_size=2, max_size=3))
+
+
+def changes_to(fields: dict):
+    """Changes to a valid form: one field (so the rest stays valid and the bad value gets far) or several."""
+    one = st.sampled_from(sorted(fields)).flatmap(lambda name: fields[name].map(lambda value: {name: value}))
+    return st.one_of(one, st.fixed_dictionaries({}, optional=fields))
+
+
+SKUS = st.one_of(st.sampled_from(["TEA", "COFFEE", "NOPE", "tea", "TEA ", "T%", "_", "..", "x" * 300]),
+                 st.text(min_size=1, max_size=20))
+# Mostly a real product (so the other fields get exercised), sometimes anything at all.
+SKU_IN_PATH = st.integers(min_value=0, max_value=3).flatmap(
+    lambda i: st.just(("TEA", "COFFEE", "TEA")[i]) if i < 3 else SKUS)
+
+
+def form(**fields) -> MultiDict:
+    """A form body: None leaves a field out, a list sends every value under the same name."""
+    data = MultiDict()
+    for name, values in fields.items():
+        for value in values or []:
+            data.add(name, value)
+    return data
+
+
+def assert_clear_answer(response):
+    """Never a server error; a refusal is an HTML page (or a redirect) that says something."""
+    event(f"HTTP {response.status_code}")  # pytest --hypothesis-show-statistics shows the mix
+    assert response.status_code < 500, response.status_code
+    assert "Traceback" not in response.text
+    if 400 <= response.status_code < 500:
+        assert response.mimetype == "text/html" and response.text.strip()
+
+
+def path_segment(value: str) -> str:
+    """A URL path segment the test client can send: percent-encoded, never empty."""
+    return quote(value, safe="") or "%20"
+
+
+def assert_unchanged_unless(succeeded: bool, app, before):
+    assert_ledger_balances(app)
+    if not succeeded:
+        assert snapshot(app) == before
+
+
+# -- checkout (SQLite and PostgreSQL) -----------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def checkout_app(request, database_urls):
+    yield from make_web_app(database_urls, request.param)
+
+
+VALID_CHECKOUT = {"qty-TEA": ["2"], "qty-COFFEE": ["0"], "customer_name": ["Ada Lovelace"],
+                  "customer_email": ["ada@example.com"], "place": ["Place order"]}
+CHECKOUT_CHANGES = changes_to({
+    "qty-TEA": occurrences(NUMBER), "qty-COFFEE": occurrences(NUMBER), "customer_name": occurrences(TEXT),
+    "customer_email": occurrences(TEXT), "order_token": occurrences(TEXT),
+    "place": occurrences(VALUE), "save_draft": occurrences(VALUE), "submit": occurrences(VALUE),
+})
+
+
+@FUZZ
+@example(changes={"customer_name": ["Ada\x00"]}, unknown=None, tokens=1)  # PostgreSQL refuses NUL in text
+@example(changes={"qty-TEA": ["9" * 400]}, unknown=None, tokens=1)  # past a float: WTForms' isnan overflowed
+@given(changes=CHECKOUT_CHANGES, unknown=st.none() | st.tuples(SKUS, occurrences(NUMBER)),
+       tokens=st.integers(min_value=1, max_value=2))
+def test_checkout_form_survives_any_input(checkout_app, changes, unknown, tokens):
+    """A valid checkout with some fields replaced, left out, repeated, or an unknown product's field added."""
+    client = checkout_app.test_client()
+    fields = {**VALID_CHECKOUT, "order_token": [order_token(client)] * tokens, **changes}
+    if unknown:
+        fields[f"qty-{unknown[0]}"] = unknown[1]
+    note(repr(fields))
+    before = snapshot(checkout_app)
+    response = client.post("/", data=form(**fields))
+    assert_clear_answer(response)
+    succeeded = response.status_code == 302 and "/orders/" in response.headers["Location"]
+    assert succeeded or response.status_code in (400, 422), response.status_code
+    assert_unchanged_unless(succeeded, checkout_app, before)
+
+
+@pytest.fixture
+def staff_client(sqlite_app):
+    """Logged in once per test: every Hypothesis example reuses the session."""
+    return staff_client_of(sqlite_app)
+
+
+# -- staff login --------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(email=st.one_of(st.just([STAFF_EMAIL]), occurrences(TEXT)),
+       password=st.one_of(st.just([STAFF_PASSWORD]), occurrences(TEXT)), next_=occurrences(TEXT),
+       submit=occurrences(VALUE))
+def test_login_form_survives_any_input(sqlite_app, email, password, next_, submit):
+    client = sqlite_app.test_client()
+    response = client.post("/staff/login", data=form(email=email, password=password, next=next_, submit=submit))
+    assert_clear_answer(response)
+    logged_in = client.get("/staff/").status_code == 200
+    if response.status_code == 302:
+        assert logged_in
+        location = response.headers["Location"]
+        assert location.startswith("/") and not location.startswith("//"), location  # never off-site
+    else:
+        assert response.status_code in (400, 401, 422) and not logged_in
+
+
+# -- staff product page: adjustment and status forms ---------------------------------------------
+
+
+ADJUSTMENT_CHANGES = changes_to({
+    "delta": occurrences(NUMBER), "reason": occurrences(TEXT), "note": occurrences(TEXT),
+    "submit": occurrences(VALUE)})
+
+
+@FUZZ
+@given(sku=SKU_IN_PATH, changes=ADJUSTMENT_CHANGES)
+def test_adjustment_form_survives_any_input(sqlite_app, staff_client, sku, changes):
+    """A valid adjustment with some fields replaced, left out or repeated, on a known or unknown SKU."""
+    fields = {"delta": ["3"], "reason": ["restock"], "note": ["delivery 42"], **changes}
+    note(repr((sku, fields)))
+    before = snapshot(sqlite_app)
+    response = staff_client.post(f"/staff/products/{path_segment(sku)}/adjust", data=form(**fields))
+    assert_clear_answer(response)
+    succeeded = response.status_code == 302
+    assert succeeded or response.status_code in (400, 404, 422), response.status_code
+    assert_unchanged_unless(succeeded, sqlite_app, before)
+    if succeeded:
+        after = snapshot(sqlite_app)
+        assert after["ledger"] == before["ledger"] + 1 and after["stock"][sku] != before["stock"][sku]
+
+
+@FUZZ
+@given(sku=SKU_IN_PATH, status=occurrences(TEXT), submit=occurrences(VALUE))
+def test_product_status_form_survives_any_input(sqlite_app, staff_client, sku, status, submit):
+    client = staff_client
+    before = snapshot(sqlite_app)
+    response = client.post(f"/staff/products/{path_segment(sku)}/status", data=form(status=status, submit=submit))
+    assert_clear_answer(response)
+    assert response.status_code in (302, 400, 404), response.status_code
+    after = snapshot(sqlite_app)
+    # A status change never touches stock; the only change allowed is to the status that was posted.
+    assert {k: v for k, v in after.items() if k != "status"} == {k: v for k, v in before.items() if k != "status"}
+    changed = {s for s in after["status"] if after["status"][s] != before["status"][s]}
+    assert changed <= {sku}
+    if changed:
+        assert response.status_code == 302 and after["status"][sku] in (status or [])
+
+
+# -- staff order list: status actions ------------------------------------------------------------
+
+
+@pytest.fixture
+def app_with_orders(sqlite_app):
+    """Two confirmed orders and a draft, placed through the checkout form."""
+    client = sqlite_app.test_client()
+    for button, quantity in (("place", 1), ("save_draft", 2), ("place", 3)):
+        response = client.post("/", data={"qty-TEA": str(quantity), "customer_name": "Ada",
+                                           "customer_email": "ada@example.com", "order_token": order_token(client),
+                                           button: "1"})
+        assert response.status_code == 302
+    return sqlite_app
+
+
+@FUZZ
+@given(which=st.one_of(st.integers(min_value=0, max_value=2), SKUS), status=occurrences(TEXT),
+       next_=occurrences(TEXT))
+def test_order_status_action_survives_any_input(app_with_orders, staff_client, which, status, next_):
+    before = snapshot(app_with_orders)
+    number = sorted(before["orders"])[which] if isinstance(which, int) else which
+    client = staff_client
+    response = client.post(f"/staff/orders/{path_segment(number)}/status", data=form(status=status, next=next_))
+    assert_clear_answer(response)
+    assert response.status_code in (302, 400, 404), response.status_code
+    if response.status_code == 302:
+        location = response.headers["Location"]
+        assert location.startswith("/") and not location.startswith("//"), location
+    after = snapshot(app_with_orders)
+    assert_ledger_balances(app_with_orders)
+    changed = {n for n in after["orders"] if after["orders"][n] != before["orders"].get(n)}
+    assert changed <= {number}
+    if not changed:  # nothing moved: no stock, no ledger row either
+        assert after == before
+    else:
+        assert response.status_code == 302 and after["orders"][number] in (status or [])
+
+
+# -- staff stock table and movements.csv query parameters ---------------------------------------
+
+
+QUERY = st.fixed_dictionaries({}, optional={
+    "page": occurrences(NUMBER).filter(bool), "q": occurrences(TEXT).filter(bool),
+    "sort": occurrences(TEXT).filter(bool), "dir": occurrences(TEXT).filter(bool),
+    "low": occurrences(NUMBER).filter(bool), "status": occurrences(TEXT).filter(bool),
+    "x": occurrences(VALUE).filter(bool)})
+CSV_QUERY = st.dictionaries(st.sampled_from(["sku", "from", "to", "page"]), st.one_of(
+    occurrences(VALUE).filter(bool),
+    st.dates().map(lambda d: [d.isoformat()]),
+    st.sampled_from([["2025-02-30"], ["2025-13-01"], ["20250101"], ["2025-01-01T10:00"], ["0001-01-01"],
+                     ["9999-12-31"], ["-2025-01-01"], ["TEA"], ["COFFEE"]])), max_size=4)
+
+
+def query_string(params: dict) -> MultiDict:
+    return MultiDict([(k, v) for k, values in params.items() for v in values])
+
+
+@FUZZ
+@given(path=st.sampled_from(["/staff/", "/staff/orders", "/staff/products/TEA"]), params=QUERY)
+def test_staff_pages_survive_any_query_parameters(sqlite_app, staff_client, path, params):
+    client = staff_client
+    before = snapshot(sqlite_app)
+    note(repr((path, params)))  # Hypothesis shows notes of a failing example
+    response = client.get(path, query_string=query_string(params))
+    assert_clear_answer(response)
+    has_nul = any("\x00" in key + value for key, values in params.items() for value in values)
+    assert response.status_code == (400 if has_nul else 200), response.status_code
+    assert snapshot(sqlite_app) == before
+
+
+@FUZZ
+@given(params=CSV_QUERY)
+def test_movements_csv_survives_any_query_parameters(sqlite_app, staff_client, params):
+    client = staff_client
+    before = snapshot(sqlite_app)
+    response = client.get("/staff/movements.csv", query_string=query_string(params))
+    body = response.get_data(as_text=True)  # streamed: errors while streaming show up here
+    assert response.status_code < 500 and "Traceback" not in body
+    if response.status_code == 200:
+        assert response.mimetype == "text/csv" and body.startswith("created_at,sku,")
+    else:
+        assert response.status_code in (400, 404) and response.mimetype == "text/html"
+    assert snapshot(sqlite_app) == before
+
+
+# -- NUL characters on PostgreSQL (which refuses them in text values) -----------------------------
+
+
+@pytest.fixture
+def postgresql_app(database_urls):
+    yield from make_web_app(database_urls, "postgresql")
+
+
+NUL_REQUESTS = [
+    ("POST", "/", {"qty-TEA": "1", "customer_name": "Ada\x00", "customer_email": "ada@example.com",
+                   "place": "1"}),
+    ("POST", "/", {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "a\x00@example.com", "place": "1"}),
+    ("POST", "/", {"qty-TE\x00A": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"}),
+    ("GET", "/orders/A\x00B", None),
+    ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock", "note": "box\x00"}),
+    ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock\x00"}),
+    ("POST", "/staff/products/TEA\x00/adjust", {"delta": "5", "reason": "restock"}),
+    ("POST", "/staff/products/TEA/status", {"status": "discontinued\x00"}),
+    ("POST", "/staff/products/T\x00EA/status", {"status": "discontinued"}),
+    ("POST", "/staff/orders/A\x00B/status", {"status": "cancelled"}),
+    ("GET", "/staff/products/TEA\x00", None),
+    ("GET", "/staff/?q=te\x00a", None),
+    ("GET", "/staff/movements.csv?sku=TEA\x00", None),
+]
+
+
+@pytest.mark.parametrize("method, path, data", NUL_REQUESTS, ids=range(len(NUL_REQUESTS)))
+def test_a_nul_character_is_a_400_that_changes_nothing_on_postgresql(postgresql_app, method, path, data):
+    client = staff_client_of(postgresql_app)
+    if path == "/":
+        data["order_token"] = order_token(client)
+    before = snapshot(postgresql_app)
+    response = client.open(path, method=method, data=data)
+    assert response.status_code == 400, response.status_code
+    assert "not allowed" in response.text
+    assert snapshot(postgresql_app) == before
+
+
+def test_a_nul_character_in_the_login_form_is_a_400_on_postgresql(postgresql_app):
+    client = postgresql_app.test_client()
+    response = client.post("/staff/login", data={"email": "staff\x00@example.com", "password": "x"})
+    assert response.status_code == 400 and "not allowed" in response.text
+
+
+@pytest.mark.parametrize("path", ["/staff/?page=99999999999999999999", "/staff/orders?page=9223372036854775808",
+                                  "/staff/products/TEA?page=1000000000000000000"])
+def test_a_page_number_past_any_database_integer_is_an_empty_page(sqlite_app, staff_client, path):
+    response = staff_client.get(path)
+    assert response.status_code == 200
