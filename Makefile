@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install databases browser clean bench bench-profile
+.PHONY: run test install databases browser clean bench bench-profile stress
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ browser:
 ## test: the whole suite on SQLite, PostgreSQL and MariaDB
 test: install databases browser
 	$(BIN)/python -m pytest
+
+## stress: the server tests with more clients, plus a real stop/start of the PostgreSQL and MariaDB
+## servers under the running shop. It stops the servers every other test run shares: never in make test.
+stress: install databases
+	SHOP_STRESS=1 SERVER_CLIENTS=$${SERVER_CLIENTS:-32} SERVER_OPERATIONS=$${SERVER_OPERATIONS:-40} \
+		$(BIN)/python -m pytest tests/server -m server -s
 
 ## bench: throughput from raw SQL (pgbench) to HTTP on PostgreSQL db shop_bench, plus SQLite; < 10 min
 ## (writes bench/results.md and bench/results.json; see bench/README.md)

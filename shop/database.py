@@ -23,6 +23,15 @@ logger = logging.getLogger("shop.database")
 # PostgreSQL SQLSTATEs and MySQL/MariaDB error numbers worth running the unit of work again for.
 _PG_RETRYABLE = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 _MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock
+# A connection that is gone: MySQL/MariaDB client errors (cannot connect, server gone away, lost
+# connection, connection killed, shutting down, timed out by the server) and PostgreSQL SQLSTATEs.
+_MYSQL_LOST = {1053, 1927, 2003, 2006, 2013, 2055, 4031}
+_PG_LOST_PREFIXES = ("08", "57P01", "57P02", "57P03")  # connection exception; shutdown, crash, starting up
+
+# What the error handlers answer (503) when the database connection is lost in a request.
+UNAVAILABLE_MESSAGE = ("We lost the connection to the database, so this request was not completed. "
+                       "Please try again in a moment.")
+UNAVAILABLE_HEADERS = {"Retry-After": "5"}
 
 
 def normalize_url(url: str) -> str:
@@ -106,6 +115,40 @@ def is_retryable(exc: DBAPIError) -> bool:
     if orig is not None and orig.args and orig.args[0] in _MYSQL_RETRYABLE:
         return True
     return "database is locked" in str(orig)
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """True if ``exc`` says the database connection was lost (killed, server restarted, unreachable).
+
+    SQLAlchemy marks such errors ``connection_invalidated`` (the pool drops the connection and
+    the next checkout opens a new one); errors while connecting carry the driver's codes.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if type(orig).__module__.startswith("psycopg"):
+        sqlstate = getattr(orig, "sqlstate", None)
+        if sqlstate is None:  # a client-side failure (cannot connect, connection closed): no server answer
+            return type(orig).__name__ == "OperationalError"
+        return sqlstate.startswith(_PG_LOST_PREFIXES)
+    return bool(orig is not None and orig.args and orig.args[0] in _MYSQL_LOST)
+
+
+def unavailable_or_reraise(exc: DBAPIError) -> None:
+    """For the 503 error handlers: re-raise ``exc`` unless the connection was lost, else clean up.
+
+    A re-raised error ends as the usual 500. A lost one is logged (without the request) and the
+    session's dead transaction is dropped, so the error page and the next request start afresh.
+    """
+    if not is_lost_connection(exc):
+        raise exc
+    logger.warning("database connection lost during a request: %s", type(exc.orig).__name__)
+    try:
+        db.session.rollback()
+    except DBAPIError:  # pragma: no cover - rolling back an invalidated connection does not talk to it
+        pass
 
 
 def commit_unit_of_work(work: Callable[[], T], *, actor: str, attempts: int = 3) -> T:

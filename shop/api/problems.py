@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 
 from flask import Blueprint, Flask, Response, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..errors import Problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,6 +34,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     500: "internal_error",
+    503: "database_unavailable",
 }
 
 
@@ -103,8 +106,15 @@ def from_http_exception(error: HTTPException) -> Response:
     return problem_response(status, detail, headers=headers)
 
 
+def from_database_error(error: DBAPIError) -> Response:
+    """A lost database connection is a 503 problem; any other database error stays a 500."""
+    unavailable_or_reraise(error)
+    return problem_response(503, UNAVAILABLE_MESSAGE, headers=UNAVAILABLE_HEADERS)
+
+
 def init_blueprint(bp: Blueprint) -> None:
     bp.register_error_handler(ApiError, from_api_error)
+    bp.register_error_handler(DBAPIError, from_database_error)
     # Every HTTP error raised in an API view, and unhandled exceptions, which Flask logs and then
     # hands over as an InternalServerError when they do not propagate (outside TESTING).
     bp.register_error_handler(HTTPException, from_http_exception)

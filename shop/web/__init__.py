@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..extensions import db, login_manager
 from ..models import User
 from . import presentation
@@ -50,6 +52,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff_bp)
     # Unhandled exceptions reach this handler as an InternalServerError (an HTTPException).
     app.register_error_handler(HTTPException, render_http_error)
+    app.register_error_handler(DBAPIError, render_database_error)
     app.after_request(add_security_headers)
     for name in ("money", "timestamp"):
         app.add_template_filter(getattr(presentation, name))
@@ -88,6 +91,13 @@ def render_http_error(error: HTTPException):
     if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def render_database_error(error: DBAPIError):
+    """A lost database connection is a 503 page; any other database error stays a 500."""
+    unavailable_or_reraise(error)
+    return Response(render_template("errors/error.html", code=503, title="Service unavailable",
+                                    message=UNAVAILABLE_MESSAGE), 503, UNAVAILABLE_HEADERS, mimetype="text/html")
 
 
 def error_message(error: HTTPException) -> str | None:
