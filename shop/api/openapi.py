@@ -266,11 +266,24 @@ def _components(schemas_by_name: dict) -> dict:
             "NotFound": _problem("No such order or product (`order_not_found`, `product_not_found`)."),
             "TooLarge": _problem(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),
             "UnsupportedMediaType": _problem("The body is not sent as application/json."),
+            "Unavailable": _problem("The connection to the database was lost; nothing was written. Retry "
+                                    "after the given delay (`database_unavailable`).",
+                                    {"Retry-After": {"description": "Seconds to wait.",
+                                                     "schema": {"type": "string"}}}),
             "Invalid": _problem("The body does not match its schema: wrong types, unknown or missing fields, "
                                 f"quantities outside 1..{stock.MAX_LINE_QUANTITY}, more than {stock.MAX_LINES} "
                                 "lines (`invalid_request`, every problem listed with a `pointer`)."),
         },
     }
+
+
+def _with_unavailable(paths: dict) -> dict:
+    """Every operation that reads the database may answer 503 when it loses its connection."""
+    for path_item in paths.values():
+        for operation in path_item.values():
+            if operation["operationId"] != "getOpenApiDocument":
+                operation["responses"].update(_responses("503:Unavailable"))
+    return paths
 
 
 def build_document() -> dict:
@@ -282,6 +295,6 @@ def build_document() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "Shop API", "version": "1.0.0", "description": DESCRIPTION},
         "tags": [{"name": "orders"}, {"name": "products"}, {"name": "meta"}],
-        "paths": _paths(),
+        "paths": _with_unavailable(_paths()),
         "components": _components(top["$defs"]),
     }
