@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import case, insert, inspect, select, update
+from sqlalchemy import bindparam, case, insert, inspect, select, text, update
 from sqlalchemy.orm import Session, attributes
 from sqlalchemy.orm.base import NO_VALUE
 
@@ -124,9 +124,7 @@ def lock_order(session: Session, order: Order) -> str:
     Concurrent status changes or line edits of one order then go one at a time, each seeing
     the other's result: two cancellations cannot both return the stock.
     """
-    status, committed_at = session.execute(
-        select(Order.status, Order.stock_committed_at).where(Order.id == order.id).with_for_update()
-    ).one()
+    status, committed_at = session.execute(_LOCK_ORDER, {"id": order.id}).one()
     attributes.set_committed_value(order, "stock_committed_at", committed_at)
     if not inspect(order).attrs["items"].history.has_changes():
         session.expire(order, ["items"])  # reloaded on use, as committed by whoever held the lock
@@ -249,51 +247,107 @@ def stock_problems(requested: Mapping[int, int], rows: Mapping[int, StockRow]) -
     return problems
 
 
+# -- statements, built once: SQLAlchemy compiles each a single time and caches it --------------
+
+
+def _product_fact(column):
+    return select(column).where(Product.id == Inventory.product_id).scalar_subquery()
+
+
+# Product facts come from scalar subqueries so that only inventory rows are locked: an exclusive
+# lock on ``products`` would collide with the shared locks that foreign key checks of concurrent
+# order lines take (MariaDB has no ``FOR UPDATE OF``).
+_LOCK_ROWS = (
+    select(Inventory.product_id, _product_fact(Product.sku), _product_fact(Product.status),
+           _product_fact(Product.low_stock_threshold), Inventory.quantity)
+    .where(Inventory.product_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Inventory.product_id)
+    .with_for_update()
+)
+_READ_ROWS = (
+    select(Product.id, Product.sku, Product.status, Product.low_stock_threshold, Inventory.quantity)
+    .outerjoin(Inventory)
+    .where(Product.id.in_(bindparam("ids", expanding=True)))
+)
+_INSERT_MOVEMENTS = insert(_MOVEMENTS)  # executed with a list of rows: one executemany, any number of rows
+_INSERT_INVENTORY = insert(_INVENTORY)
+_LOCK_ORDER = (
+    select(Order.status, Order.stock_committed_at).where(Order.id == bindparam("id")).with_for_update()
+)
+
+# PostgreSQL: lock, guarded update and ledger rows in one statement whatever the number of lines.
+# ``locked`` takes the row locks in product-id order (no deadlock between orders sharing products)
+# and reads each row's stock as it is once locked. ``changed`` guards and computes the new stock
+# from that locked stock, never from ``i``: ``i`` is read with the statement's snapshot, which
+# predates any change committed while we waited for the lock (a guard on it would refuse an order
+# that a restock we waited for can serve, and the CHECK constraint is evaluated on a row computed
+# from it before PostgreSQL notices the newer version). Deltas apply only where the guard holds and,
+# when ``only_active``, only to active products; ``ledger`` writes one row per changed product. A
+# product that fails the guard is missing from the answer: the caller reports why, and the
+# transaction rolls back with the rows already written. Only inventory rows are locked (see
+# _LOCK_ROWS); the CHECK on inventory.quantity stays the last line of defence.
+_PG_CHANGE_STOCK = text("""WITH locked AS (
+    SELECT product_id, quantity FROM inventory
+    WHERE product_id = ANY(CAST(:ids AS integer[]))
+    ORDER BY product_id
+    FOR UPDATE
+), changed AS (
+    UPDATE inventory AS i
+    SET quantity = locked.quantity + d.delta, updated_at = CAST(:now AS timestamp)
+    FROM locked
+    JOIN unnest(CAST(:ids AS integer[]), CAST(:deltas AS integer[])) AS d (product_id, delta)
+        ON d.product_id = locked.product_id
+    JOIN products AS p ON p.id = locked.product_id
+    WHERE i.product_id = locked.product_id
+      AND locked.quantity + d.delta >= 0
+      AND (NOT CAST(:only_active AS boolean) OR p.status = 'active')
+    RETURNING i.product_id, i.quantity, d.delta, p.sku, p.low_stock_threshold
+), ledger AS (
+    INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason, actor, note, created_at)
+    SELECT product_id, CAST(:order_id AS integer), delta, quantity, CAST(:reason AS varchar),
+           CAST(:actor AS varchar), CAST(:note AS varchar), CAST(:now AS timestamp)
+    FROM changed
+)
+SELECT product_id, quantity, sku, low_stock_threshold FROM changed""")
+
+
 # -- reads and locks ---------------------------------------------------------------------
 
 
 def _read_rows(session: Session, ids: Iterable[int]) -> dict[int, StockRow]:
     """Products with their stock, without locks (for reporting)."""
-    stmt = (
-        select(Product.id, Product.sku, Product.status, Product.low_stock_threshold, Inventory.quantity)
-        .outerjoin(Inventory)
-        .where(Product.id.in_(list(ids)))
-    )
-    return {pid: StockRow(*rest) for pid, *rest in session.execute(stmt)}
+    return {pid: StockRow(*rest) for pid, *rest in session.execute(_READ_ROWS, {"ids": list(ids)})}
 
 
 def lock_rows(session: Session, ids: Iterable[int]) -> dict[int, StockRow]:
     """Lock the inventory rows of ``ids`` in one statement, in product-id order.
 
-    Product facts come from scalar subqueries so that only inventory rows are locked:
-    an exclusive lock on ``products`` would collide with the shared locks that foreign
-    key checks of concurrent order lines take (MariaDB has no ``FOR UPDATE OF``).
     Products without an inventory row are looked up without a lock.
     """
     ids = sorted(set(ids))
-
-    def product_column(column):
-        return select(column).where(Product.id == Inventory.product_id).scalar_subquery()
-
-    stmt = (
-        select(
-            Inventory.product_id,
-            product_column(Product.sku),
-            product_column(Product.status),
-            product_column(Product.low_stock_threshold),
-            Inventory.quantity,
-        )
-        .where(Inventory.product_id.in_(ids))
-        .order_by(Inventory.product_id)
-        .with_for_update()
-    )
-    rows = {pid: StockRow(*rest) for pid, *rest in session.execute(stmt)}
+    rows = {pid: StockRow(*rest) for pid, *rest in session.execute(_LOCK_ROWS, {"ids": ids})}
     if len(rows) < len(ids):
         rows.update(_read_rows(session, set(ids) - rows.keys()))
     return rows
 
 
 # -- writes ------------------------------------------------------------------------------
+
+Check = Callable[[Mapping[int, StockRow]], None]  # raises the caller's error listing every problem
+
+
+def _remember(session: Session, changes: list[StockChange]) -> list[StockChange]:
+    """Keep loaded Inventory objects true without reloading them; queue the changes for after commit."""
+    for c in changes:
+        inventory = session.identity_map.get(inspect(Inventory).identity_key_from_primary_key((c.product_id,)))
+        if inventory is not None:
+            attributes.set_committed_value(inventory, "quantity", c.quantity_after)
+    session.info.setdefault(_CHANGES, []).extend(changes)
+    return changes
+
+
+def _stock_changed() -> InsufficientStock:
+    return InsufficientStock([Problem("insufficient_stock", "Stock changed while it was being taken.")])
 
 
 def _apply(
@@ -315,47 +369,92 @@ def _apply(
         .values(quantity=_INVENTORY.c.quantity + delta, updated_at=now)
     )
     if result.rowcount != len(ids):  # only possible if a row was not locked: never commit it
-        raise InsufficientStock([Problem("insufficient_stock", "Stock changed while it was being taken.")])
+        raise _stock_changed()
     actor = actor_of(session)
+    order_id, number = (order.id, order.number) if order is not None else (None, None)
     changes = [
         StockChange(pid, rows[pid].sku, deltas[pid], rows[pid].quantity + deltas[pid], reason, actor,
-                    order.number if order is not None else None, note, rows[pid].low_stock_threshold)
+                    number, note, rows[pid].low_stock_threshold)
         for pid in ids
     ]
-    session.execute(
-        insert(_MOVEMENTS).values([
-            {"product_id": c.product_id, "order_id": order.id if order is not None else None,
-             "delta": c.delta, "quantity_after": c.quantity_after, "reason": reason,
-             "actor": actor, "note": note, "created_at": now}
-            for c in changes
-        ])
-    )
-    for c in changes:  # keep loaded Inventory objects true without reloading them
-        inventory = session.identity_map.get(inspect(Inventory).identity_key_from_primary_key((c.product_id,)))
-        if inventory is not None:
-            attributes.set_committed_value(inventory, "quantity", c.quantity_after)
-    session.info.setdefault(_CHANGES, []).extend(changes)
-    return changes
+    session.execute(_INSERT_MOVEMENTS, [
+        {"product_id": c.product_id, "order_id": order_id, "delta": c.delta, "quantity_after": c.quantity_after,
+         "reason": reason, "actor": actor, "note": note, "created_at": now}
+        for c in changes
+    ])
+    return _remember(session, changes)
+
+
+def _change_step_by_step(
+    session: Session, deltas: Mapping[int, int], reason: str, check: Check, *, order: Order, only_active: bool
+) -> list[StockChange]:
+    """Any database: lock the rows in product-id order, ``check`` them (status included), then ``_apply``."""
+    rows = lock_rows(session, deltas)
+    check(rows)
+    return _apply(session, deltas, rows, reason, order=order)
+
+
+def _change_in_one_statement(
+    session: Session, deltas: Mapping[int, int], reason: str, check: Check, *, order: Order, only_active: bool
+) -> list[StockChange]:
+    """PostgreSQL: lock, guarded update and ledger in one statement (``_PG_CHANGE_STOCK``).
+
+    If a product is missing from the answer, ``check`` runs on the rows as they were before the
+    statement (still locked, with this statement's own changes taken back out), so the error lists
+    every problem exactly as ``_change_step_by_step`` would.
+    """
+    ids = sorted(deltas)
+    now = utcnow()
+    actor = actor_of(session)
+    changed = {pid: rest for pid, *rest in session.execute(_PG_CHANGE_STOCK, {
+        "ids": ids, "deltas": [deltas[pid] for pid in ids], "only_active": only_active, "now": now,
+        "order_id": order.id, "reason": reason, "actor": actor, "note": None})}
+    if len(changed) < len(ids):
+        rows = lock_rows(session, ids)  # locked already: this reads them as they stand
+        for pid in changed:
+            rows[pid] = rows[pid]._replace(quantity=rows[pid].quantity - deltas[pid])
+        check(rows)
+        raise _stock_changed()  # the guard failed, yet nothing looks wrong now: never commit it
+    return _remember(session, [
+        StockChange(pid, sku, deltas[pid], quantity_after, reason, actor, order.number, None, threshold)
+        for pid, (quantity_after, sku, threshold) in sorted(changed.items())
+    ])
+
+
+_CHANGE_STRATEGIES = {"postgresql": _change_in_one_statement}  # no data-modifying CTEs on MariaDB or SQLite
+
+
+def _change_order_stock(
+    session: Session, order: Order, deltas: Mapping[int, int], reason: str, check: Check, *, only_active: bool
+) -> list[StockChange]:
+    """Move an order's stock by ``deltas`` with ledger rows, the fastest way the database allows."""
+    strategy = _CHANGE_STRATEGIES.get(session.connection().dialect.name, _change_step_by_step)
+    return strategy(session, deltas, reason, check, order=order, only_active=only_active)
 
 
 def take_stock(session: Session, order: Order, requested: Mapping[Product, int]) -> None:
     """Lock, check every line and decrement; raise listing every problem if any line fails."""
     wanted = {product.id: quantity for product, quantity in requested.items()}
-    rows = lock_rows(session, wanted)
-    problems = stock_problems(wanted, rows)
-    if problems:
-        raise InventoryError.from_problems(problems)
-    _apply(session, {pid: -q for pid, q in wanted.items()}, rows, MovementReason.ORDER_PLACED, order=order)
+
+    def check(rows: Mapping[int, StockRow]) -> None:
+        problems = stock_problems(wanted, rows)
+        if problems:
+            raise InventoryError.from_problems(problems)
+
+    _change_order_stock(session, order, {pid: -q for pid, q in wanted.items()}, MovementReason.ORDER_PLACED,
+                        check, only_active=True)
 
 
 def return_stock(session: Session, order: Order, requested: Mapping[int, int]) -> None:
     """Give a cancelled order's stock back: one ``order_cancelled`` row per product."""
-    rows = lock_rows(session, requested)
-    missing = [pid for pid in requested if rows.get(pid) is None or rows[pid].quantity is None]
-    if missing:
-        raise InventoryError([Problem("no_inventory", f"Product #{pid} has no inventory row to return "
-                                      "stock to.") for pid in missing])
-    _apply(session, requested, rows, MovementReason.ORDER_CANCELLED, order=order)
+
+    def check(rows: Mapping[int, StockRow]) -> None:
+        missing = [pid for pid in requested if rows.get(pid) is None or rows[pid].quantity is None]
+        if missing:
+            raise InventoryError([Problem("no_inventory", f"Product #{pid} has no inventory row to return "
+                                          "stock to.") for pid in missing])
+
+    _change_order_stock(session, order, requested, MovementReason.ORDER_CANCELLED, check, only_active=False)
 
 
 def adjust_stock(
@@ -376,7 +475,7 @@ def adjust_stock(
         raise InvalidStockChange(problems)
     row = lock_rows(session, [product.id]).get(product.id)
     if row.quantity is None:  # first stock for this product: start its inventory row at zero
-        session.execute(insert(_INVENTORY).values(product_id=product.id, quantity=0, updated_at=utcnow()))
+        session.execute(_INSERT_INVENTORY, {"product_id": product.id, "quantity": 0, "updated_at": utcnow()})
         row = lock_rows(session, [product.id])[product.id]
     if row.quantity + delta < 0:
         raise InsufficientStock([Problem("insufficient_stock", f"{product.sku}: cannot remove {-delta}, "
@@ -405,9 +504,9 @@ def record_initial_stock(session: Session, inventory: Inventory) -> None:
     quantity = inventory.quantity
     now = utcnow()
     actor = actor_of(session)
-    session.execute(insert(_MOVEMENTS).values(
-        product_id=inventory.product_id, delta=quantity, quantity_after=quantity,
-        reason=MovementReason.INITIAL_STOCK, actor=actor, created_at=now))
+    session.execute(_INSERT_MOVEMENTS, {
+        "product_id": inventory.product_id, "order_id": None, "delta": quantity, "quantity_after": quantity,
+        "reason": MovementReason.INITIAL_STOCK, "actor": actor, "note": None, "created_at": now})
     session.info.setdefault(_CHANGES, []).append(StockChange(
         inventory.product_id, row.sku, quantity, quantity, MovementReason.INITIAL_STOCK, actor, None, None,
         row.low_stock_threshold))

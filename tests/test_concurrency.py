@@ -3,11 +3,13 @@
 import logging
 import random
 import threading
+import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from shop import stock
 from shop.cli import ledger_mismatches
 from shop.database import commit_unit_of_work
 from shop.errors import InsufficientStock
@@ -164,4 +166,65 @@ def test_confirming_and_cancelling_a_draft_at_once_leaves_the_stock_whole(server
     with server_app.app_context():
         assert db.session.scalar(select(Order.status)) == "cancelled"
         assert db.session.scalar(select(Inventory.quantity)) == 10
+        assert ledger_mismatches() == []
+
+
+def waiting_for_a_row_lock(session) -> int:
+    """Transactions of this database now waiting for a row lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        sql = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND wait_event_type = 'Lock'")
+    else:
+        sql = "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+    return session.execute(text(sql)).scalar_one()
+
+
+def test_an_order_waiting_for_a_restock_is_judged_on_the_restocked_quantity(server_app):
+    """The stock is checked as it is once the row is locked, not as it was when the statement began."""
+    with server_app.app_context():
+        db.session.add(Product(sku="TEA", name="Tea", price_cents=100, inventory=Inventory(quantity=0)))
+        db.session.commit()
+    restocked, release = threading.Event(), threading.Event()
+    outcome = {}
+
+    def restock():
+        with server_app.app_context():
+            def work():
+                product = db.session.scalar(select(Product).where(Product.sku == "TEA"))
+                stock.adjust_stock(db.session, product, 5, "restock")
+                restocked.set()
+                assert release.wait(timeout=20)  # holds the row lock until the order waits for it
+
+            commit_unit_of_work(work, actor="restock")
+
+    def checkout():
+        with server_app.app_context():
+            try:
+                commit_unit_of_work(lambda: place_order(db.session, [("TEA", 2)], status="confirmed",
+                                                        customer_name="A", customer_email="a@example.com"),
+                                    actor="shopper")
+                outcome["result"] = "placed"
+            except Exception as exc:  # noqa: BLE001
+                outcome["result"] = repr(exc)
+
+    restocker = threading.Thread(target=restock)
+    restocker.start()
+    assert restocked.wait(timeout=20)
+    shopper = threading.Thread(target=checkout)
+    shopper.start()
+    try:
+        with server_app.app_context():
+            deadline = time.monotonic() + 20
+            while not waiting_for_a_row_lock(db.session) and time.monotonic() < deadline:
+                db.session.rollback()
+                time.sleep(0.25)  # MariaDB refreshes INNODB_TRX only when it was not read for 0.1 s
+            assert waiting_for_a_row_lock(db.session), f"the checkout never waited for the restock's lock: {outcome}"
+            db.session.rollback()
+    finally:
+        release.set()
+        restocker.join(timeout=30)
+        shopper.join(timeout=30)
+    assert outcome == {"result": "placed"}
+    with server_app.app_context():
+        assert db.session.scalar(select(Inventory.quantity)) == 3
         assert ledger_mismatches() == []

@@ -1,10 +1,11 @@
 """The ledger explains every stock change; the database guards stock and references."""
 
 import logging
+import re
 
 import pytest
 from sqlalchemy import insert, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from shop import stock
 from shop.cli import ledger_mismatches
@@ -124,8 +125,12 @@ def test_a_failure_in_the_ledger_insert_leaves_nothing_behind(session, statement
 
     from sqlalchemy import event
 
+    def writes_ledger(statement):  # on PostgreSQL the ledger rows are written by the decrement's statement
+        return statement.startswith("INSERT INTO inventory_movements") or (
+            statement.startswith("WITH") and "INSERT INTO inventory_movements" in statement)
+
     def fail_ledger_insert(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("INSERT INTO inventory_movements"):
+        if writes_ledger(statement):
             raise RuntimeError("disk full")
 
     engine = session.get_bind()
@@ -137,9 +142,85 @@ def test_a_failure_in_the_ledger_insert_leaves_nothing_behind(session, statement
     finally:
         event.remove(engine, "before_cursor_execute", fail_ledger_insert)
     session.rollback()
-    assert any(s.startswith("UPDATE inventory") for s in statements), "the stock was decremented first"
+    assert any(s.startswith("UPDATE inventory") or (writes_ledger(s) and "UPDATE inventory" in s)
+               for s in statements), "the stock was decremented first, or in the same statement"
     assert counts(session) == before
     assert (stock_of(session, "TEA"), stock_of(session, "CUP")) == (5, 5)
+
+
+# The database itself refuses the ledger row of a placed order, reporting the stock it sees then: the
+# failure comes after the decrement, whether that is an earlier statement or, on PostgreSQL, the same one.
+LEDGER_TRIGGER = {
+    "sqlite": ["""
+        CREATE TRIGGER ledger_disk_full BEFORE INSERT ON inventory_movements WHEN NEW.reason = 'order_placed'
+        BEGIN
+            SELECT RAISE(ABORT, 'disk full');
+        END""",
+        # SQLite's RAISE takes a constant message: a second trigger refuses an undecremented row.
+        """
+        CREATE TRIGGER ledger_not_decremented BEFORE INSERT ON inventory_movements
+        WHEN NEW.reason = 'order_placed'
+             AND (SELECT quantity FROM inventory WHERE product_id = NEW.product_id) <> NEW.quantity_after
+        BEGIN
+            SELECT RAISE(ABORT, 'stock not decremented yet');
+        END"""],
+    "postgresql": ["""
+        CREATE FUNCTION ledger_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.reason = 'order_placed' THEN
+                RAISE EXCEPTION 'disk full: product % stock % after %', NEW.product_id,
+                    (SELECT quantity FROM inventory WHERE product_id = NEW.product_id), NEW.quantity_after;
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE TRIGGER ledger_disk_full BEFORE INSERT ON inventory_movements
+           FOR EACH ROW EXECUTE FUNCTION ledger_disk_full()"""],
+    "mariadb": ["""
+        CREATE TRIGGER ledger_disk_full BEFORE INSERT ON inventory_movements FOR EACH ROW
+        BEGIN
+            DECLARE message VARCHAR(200);
+            IF NEW.reason = 'order_placed' THEN
+                SET message = CONCAT('disk full: product ', NEW.product_id, ' stock ',
+                    (SELECT quantity FROM inventory WHERE product_id = NEW.product_id),
+                    ' after ', NEW.quantity_after);
+                SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = message;
+            END IF;
+        END"""],
+}
+DROP_LEDGER_TRIGGER = {
+    "sqlite": ["DROP TRIGGER IF EXISTS ledger_disk_full", "DROP TRIGGER IF EXISTS ledger_not_decremented"],
+    "postgresql": ["DROP TRIGGER IF EXISTS ledger_disk_full ON inventory_movements",
+                   "DROP FUNCTION IF EXISTS ledger_disk_full()"],
+    "mariadb": ["DROP TRIGGER IF EXISTS ledger_disk_full"],
+}
+
+
+def test_the_database_failing_the_ledger_insert_after_the_decrement_leaves_nothing_behind(session):
+    tea, cup = add_product(session, "TEA", 5), add_product(session, "CUP", 5)
+    before = counts(session)
+    backend = "mariadb" if session.get_bind().dialect.name == "mysql" else session.get_bind().dialect.name
+
+    def run(statements):
+        for statement in statements:
+            session.execute(text(statement))
+        session.commit()
+
+    run(LEDGER_TRIGGER[backend])
+    try:
+        session.add(order_of(session, (tea, 2), (cup, 1)))
+        with pytest.raises(DBAPIError, match="disk full") as error:
+            session.commit()
+        session.rollback()
+    finally:
+        session.rollback()
+        run(DROP_LEDGER_TRIGGER[backend])
+    if backend != "sqlite":  # the stock the trigger saw: already decremented
+        product_id, seen, after = map(int, re.search(r"product (\d+) stock (\d+) after (\d+)",
+                                                       str(error.value.orig)).groups())
+        assert seen == after == {tea.id: 3, cup.id: 4}[product_id]
+    assert counts(session) == before
+    assert (stock_of(session, "TEA"), stock_of(session, "CUP")) == (5, 5)
+    assert ledger_mismatches() == []
 
 
 def test_stock_changes_are_logged_after_commit_only(session, caplog):

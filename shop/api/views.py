@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import BaseModel, ValidationError
@@ -143,14 +143,6 @@ def _find_product(sku: str) -> Product:
 
 # -- representations ------------------------------------------------------------------------
 
-TIMESTAMPS = ["created_at", "updated_at", "stock_committed_at"]
-
-
-def reload_timestamps(order: Order) -> None:
-    """Read back the timestamps as stored (MariaDB keeps whole seconds), so every answer agrees."""
-    db.session.refresh(order, attribute_names=TIMESTAMPS)
-
-
 def order_out(order: Order) -> OrderOut:
     lines = [
         OrderLine(sku=item.product.sku, name=item.product.name, quantity=item.quantity,
@@ -208,18 +200,31 @@ def request_fingerprint(data: Any) -> str:
     return hashlib.sha256(f"POST {bp.url_prefix}/orders\n{canonical}".encode()).hexdigest()
 
 
-def _stored_response(record: IdempotencyKey, fingerprint: str, *, replayed: bool) -> Response:
-    if record.request_hash != fingerprint:
+class Stored(NamedTuple):
+    """What an idempotency row holds, read while its transaction is open (nothing to reload later)."""
+
+    request_hash: str
+    status: int | None
+    body: str | None
+    number: str | None  # of the order in ``body``
+
+    @classmethod
+    def of(cls, record: IdempotencyKey) -> Stored:
+        number = json.loads(record.response_body).get("number") if record.response_body else None
+        return cls(record.request_hash, record.response_status, record.response_body, number)
+
+
+def _stored_response(stored: Stored, fingerprint: str, *, replayed: bool) -> Response:
+    if stored.request_hash != fingerprint:
         raise ApiError(409, "This Idempotency-Key was already used with a different request body; use a new "
                        "key for a new order.", code="idempotency_key_reused")
-    if record.response_status is None or record.response_body is None:  # never committed like this
+    if stored.status is None or stored.body is None:  # never committed like this
         raise ApiError(409, "A request with this Idempotency-Key is still being processed.",
                        code="idempotency_key_in_use")
     headers = {"Idempotent-Replayed": "true" if replayed else "false"}
-    number = json.loads(record.response_body).get("number")
-    if number:
-        headers["Location"] = url_for("api.get_order", number=number)
-    return json_response(record.response_body, record.response_status, headers)
+    if stored.number:
+        headers["Location"] = url_for("api.get_order", number=stored.number)
+    return json_response(stored.body, stored.status, headers)
 
 
 def _find_key(key: str) -> IdempotencyKey | None:
@@ -240,10 +245,10 @@ def create_order():
                        problems=[problem_item(p, "/customer") for p in problems])
     fingerprint = request_fingerprint(data)
 
-    def work() -> tuple[IdempotencyKey, bool]:
+    def work() -> tuple[Stored, bool]:
         existing = _find_key(key)
         if existing is not None:
-            return existing, True
+            return Stored.of(existing), True
         # The key goes in first: a concurrent request with the same key waits here on the unique
         # index, then fails without having touched any stock row.
         record = IdempotencyKey(key=key, request_hash=fingerprint)
@@ -252,22 +257,23 @@ def create_order():
         order = place_order(db.session, [(line.sku, line.quantity) for line in body.lines],
                             status=body.status, customer_name=body.customer.name,
                             customer_email=body.customer.email)
-        reload_timestamps(order)
+        # The answer is built from the order as just written (every timestamp keeps its microseconds
+        # on all three databases) and stored with it at commit: the client gets exactly these bytes.
         record.order_id = order.id
         record.response_status = 201
         record.response_body = order_out(order).model_dump_json()
-        return record, False
+        return Stored(fingerprint, 201, record.response_body, order.number), False
 
     try:
-        record, replayed = commit_unit_of_work(work, actor=caller.actor)
+        stored, replayed = commit_unit_of_work(work, actor=caller.actor)
     except InventoryError as exc:
         raise _refused(exc, 409, "order_refused", "The order was refused") from None
     except IntegrityError:
         record = _find_key(key)  # the session was rolled back: this reads what the winner committed
         if record is None:
             raise
-        replayed = True
-    return _stored_response(record, fingerprint, replayed=replayed)
+        stored, replayed = Stored.of(record), True
+    return _stored_response(stored, fingerprint, replayed=replayed)
 
 
 @bp.get("/orders/<number>")
@@ -285,7 +291,6 @@ def set_order_status(number: str):
         order = _find_order(number, lock=True)
         order.status = body.status
         db.session.flush()
-        reload_timestamps(order)
         return order_out(order)
 
     try:

@@ -201,6 +201,7 @@ def test_staff_confirm_a_draft_which_takes_stock(session, api, draft, staff_toke
     assert response.status_code == 200
     assert response.json["status"] == "confirmed"
     assert response.json["stock_committed_at"] is not None
+    assert api.get(f"/orders/{draft}").json == response.json  # the answer shows what was stored
     assert stock_of(session, "TEA") == 6
     assert [m.actor for m in movements(session, reason="order_placed")] == ["staff:staff@example.com"]
 
