@@ -58,6 +58,24 @@ def _migrate_from_scratch(url: str) -> None:
         db.engine.dispose()
 
 
+def create_server_database(backend: str, suffix: str) -> tuple[str, list[str]]:
+    """A new, empty database on ``backend``'s server; its URL and the SQL that drops it.
+
+    Skips the test when the server cannot be reached, or fails it under CI=true.
+    """
+    base = make_url(SERVER_URLS[backend])
+    url = base.set(database=f"{base.database}_{suffix}").render_as_string(hide_password=False)
+    create, drop = _server_database_statements(url)
+    try:
+        _run_on_server(url, *create)
+    except Exception as exc:  # noqa: BLE001 - any connection failure
+        message = f"{backend} is not reachable at {base.render_as_string()}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url, drop
+
+
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory):
     """Backend name -> URL of a freshly migrated database, prepared on first use."""
@@ -69,16 +87,7 @@ def database_urls(tmp_path_factory):
             if backend == "sqlite":
                 url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'shop.sqlite'}"
             else:
-                base = make_url(SERVER_URLS[backend])
-                url = base.set(database=f"{base.database}_{os.getpid()}").render_as_string(hide_password=False)
-                create, drop = _server_database_statements(url)
-                try:
-                    _run_on_server(url, *create)
-                except Exception as exc:  # noqa: BLE001 - any connection failure
-                    message = f"{backend} is not reachable at {base.render_as_string()}: {exc}"
-                    if os.environ.get("CI") == "true":
-                        pytest.fail(message)
-                    pytest.skip(message)
+                url, drop = create_server_database(backend, str(os.getpid()))
                 cleanups.append(lambda: _run_on_server(url, *drop))
             _migrate_from_scratch(url)
             prepared[backend] = url

@@ -30,13 +30,7 @@ from shop import create_app
 from shop.extensions import db
 from shop.models import Inventory, Product
 from tests.api.support import make_staff
-from tests.conftest import (
-    SERVER_BACKENDS,
-    SERVER_URLS,
-    _migrate_from_scratch,
-    _run_on_server,
-    _server_database_statements,
-)
+from tests.conftest import SERVER_BACKENDS, _migrate_from_scratch, _run_on_server, create_server_database
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -220,16 +214,7 @@ class Database:
 @pytest.fixture(scope="package", params=SERVER_BACKENDS)
 def backend_url(request):
     """A freshly migrated database of its own on each server, dropped at the end."""
-    base = make_url(SERVER_URLS[request.param])
-    url = base.set(database=f"{base.database}_server_{os.getpid()}").render_as_string(hide_password=False)
-    create, drop = _server_database_statements(url)
-    try:
-        _run_on_server(url, *create)
-    except Exception as exc:  # noqa: BLE001 - any connection failure
-        message = f"{request.param} is not reachable at {base.render_as_string()}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    url, drop = create_server_database(request.param, f"server_{os.getpid()}")
     try:
         _migrate_from_scratch(url)
         yield request.param, url
