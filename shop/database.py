@@ -6,12 +6,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from select import POLLIN, poll
 from typing import TypeVar
 
 from flask import Flask
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
 from .extensions import db
@@ -50,10 +51,16 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# A pooled PostgreSQL connection unused for longer than this gets a full ping before reuse.
+PING_AFTER_IDLE = 1.0  # seconds
+_IDLE_SINCE = "shop.idle_since"
+
+
 def engine_options(url: str) -> dict:
     """Pool and isolation settings for the engine behind ``url``."""
     backend = make_url(url).get_backend_name()
-    options: dict = {"pool_pre_ping": True}
+    # PostgreSQL connections are checked by _check_postgresql_connections instead.
+    options: dict = {"pool_pre_ping": backend != "postgresql"}
     if backend == "mysql":
         # Like PostgreSQL's default: fewer gap locks, fewer deadlocks between checkouts.
         options["isolation_level"] = "READ COMMITTED"
@@ -83,6 +90,45 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _closed_by_server(dbapi_connection) -> bool:
+    """True if an idle connection's socket is readable: the server closed it, or said why it will.
+
+    An idle PostgreSQL connection receives nothing until it sends a query; a server that ends the
+    connection (terminated, restarted, shut down) sends its last message and closes the socket.
+    """
+    poller = poll()
+    poller.register(dbapi_connection.fileno(), POLLIN)
+    return bool(poller.poll(0))
+
+
+def _check_postgresql_connections(engine: Engine) -> None:
+    """Replace dead pooled connections at checkout without a round trip for every transaction.
+
+    ``pool_pre_ping`` pings at every checkout, and the session checks a connection out for every
+    unit of work: one round trip per order. Instead, like HikariCP's alive-bypass window, a
+    connection back in use within ``PING_AFTER_IDLE`` seconds is only checked for a closed socket
+    (a system call); one idle for longer gets the full ping. A dead one is replaced before any
+    statement is sent, as with ``pool_pre_ping``.
+    """
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def mark_idle(dbapi_connection, connection_record):
+        if dbapi_connection is not None:
+            connection_record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def check_alive(dbapi_connection, connection_record, connection_proxy):
+        idle_since = connection_record.info.get(_IDLE_SINCE, 0.0)
+        if _closed_by_server(dbapi_connection):
+            raise DisconnectionError("the server closed this pooled connection")
+        if time.monotonic() - idle_since > PING_AFTER_IDLE:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except engine.dialect.loaded_dbapi.Error as exc:
+                raise DisconnectionError(f"pooled connection failed its ping: {type(exc).__name__}") from exc
+
+
 def number_sqlite_order_items(session: Session, flush_context, instances) -> None:
     """Give new order lines their ids before an INSERT on SQLite.
 
@@ -103,6 +149,8 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            _check_postgresql_connections(db.engine)
     if not event.contains(db.session, "before_flush", number_sqlite_order_items):
         event.listen(db.session, "before_flush", number_sqlite_order_items)
 

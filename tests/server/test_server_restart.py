@@ -3,7 +3,7 @@
 This stops the PostgreSQL / MariaDB server that every other test shares, so it never runs in
 `make test`: it is skipped unless SHOP_STRESS=1. While the server is down, requests get the 503
 page / problem; once it is back, the next requests succeed without restarting the shop
-(pool_pre_ping replaces the dead pooled connections).
+(dead pooled connections are replaced at checkout: shop.database).
 
 Commands (override them to point at a private server):
   SHOP_STRESS_PG_CLUSTER       "<version> <name>" for pg_ctlcluster (default: newest version, main)
