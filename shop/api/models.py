@@ -43,11 +43,9 @@ class ApiToken(db.Model):
 class IdempotencyKey(db.Model):
     """The first response to a ``POST /api/v1/orders`` with an ``Idempotency-Key``.
 
-    Inserted in the same transaction as the order, before the order, so that a concurrent
-    request with the same key waits on the unique index and then finds the winner's row.
-    ``response_status``/``response_body`` are filled in before that transaction commits; a
-    committed row always has them. ``order_id`` becomes NULL if a draft order is deleted; the
-    stored response is still replayed then.
+    Inserted, response included, in the same transaction as the order, after it: a request that
+    reuses the key fails on the unique index, rolls back what it did and replays this row.
+    ``order_id`` becomes NULL if a draft order is deleted; the stored response is still replayed.
     """
 
     __tablename__ = "idempotency_keys"

@@ -204,13 +204,13 @@ class Stored(NamedTuple):
     """What an idempotency row holds, read while its transaction is open (nothing to reload later)."""
 
     request_hash: str
-    status: int | None
-    body: str | None
+    status: int
+    body: str
     number: str | None  # of the order in ``body``
 
     @classmethod
     def of(cls, record: IdempotencyKey) -> Stored:
-        number = json.loads(record.response_body).get("number") if record.response_body else None
+        number = json.loads(record.response_body).get("number")
         return cls(record.request_hash, record.response_status, record.response_body, number)
 
 
@@ -218,9 +218,6 @@ def _stored_response(stored: Stored, fingerprint: str, *, replayed: bool) -> Res
     if stored.request_hash != fingerprint:
         raise ApiError(409, "This Idempotency-Key was already used with a different request body; use a new "
                        "key for a new order.", code="idempotency_key_reused")
-    if stored.status is None or stored.body is None:  # never committed like this
-        raise ApiError(409, "A request with this Idempotency-Key is still being processed.",
-                       code="idempotency_key_in_use")
     headers = {"Idempotent-Replayed": "true" if replayed else "false"}
     if stored.number:
         headers["Location"] = url_for("api.get_order", number=stored.number)
@@ -245,32 +242,27 @@ def create_order():
                        problems=[problem_item(p, "/customer") for p in problems])
     fingerprint = request_fingerprint(data)
 
-    def work() -> tuple[Stored, bool]:
-        existing = _find_key(key)
-        if existing is not None:
-            return Stored.of(existing), True
-        # The key goes in first: a concurrent request with the same key waits here on the unique
-        # index, then fails without having touched any stock row.
-        record = IdempotencyKey(key=key, request_hash=fingerprint)
-        db.session.add(record)
-        db.session.flush()
+    def work() -> Stored:
         order = place_order(db.session, [(line.sku, line.quantity) for line in body.lines],
                             status=body.status, customer_name=body.customer.name,
                             customer_email=body.customer.email)
         # The answer is built from the order as just written (every timestamp keeps its microseconds
-        # on all three databases) and stored with it at commit: the client gets exactly these bytes.
-        record.order_id = order.id
-        record.response_status = 201
-        record.response_body = order_out(order).model_dump_json()
-        return Stored(fingerprint, 201, record.response_body, order.number), False
+        # on all three databases) and stored with it: the client gets exactly these bytes. The key
+        # goes in last, in the same transaction: a request that reuses it fails on the unique index
+        # (after waiting for this transaction if it is still open), rolls back everything it did
+        # and is answered from the stored row below.
+        stored = Stored(fingerprint, 201, order_out(order).model_dump_json(), order.number)
+        db.session.add(IdempotencyKey(key=key, request_hash=fingerprint, order_id=order.id,
+                                      response_status=stored.status, response_body=stored.body))
+        return stored
 
     try:
-        stored, replayed = commit_unit_of_work(work, actor=caller.actor)
-    except InventoryError as exc:
-        raise _refused(exc, 409, "order_refused", "The order was refused") from None
-    except IntegrityError:
-        record = _find_key(key)  # the session was rolled back: this reads what the winner committed
+        stored, replayed = commit_unit_of_work(work, actor=caller.actor), False
+    except (InventoryError, IntegrityError) as exc:
+        record = _find_key(key)  # the session was rolled back: this reads what an earlier request committed
         if record is None:
+            if isinstance(exc, InventoryError):
+                raise _refused(exc, 409, "order_refused", "The order was refused") from None
             raise
         stored, replayed = Stored.of(record), True
     return _stored_response(stored, fingerprint, replayed=replayed)
