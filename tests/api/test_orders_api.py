@@ -97,6 +97,21 @@ def test_the_same_key_and_body_answer_the_original_response_once(session, api):
     assert stock_of(session, "TEA") == 8
 
 
+def test_a_retry_is_answered_from_the_key_even_when_the_stock_is_gone(session, api):
+    """The retried order would now be refused (no stock, product discontinued): the key still answers."""
+    tea = add_product(session, "TEA", 2)
+    first = api.post("/orders", order_body(("TEA", 2)), key="last-units")
+    tea.status = "discontinued"
+    session.commit()
+    second = api.post("/orders", order_body(("TEA", 2)), key="last-units")
+    assert first.status_code == second.status_code == 201
+    assert second.get_data() == first.get_data()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert count(session, Order) == 1
+    assert stock_of(session, "TEA") == 0
+    assert len(movements(session, "TEA", reason="order_placed")) == 1
+
+
 def test_the_body_is_compared_by_content_not_by_spelling(session, api):
     add_product(session, "TEA", 10)
     first = api.post("/orders", order_body(("TEA", 2)), key="k")
