@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from base64 import b32encode
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -51,12 +52,13 @@ class MovementReason(StrEnum):
 
 
 ORDER_NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+_FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ORDER_NUMBER_ALPHABET)
 
 
 def new_order_number() -> str:
     """A random, unguessable order number (80 bits), e.g. ``K7QM-2XPA-9RTD-F3HW``."""
-    raw = "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(16))
-    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+    raw = b32encode(secrets.token_bytes(10)).decode().translate(_FROM_BASE32)  # 16 symbols, 5 bits each
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:]}"
 
 
 class Product(db.Model):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import stock
 from .errors import Problem
 from .models import Order, OrderItem, Product
+
+_PRODUCTS_BY_SKU = select(Product).where(Product.sku.in_(bindparam("skus", expanding=True)))  # built once
 
 
 def customer_problems(name: str | None, email: str | None) -> list[Problem]:
@@ -39,7 +41,7 @@ def place_order(
     """
     lines = list(lines)
     stock.check_status(status)
-    products = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_({s for s, _ in lines})))}
+    products = {p.sku: p for p in session.scalars(_PRODUCTS_BY_SKU, {"skus": list({s for s, _ in lines})})}
     problems = customer_problems(customer_name, customer_email)
     for sku in dict.fromkeys(sku for sku, _ in lines if sku not in products):
         problems.append(Problem("unknown_product", f"There is no product {sku}.", sku=sku))
