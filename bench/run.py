@@ -728,10 +728,23 @@ def markdown(res: dict, rows: list[Row]) -> str:
                 f"{case}: {c['statements']} statements + BEGIN/COMMIT, {c['round_trips']:g} round trip(s)"
                 for case, c in cc.items()) + "."]
         first = next(iter(res["service_sql_by_lines"].values()), [])
-        lines += ["", "Statements of one service-layer order (round trips not listed here: "
-                  "pool pre-ping, BEGIN and COMMIT):", ""] + [f"{i}. `{s}`" for i, s in enumerate(first, 1)]
+        lines += ["", "Statements of one service-layer order (round trips not listed here: BEGIN, COMMIT, and a "
+                  "ping when the pooled connection sat idle for over a second):", ""]
+        lines += [f"{i}. `{s}`" for i, s in enumerate(first, 1)]
     lines.append("")
     return "\n".join(lines)
+
+
+README = ROOT / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(md: str) -> None:
+    """Put the run's table and targets (results.md up to the cost section) in the README's Performance section."""
+    text = README.read_text()
+    start, end = text.split(README_START)[0], text.split(README_END)[1]
+    summary = md.split("## Cost per order")[0].replace("# Benchmark results\n\n", "").replace("## Targets", "Targets:")
+    README.write_text(f"{start}{README_START}\n{summary.strip()}\n{README_END}{end}")
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -832,6 +845,8 @@ def main(argv=None) -> int:
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     md = markdown(result, rows)
     (out / "results.md").write_text(md)
+    if out.resolve() == BENCH.resolve() and set(args.only.split(",")) >= {"ceiling", "service", "http"}:
+        update_readme(md)
     print()
     print(md)
     failed = [r.key for r in rows if r.status == "ok" and not r.checks_ok]
