@@ -256,8 +256,9 @@ def create_order():
                                       response_status=stored.status, response_body=stored.body))
         return stored
 
+    replayed = False
     try:
-        stored, replayed = commit_unit_of_work(work, actor=caller.actor), False
+        stored = commit_unit_of_work(work, actor=caller.actor)
     except (InventoryError, IntegrityError) as exc:
         record = _find_key(key)  # the session was rolled back: this reads what an earlier request committed
         if record is None:
