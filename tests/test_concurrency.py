@@ -16,6 +16,7 @@ from shop.errors import InsufficientStock
 from shop.extensions import db
 from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product
 from shop.orders import place_order
+from tests.conftest import add_product
 
 THREADS = 8
 OPERATIONS_PER_THREAD = 30
@@ -142,8 +143,7 @@ def race(app, *changes):
 
 def test_two_simultaneous_cancellations_return_the_stock_once(server_app):
     with server_app.app_context():
-        db.session.add(Product(sku="TEA", name="Tea", price_cents=100, inventory=Inventory(quantity=10)))
-        db.session.commit()
+        add_product(db.session, "TEA", 10, price_cents=100)
         place_order(db.session, [("TEA", 4)], status="paid", customer_name="A", customer_email="a@example.com")
         db.session.commit()
     assert race(server_app, "cancelled", "cancelled") == ["ok", "ok"]
@@ -155,8 +155,7 @@ def test_two_simultaneous_cancellations_return_the_stock_once(server_app):
 
 def test_confirming_and_cancelling_a_draft_at_once_leaves_the_stock_whole(server_app):
     with server_app.app_context():
-        db.session.add(Product(sku="TEA", name="Tea", price_cents=100, inventory=Inventory(quantity=10)))
-        db.session.commit()
+        add_product(db.session, "TEA", 10, price_cents=100)
         place_order(db.session, [("TEA", 4)], status="draft", customer_name="A", customer_email="a@example.com")
         db.session.commit()
     outcomes = race(server_app, "confirmed", "cancelled")
@@ -182,8 +181,7 @@ def waiting_for_a_row_lock(session) -> int:
 def test_an_order_waiting_for_a_restock_is_judged_on_the_restocked_quantity(server_app):
     """The stock is checked as it is once the row is locked, not as it was when the statement began."""
     with server_app.app_context():
-        db.session.add(Product(sku="TEA", name="Tea", price_cents=100, inventory=Inventory(quantity=0)))
-        db.session.commit()
+        add_product(db.session, "TEA", 0, price_cents=100)
     restocked, release = threading.Event(), threading.Event()
     outcome = {}
 
