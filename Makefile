@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install databases browser clean bench bench-profile stress
+.PHONY: run test lint install databases browser clean bench bench-profile stress
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/activate:
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -37,6 +37,11 @@ browser:
 ## test: the whole suite on SQLite, PostgreSQL and MariaDB
 test: install databases browser
 	$(BIN)/python -m pytest
+
+## lint: ruff's checks and formatting over the repository
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## stress: the server tests with more clients, plus a real stop/start of the PostgreSQL and MariaDB
 ## servers under the running shop. It stops the servers every other test run shares: never in make test.

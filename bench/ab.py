@@ -5,7 +5,8 @@
 Each DIR is a copy of the repository at one variant (for example ``git archive HEAD | tar -x -C
 /tmp/a`` plus the files under test). Every round runs each variant once, in a shuffled order, in
 its own process (this file with ``--one``, the variant as working directory: its ``shop`` and
-``bench`` packages are the ones imported, so a variant may predate this file), against the PostgreSQL database ``shop_bench`` that
+``bench`` packages are the ones imported, so a variant may predate this file), against the
+PostgreSQL database ``shop_bench`` that
 ``make bench`` builds (run that first: the catalogue must exist; the orders placed here stay
 until the next ``make bench`` resets it). Per case the process places warm-up orders, then
 chunks of orders, and reports the median CPU time per order of its chunks; the table shows the
@@ -48,26 +49,48 @@ def measure(cases: list[str]) -> dict:
     statements: list[str] = []
     out: dict = {}
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: statements.append(sql))
+        event.listen(
+            db.engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: statements.append(sql)
+        )
         client = app.test_client()
-        body = json.dumps({"status": "confirmed", "customer": {"name": "Bench", "email": "bench@example.com"},
-                           "lines": [{"sku": HOT_SKU, "quantity": 1}]})
+        body = json.dumps(
+            {
+                "status": "confirmed",
+                "customer": {"name": "Bench", "email": "bench@example.com"},
+                "lines": [{"sku": HOT_SKU, "quantity": 1}],
+            }
+        )
 
         def post(_lines) -> None:
-            response = client.post("/api/v1/orders", data=body, content_type="application/json",
-                                   headers={"Idempotency-Key": uuid.uuid4().hex})
+            response = client.post(
+                "/api/v1/orders",
+                data=body,
+                content_type="application/json",
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
             assert response.status_code == 201, response.get_data(as_text=True)
 
         def place(lines) -> None:
-            commit_unit_of_work(lambda: place_order(db.session, lines, status="confirmed", customer_name="Bench",
-                                                    customer_email="bench@example.com"), actor="bench")
+            commit_unit_of_work(
+                lambda: place_order(
+                    db.session,
+                    lines,
+                    status="confirmed",
+                    customer_name="Bench",
+                    customer_email="bench@example.com",
+                ),
+                actor="bench",
+            )
 
         for case in cases:
             run = post if case == "api" else place
             if case == "l100":
                 lines, (per_chunk, chunks) = (lambda: [(spread_sku(p), 1) for p in range(1, 101)]), (4, 3)
             else:
-                lines, (per_chunk, chunks) = (lambda: order_lines("spread" if case == "spread" else "hot", rng)), (40, 5)
+                lines, (per_chunk, chunks) = (
+                    (lambda case=case: order_lines("spread" if case == "spread" else "hot", rng)),
+                    (40, 5),
+                )
             for _ in range(10):
                 run(lines())
             before, cpu = len(statements), []
@@ -76,15 +99,19 @@ def measure(cases: list[str]) -> dict:
                 for _ in range(per_chunk):
                     run(lines())
                 cpu.append((time.process_time() - start) / per_chunk * 1000)
-            out[case] = {"cpu_ms": statistics.median(cpu),
-                         "statements": (len(statements) - before) / (per_chunk * chunks)}
+            out[case] = {
+                "cpu_ms": statistics.median(cpu),
+                "statements": (len(statements) - before) / (per_chunk * chunks),
+            }
         db.session.remove()
         db.engine.dispose()
     return out
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -99,8 +126,12 @@ def main(argv=None) -> int:
         order = list(args.variants)
         random.shuffle(order)
         for variant in order:
-            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", "--cases", ",".join(cases)],
-                                  cwd=variant, capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--one", "--cases", ",".join(cases)],
+                cwd=variant,
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 return 1

@@ -26,7 +26,9 @@ OUT = Path(__file__).resolve().parent / "profile"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--case", choices=("hot", "spread"), default="hot")
     parser.add_argument("--tool", choices=("pyinstrument", "cprofile", "both", "none"), default="both")
@@ -47,17 +49,28 @@ def main(argv=None) -> int:
     OUT.mkdir(exist_ok=True)
 
     with app.app_context():
+
         def one() -> None:
             lines = workers.order_lines(args.case, rng)
-            commit_unit_of_work(lambda: place_order(db.session, lines, status="confirmed",
-                                                    customer_name=workers.CUSTOMER_NAME,
-                                                    customer_email=workers.CUSTOMER_EMAIL), actor="bench")
+            commit_unit_of_work(
+                lambda: place_order(
+                    db.session,
+                    lines,
+                    status="confirmed",
+                    customer_name=workers.CUSTOMER_NAME,
+                    customer_email=workers.CUSTOMER_EMAIL,
+                ),
+                actor="bench",
+            )
 
         def batch() -> tuple[float, float]:
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(args.orders):
                 one()
-            return ((time.perf_counter() - wall) / args.orders * 1000, (time.process_time() - cpu) / args.orders * 1000)
+            return (
+                (time.perf_counter() - wall) / args.orders * 1000,
+                (time.process_time() - cpu) / args.orders * 1000,
+            )
 
         for _ in range(50):
             one()
@@ -72,7 +85,8 @@ def main(argv=None) -> int:
             batch()
             profiler.stop()
             (OUT / f"{args.case}-pyinstrument.txt").write_text(
-                profiler.output_text(unicode=True, color=False, show_all=False))
+                profiler.output_text(unicode=True, color=False, show_all=False)
+            )
             (OUT / f"{args.case}-pyinstrument.html").write_text(profiler.output_html())
             print(f"wrote {OUT / (args.case + '-pyinstrument.txt')} and .html")
         if args.tool in ("cprofile", "both"):

@@ -114,8 +114,13 @@ def pg_url(db: str = PG_DB, port: int = PG_PORT) -> str:
 def migrate(url: str) -> None:
     """Build the schema with the project's migrations (`flask --app app db upgrade`)."""
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         raise SystemExit(f"migration failed on {url}:\n{proc.stdout}\n{proc.stderr}")
 
@@ -148,10 +153,13 @@ def setup_pg() -> None:
             cur.executemany(
                 "INSERT INTO products (id, sku, name, price_cents, status, low_stock_threshold, created_at,"
                 " updated_at) VALUES (%s, %s, %s, %s, 'active', 5, %s, %s)",
-                [(*row, now, now) for row in catalogue()])
+                [(*row, now, now) for row in catalogue()],
+            )
             cur.execute("SELECT setval('products_id_seq', %s)", (HOT_ID,))
-            cur.executemany("INSERT INTO inventory (product_id, quantity, updated_at) VALUES (%s, 0, %s)",
-                            [(pid, now) for pid in initial_stock()])
+            cur.executemany(
+                "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (%s, 0, %s)",
+                [(pid, now) for pid in initial_stock()],
+            )
 
 
 def reset_pg() -> None:
@@ -160,11 +168,17 @@ def reset_pg() -> None:
     with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
         with conn.transaction():
             conn.execute("TRUNCATE inventory_movements, order_items, orders RESTART IDENTITY CASCADE")
-            conn.execute("UPDATE inventory SET quantity = CASE WHEN product_id = %s THEN %s ELSE %s END,"
-                         " updated_at = %s", (HOT_ID, HOT_STOCK, SPREAD_STOCK, now))
-            conn.execute("INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
-                         " actor, created_at) SELECT product_id, NULL, quantity, quantity, 'initial_stock',"
-                         " 'bench-seed', %s FROM inventory", (now,))
+            conn.execute(
+                "UPDATE inventory SET quantity = CASE WHEN product_id = %s THEN %s ELSE %s END,"
+                " updated_at = %s",
+                (HOT_ID, HOT_STOCK, SPREAD_STOCK, now),
+            )
+            conn.execute(
+                "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
+                " actor, created_at) SELECT product_id, NULL, quantity, quantity, 'initial_stock',"
+                " 'bench-seed', %s FROM inventory",
+                (now,),
+            )
         for table in ("inventory", "products", "orders", "order_items", "inventory_movements"):
             conn.execute(f"VACUUM ANALYZE {table}")
         conn.execute("CHECKPOINT")
@@ -181,12 +195,15 @@ ledger AS (
 SELECT i.product_id, i.quantity, COALESCE(s.units, 0), COALESCE(l.total, 0), COALESCE(l.placed, 0)
 FROM inventory i LEFT JOIN sold s ON s.product_id = i.product_id LEFT JOIN ledger l ON l.product_id = i.product_id
 """
-ORPHANS_SQL = ("SELECT COUNT(*) FROM orders o WHERE NOT EXISTS"
-               " (SELECT 1 FROM inventory_movements m WHERE m.order_id = o.id)")
+ORPHANS_SQL = (
+    "SELECT COUNT(*) FROM orders o WHERE NOT EXISTS"
+    " (SELECT 1 FROM inventory_movements m WHERE m.order_id = o.id)"
+)
 
 
-def check_rows(rows, orphans: int, order_count: int, row: Row, expected_orders: int | None,
-               slack: int = 0) -> None:
+def check_rows(
+    rows, orphans: int, order_count: int, row: Row, expected_orders: int | None, slack: int = 0
+) -> None:
     """Oversell check: on hand + sold == initial, no negative stock, the ledger reconciles."""
     initial = initial_stock()
     oversold = 0
@@ -228,15 +245,43 @@ def pgbench_binary() -> str:
 
 
 def pgbench_cmd(case: str, clients: int, tag: str, port: int = PG_PORT) -> list[str]:
-    return [pgbench_binary(), "-h", PG_HOST, "-p", str(port), "-U", PG_USER, "-n", "-M", "prepared",
-            "-f", str(BENCH / f"ceiling_{case}.sql"), "-D", f"run={tag}", "-D", "seq=0", "-D", f"hot_id={HOT_ID}",
-            "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "--max-tries=10"]
+    return [
+        pgbench_binary(),
+        "-h",
+        PG_HOST,
+        "-p",
+        str(port),
+        "-U",
+        PG_USER,
+        "-n",
+        "-M",
+        "prepared",
+        "-f",
+        str(BENCH / f"ceiling_{case}.sql"),
+        "-D",
+        f"run={tag}",
+        "-D",
+        "seq=0",
+        "-D",
+        f"hot_id={HOT_ID}",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, os.cpu_count() or 1)),
+        "--max-tries=10",
+    ]
 
 
 def run_ceiling(case: str, clients: int, duration: float, tag: str) -> Row:
     row = Row("ceiling", case, clients)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = pgbench_cmd(case, clients, tag) + ["-T", str(int(duration)), "-l", f"--log-prefix={tmp}/tx", PG_DB]
+        cmd = pgbench_cmd(case, clients, tag) + [
+            "-T",
+            str(int(duration)),
+            "-l",
+            f"--log-prefix={tmp}/tx",
+            PG_DB,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
         latencies, failed = [], 0
         for path in Path(tmp).iterdir():
@@ -270,8 +315,10 @@ def ms(seconds: float | None) -> float | None:
 def run_workers(target, args_for, clients: int, duration: float, row: Row) -> Row:
     ctx = mp.get_context("fork")
     barrier, queue = ctx.Barrier(clients + 1), ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args_for(i), duration, WARMUP_ORDERS, barrier, queue), daemon=True)
-             for i in range(clients)]
+    procs = [
+        ctx.Process(target=target, args=(*args_for(i), duration, WARMUP_ORDERS, barrier, queue), daemon=True)
+        for i in range(clients)
+    ]
     for p in procs:
         p.start()
     try:
@@ -323,6 +370,7 @@ def run_in_child(fn, *args):
             queue.put(("ok", fn(*args)))
         except BaseException as exc:  # noqa: BLE001
             import traceback
+
             queue.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
     proc = ctx.Process(target=target, daemon=True)
@@ -341,8 +389,10 @@ def api_route_present(url: str) -> bool:
     from shop import create_app
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    return any(rule.rule.rstrip("/") == "/api/v1/orders" and "POST" in (rule.methods or ())
-               for rule in app.url_map.iter_rules())
+    return any(
+        rule.rule.rstrip("/") == "/api/v1/orders" and "POST" in (rule.methods or ())
+        for rule in app.url_map.iter_rules()
+    )
 
 
 def free_port() -> int:
@@ -357,9 +407,26 @@ class Gunicorn:
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers_count), "--bind", f"127.0.0.1:{self.port}",
-             "--log-level", "warning", "--error-logfile", self.log.name, "app:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers_count),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "--error-logfile",
+                self.log.name,
+                "app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     @property
     def base(self) -> str:
@@ -397,11 +464,19 @@ def post_order(base: str, case: str, key: str) -> tuple[int, str]:
     import random
 
     lines = [{"sku": sku, "quantity": q} for sku, q in workers.order_lines(case, random.Random(key))]
-    body = json.dumps({"status": "confirmed", "customer": {"name": workers.CUSTOMER_NAME,
-                       "email": workers.CUSTOMER_EMAIL}, "lines": lines}).encode()
-    req = urllib.request.Request(base + "/api/v1/orders", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "Accept": "application/json",
-                                          "Idempotency-Key": key})
+    body = json.dumps(
+        {
+            "status": "confirmed",
+            "customer": {"name": workers.CUSTOMER_NAME, "email": workers.CUSTOMER_EMAIL},
+            "lines": lines,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        base + "/api/v1/orders",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json", "Idempotency-Key": key},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read().decode()[:300]
@@ -410,12 +485,27 @@ def post_order(base: str, case: str, key: str) -> tuple[int, str]:
 
 
 def run_wrk(base: str, case: str, clients: int, duration: float, tag: str) -> dict:
-    cmd = ["wrk", "-t", str(min(clients, os.cpu_count() or 1)), "-c", str(clients), "-d", f"{max(1, round(duration))}s",
-           "--timeout", "10s", "-s", str(BENCH / "wrk_orders.lua"), base, "--", case, tag]
+    cmd = [
+        "wrk",
+        "-t",
+        str(min(clients, os.cpu_count() or 1)),
+        "-c",
+        str(clients),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "wrk_orders.lua"),
+        base,
+        "--",
+        case,
+        tag,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON "):])
+            return json.loads(line[len("BENCH_JSON ") :])
     raise RuntimeError(f"wrk gave no result: {proc.stdout[-300:]} {proc.stderr[-300:]}")
 
 
@@ -475,13 +565,23 @@ def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
     out = {}
     with app.app_context():
         statements: list[str] = []
-        event.listen(db.engine, "before_cursor_execute",
-                     lambda conn, cursor, statement, *rest: statements.append(statement))
+        event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda conn, cursor, statement, *rest: statements.append(statement),
+        )
 
         def place(lines):
-            commit_unit_of_work(lambda: place_order(db.session, lines, status="confirmed",
-                                                    customer_name=workers.CUSTOMER_NAME,
-                                                    customer_email=workers.CUSTOMER_EMAIL), actor="bench")
+            commit_unit_of_work(
+                lambda: place_order(
+                    db.session,
+                    lines,
+                    status="confirmed",
+                    customer_name=workers.CUSTOMER_NAME,
+                    customer_email=workers.CUSTOMER_EMAIL,
+                ),
+                actor="bench",
+            )
 
         for n in line_counts:
             lines = [(spread_sku(pid), 1) for pid in range(1, n + 1)]
@@ -496,7 +596,9 @@ def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
                 "round_trips": (proxy.snapshot() - t0) / repeat,
                 "latency_ms": round(elapsed / repeat * 1000, 3),
                 "cpu_ms": round(cpu / repeat * 1000, 3),
-                "sql": [re.sub(r"\s+", " ", s)[:90] for s in statements[-int((len(statements) - s0) / repeat):]],
+                "sql": [
+                    re.sub(r"\s+", " ", s)[:90] for s in statements[-int((len(statements) - s0) / repeat) :]
+                ],
             }
         db.session.remove()
         db.engine.dispose()
@@ -514,14 +616,20 @@ def measure_ceiling_cost() -> dict:
         counts = []
         for n in (1, 21):
             before = proxy.snapshot()
-            subprocess.run(pgbench_cmd(case, 1, f"c{case[0]}{n}", proxy.port) + ["-t", str(n), PG_DB],
-                           capture_output=True, check=True, timeout=120)
+            subprocess.run(
+                pgbench_cmd(case, 1, f"c{case[0]}{n}", proxy.port) + ["-t", str(n), PG_DB],
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
             counts.append(proxy.snapshot() - before)
         sql = (BENCH / f"ceiling_{case}.sql").read_text()
         body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith(("--", "\\")))
         stmts = [s.strip() for s in body.split(";") if s.strip()]
-        out[case] = {"round_trips": (counts[1] - counts[0]) / 20,
-                     "statements": sum(1 for s in stmts if s.upper() not in ("BEGIN", "COMMIT"))}
+        out[case] = {
+            "round_trips": (counts[1] - counts[0]) / 20,
+            "statements": sum(1 for s in stmts if s.upper() not in ("BEGIN", "COMMIT")),
+        }
     proxy.close()
     return out
 
@@ -539,14 +647,20 @@ def setup_sqlite() -> Path:
     now = now_utc().isoformat(sep=" ")
     conn = sqlite3.connect(pristine)
     with conn:
-        conn.executemany("INSERT INTO products (id, sku, name, price_cents, status, low_stock_threshold,"
-                         " created_at, updated_at) VALUES (?, ?, ?, ?, 'active', 5, ?, ?)",
-                         [(*row, now, now) for row in catalogue()])
-        conn.executemany("INSERT INTO inventory (product_id, quantity, updated_at) VALUES (?, ?, ?)",
-                         [(pid, q, now) for pid, q in initial_stock().items()])
-        conn.executemany("INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
-                         " actor, created_at) VALUES (?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
-                         [(pid, q, q, now) for pid, q in initial_stock().items()])
+        conn.executemany(
+            "INSERT INTO products (id, sku, name, price_cents, status, low_stock_threshold,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, 'active', 5, ?, ?)",
+            [(*row, now, now) for row in catalogue()],
+        )
+        conn.executemany(
+            "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (?, ?, ?)",
+            [(pid, q, now) for pid, q in initial_stock().items()],
+        )
+        conn.executemany(
+            "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
+            " actor, created_at) VALUES (?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
+            [(pid, q, q, now) for pid, q in initial_stock().items()],
+        )
     conn.execute("VACUUM")
     conn.close()
     return pristine
@@ -575,22 +689,44 @@ def check_sqlite(path: Path, row: Row, expected: int) -> None:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     with psycopg.connect(pg_conninfo("postgres")) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
-        settings = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name IN ('fsync',"
-                                     " 'synchronous_commit', 'shared_buffers', 'max_connections')").fetchall())
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('fsync',"
+                " 'synchronous_commit', 'shared_buffers', 'max_connections')"
+            ).fetchall()
+        )
     import sqlalchemy
 
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "shop", "migrations"], cwd=ROOT, capture_output=True,
-                           text=True).stdout
-    return {"nproc": os.cpu_count(), "cpu": cpu, "loadavg_end": [round(x, 2) for x in os.getloadavg()], "memory_gib": round(mem_kb / 1024 / 1024, 1),
-            "kernel": platform.release(), "python": platform.python_version(), "postgresql": pg,
-            "pg_settings": settings, "sqlalchemy": sqlalchemy.__version__, "psycopg": psycopg.__version__,
-            "commit": rev.strip() + ("+dirty" if dirty.strip() else "")}
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "shop", "migrations"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "pg_settings": settings,
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg": psycopg.__version__,
+        "commit": rev.strip() + ("+dirty" if dirty.strip() else ""),
+    }
 
 
 def fmt(value, digits=1) -> str:
@@ -601,9 +737,13 @@ def fmt(value, digits=1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-LAYER_NAMES = {"ceiling": "ceiling (pgbench, SQL)", "service": "service (ORM + observer)",
-               "http": "HTTP (gunicorn + wrk)", "sqlite3": "SQLite: plain sqlite3",
-               "service-sqlite": "SQLite: service layer"}
+LAYER_NAMES = {
+    "ceiling": "ceiling (pgbench, SQL)",
+    "service": "service (ORM + observer)",
+    "http": "HTTP (gunicorn + wrk)",
+    "sqlite3": "SQLite: plain sqlite3",
+    "service-sqlite": "SQLite: service layer",
+}
 
 
 LAYER_ORDER = list(LAYER_NAMES)
@@ -611,17 +751,23 @@ LAYER_ORDER = list(LAYER_NAMES)
 
 def table(rows: list[Row]) -> str:
     rows = sorted(rows, key=lambda r: (LAYER_ORDER.index(r.layer), CASES.index(r.case), r.clients))
-    out = ["| layer | case | clients | orders/s | p50 ms | p99 ms | × ceiling | oversold | client CPU ms/order | checks |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    out = [
+        "| layer | case | clients | orders/s | p50 ms | p99 ms | × ceiling | oversold | client CPU ms/order | checks |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
         if r.status != "ok":
-            out.append(f"| {LAYER_NAMES[r.layer]} | {r.case} | {r.clients} | {r.status} | | | | | | {r.note} |")
+            out.append(
+                f"| {LAYER_NAMES[r.layer]} | {r.case} | {r.clients} | {r.status} | | | | | | {r.note} |"
+            )
             continue
         checks = "ok" if r.checks_ok else "FAIL: " + "; ".join(r.check_notes)
         if r.errors:
             checks += " (" + ", ".join(f"{k}: {v}" for k, v in r.errors.items()) + ")"
-        out.append(f"| {LAYER_NAMES[r.layer]} | {r.case} | {r.clients} | {fmt(r.tps)} | {fmt(r.p50_ms, 2)} | "
-                   f"{fmt(r.p99_ms, 2)} | {fmt(r.ratio, 2)} | {fmt(r.oversold)} | {fmt(r.cpu_ms_per_order, 2)} | {checks} |")
+        out.append(
+            f"| {LAYER_NAMES[r.layer]} | {r.case} | {r.clients} | {fmt(r.tps)} | {fmt(r.p50_ms, 2)} | "
+            f"{fmt(r.p99_ms, 2)} | {fmt(r.ratio, 2)} | {fmt(r.oversold)} | {fmt(r.cpu_ms_per_order, 2)} | {checks} |"
+        )
     return "\n".join(out)
 
 
@@ -631,8 +777,9 @@ def best(rows: list[Row], layer: str, case: str) -> Row | None:
 
 
 def find(rows: list[Row], layer: str, case: str, clients: int) -> Row | None:
-    return next((r for r in rows if (r.layer, r.case, r.clients) == (layer, case, clients) and r.status == "ok"),
-                None)
+    return next(
+        (r for r in rows if (r.layer, r.case, r.clients) == (layer, case, clients) and r.status == "ok"), None
+    )
 
 
 def summarise(rows: list[Row], cost: dict, args, elapsed: float) -> dict:
@@ -641,17 +788,25 @@ def summarise(rows: list[Row], cost: dict, args, elapsed: float) -> dict:
         ref = find(rows, ref_layer, r.case, r.clients)
         if r.status == "ok" and ref and ref.tps and r.tps is not None:
             r.ratio = round(r.tps / ref.tps, 3)
-    result: dict = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "duration_s": args.duration,
-                    "loadavg_start": args.load_start,
-                    "clients": args.clients, "machine": machine(), "wall_time_s": round(elapsed, 1),
-                    "http_workers_by_clients": {str(n): http_workers(n) for n in args.clients}}
+    result: dict = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": args.duration,
+        "loadavg_start": args.load_start,
+        "clients": args.clients,
+        "machine": machine(),
+        "wall_time_s": round(elapsed, 1),
+        "http_workers_by_clients": {str(n): http_workers(n) for n in args.clients},
+    }
     for layer in ("ceiling", "service", "http"):
         for case in CASES:
             b = best(rows, layer, case)
             result[f"{layer}_{case}_tps"] = b.tps if b else None
             result[f"{layer}_{case}_best_clients"] = b.clients if b else None
             result[f"{layer}_{case}_tps_by_clients"] = {
-                str(r.clients): r.tps for r in rows if r.layer == layer and r.case == case and r.status == "ok"}
+                str(r.clients): r.tps
+                for r in rows
+                if r.layer == layer and r.case == case and r.status == "ok"
+            }
     for layer in ("service", "http"):
         for case in CASES:
             ceiling, mine = result[f"ceiling_{case}_tps"], result[f"{layer}_{case}_tps"]
@@ -663,8 +818,9 @@ def summarise(rows: list[Row], cost: dict, args, elapsed: float) -> dict:
         for case in CASES:
             r = find(rows, layer, case, max(args.clients))
             result[f"{layer}_{case}_p99_ms_at_{max(args.clients)}"] = r.p99_ms if r else None
-    result["http_status"] = next((r.status + (": " + r.note if r.note else "")
-                                  for r in rows if r.layer == "http"), "not run")
+    result["http_status"] = next(
+        (r.status + (": " + r.note if r.note else "") for r in rows if r.layer == "http"), "not run"
+    )
     result["statements_by_lines"] = {n: c["statements"] for n, c in cost.get("service", {}).items()}
     result["round_trips_by_lines"] = {n: c["round_trips"] for n, c in cost.get("service", {}).items()}
     result["latency_ms_by_lines_1_client"] = {n: c["latency_ms"] for n, c in cost.get("service", {}).items()}
@@ -702,52 +858,82 @@ def targets(res: dict, args) -> dict:
         for case in CASES:
             mine, ceil = res.get(f"{layer}_{case}_p99_ms_at_{n}"), res.get(f"ceiling_{case}_p99_ms_at_{n}")
             ratio = round(mine / ceil, 2) if mine and ceil else None
-            target(f"p99_{layer}_{case}_at_{n}_vs_ceiling", ratio, "<= 3.0", ratio is not None and ratio <= 3.0)
+            target(
+                f"p99_{layer}_{case}_at_{n}_vs_ceiling", ratio, "<= 3.0", ratio is not None and ratio <= 3.0
+            )
     return out
 
 
 def markdown(res: dict, rows: list[Row]) -> str:
     m = res["machine"]
     lines = [
-        "# Benchmark results", "",
+        "# Benchmark results",
+        "",
         f"Generated {res['generated_at']} by `make bench` ({res['duration_s']} s per row, clients "
-        f"{', '.join(map(str, res['clients']))}; whole run {res['wall_time_s']} s) at commit {m['commit']}.", "",
+        f"{', '.join(map(str, res['clients']))}; whole run {res['wall_time_s']} s) at commit {m['commit']}.",
+        "",
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}; "
         f"PostgreSQL {m['postgresql']} (fsync={m['pg_settings'].get('fsync')}, synchronous_commit="
         f"{m['pg_settings'].get('synchronous_commit')}); Python {m['python']}, SQLAlchemy {m['sqlalchemy']}, "
         f"psycopg {m['psycopg']}. Server, load generators and the app share the same CPUs. "
         f"Load average before the run {res['loadavg_start']}, after {m['loadavg_end']} "
-        "(anything else running on the machine skews every row).", "",
-        table(rows), "",
+        "(anything else running on the machine skews every row).",
+        "",
+        table(rows),
+        "",
         "Clients: worker processes (service), pgbench or wrk connections (ceiling, HTTP); HTTP rows run "
         f"gunicorn with {', '.join(str(n) for n in res['http_workers_by_clients'].values())} sync workers at "
         f"{', '.join(res['http_workers_by_clients'])} clients. "
         "× ceiling: orders/s divided by the ceiling's at the same case and client count "
         "(SQLite rows: by plain sqlite3's). Oversold: units sold beyond the initial stock plus negative stock "
         "(must be 0). Checks: on hand + sold = initial for every product, the ledger sums to the stock, "
-        "every order has its ledger rows, and the database holds the orders the clients counted.", "",
-        "## Targets", "", "| target | value | goal | met |", "|---|---|---|---|",
+        "every order has its ledger rows, and the database holds the orders the clients counted.",
+        "",
+        "## Targets",
+        "",
+        "| target | value | goal | met |",
+        "|---|---|---|---|",
     ]
     for name, t in res["targets"].items():
         met = "—" if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {name} | {t['value']} | {t['target']} | {met} |")
-    lines += ["", "The headline ratios (`*_vs_ceiling`) divide each layer's best orders/s by the ceiling's best, "
-              "whatever the client counts; `*_same_clients` divide by the ceiling at the layer's best client count "
-              "(the other reading of the issue's \"at its best client count\").", ""]
+    lines += [
+        "",
+        "The headline ratios (`*_vs_ceiling`) divide each layer's best orders/s by the ceiling's best, "
+        "whatever the client counts; `*_same_clients` divide by the ceiling at the layer's best client count "
+        '(the other reading of the issue\'s "at its best client count").',
+        "",
+    ]
     if res.get("statements_by_lines"):
-        lines += ["## Cost per order (service layer, PostgreSQL, 1 client)", "",
-                  "| lines | SQL statements | round trips | latency ms | client CPU ms |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            "## Cost per order (service layer, PostgreSQL, 1 client)",
+            "",
+            "| lines | SQL statements | round trips | latency ms | client CPU ms |",
+            "|---:|---:|---:|---:|---:|",
+        ]
         for n in res["statements_by_lines"]:
-            lines.append(f"| {n} | {res['statements_by_lines'][n]:g} | {res['round_trips_by_lines'][n]:g} | "
-                         f"{res['latency_ms_by_lines_1_client'][n]:.2f} | {res['cpu_ms_by_lines_1_client'][n]:.2f} |")
+            lines.append(
+                f"| {n} | {res['statements_by_lines'][n]:g} | {res['round_trips_by_lines'][n]:g} | "
+                f"{res['latency_ms_by_lines_1_client'][n]:.2f} | {res['cpu_ms_by_lines_1_client'][n]:.2f} |"
+            )
         cc = res.get("ceiling_cost") or {}
         if cc:
-            lines += ["", "Ceiling (pgbench script): " + "; ".join(
-                f"{case}: {c['statements']} statements + BEGIN/COMMIT, {c['round_trips']:g} round trip(s)"
-                for case, c in cc.items()) + "."]
+            lines += [
+                "",
+                "Ceiling (pgbench script): "
+                + "; ".join(
+                    f"{case}: {c['statements']} statements + BEGIN/COMMIT, {c['round_trips']:g} round trip(s)"
+                    for case, c in cc.items()
+                )
+                + ".",
+            ]
         first = next(iter(res["service_sql_by_lines"].values()), [])
-        lines += ["", "Statements of one service-layer order (round trips not listed here: BEGIN, COMMIT, and a "
-                  "ping when the pooled connection sat idle for over a second):", ""]
+        lines += [
+            "",
+            "Statements of one service-layer order (round trips not listed here: BEGIN, COMMIT, and a "
+            "ping when the pooled connection sat idle for over a second):",
+            "",
+        ]
         lines += [f"{i}. `{s}`" for i, s in enumerate(first, 1)]
     lines.append("")
     return "\n".join(lines)
@@ -761,7 +947,11 @@ def update_readme(md: str) -> None:
     """Put the run's table and targets (results.md up to the cost section) in the README's Performance section."""
     text = README.read_text()
     start, end = text.split(README_START)[0], text.split(README_END)[1]
-    summary = md.split("## Cost per order")[0].replace("# Benchmark results\n\n", "").replace("## Targets", "Targets:")
+    summary = (
+        md.split("## Cost per order")[0]
+        .replace("# Benchmark results\n\n", "")
+        .replace("## Targets", "Targets:")
+    )
     README.write_text(f"{start}{README_START}\n{summary.strip()}\n{README_END}{end}")
 
 
@@ -769,7 +959,9 @@ def update_readme(md: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 8)))
     parser.add_argument("--clients", default="1,4,8")
     parser.add_argument("--sqlite-clients", default="1,4")
@@ -782,7 +974,9 @@ def main(argv=None) -> int:
     started = time.monotonic()
     args.load_start = [round(x, 2) for x in os.getloadavg()]
     if args.load_start[0] > 0.5 * (os.cpu_count() or 1):
-        log(f"warning: load average {args.load_start} before the run: other work on this machine skews the rows")
+        log(
+            f"warning: load average {args.load_start} before the run: other work on this machine skews the rows"
+        )
     tag = time.strftime("%H%M%S")
     rows: list[Row] = []
     cost: dict = {}
@@ -806,9 +1000,11 @@ def main(argv=None) -> int:
             else:
                 check_pg(row, row.orders, slack=expected_slack)
         rows.append(row)
-        log(f"{row.layer:8} {row.case:6} clients={row.clients}: {row.status} {fmt(row.tps)} orders/s "
+        log(
+            f"{row.layer:8} {row.case:6} clients={row.clients}: {row.status} {fmt(row.tps)} orders/s "
             f"p50={fmt(row.p50_ms, 2)} p99={fmt(row.p99_ms, 2)} oversold={row.oversold} "
-            f"checks={'ok' if row.checks_ok else row.check_notes} {row.errors or ''} {row.note}")
+            f"checks={'ok' if row.checks_ok else row.check_notes} {row.errors or ''} {row.note}"
+        )
 
     http_ready = False
     if "http" in sections:
@@ -820,22 +1016,41 @@ def main(argv=None) -> int:
     for case in CASES:
         for n in args.clients:
             if "ceiling" in sections:
-                pg_row("ceiling", case, n, lambda: run_ceiling(case, n, args.duration, f"{tag}{case[0]}{n}"))
+                pg_row(
+                    "ceiling",
+                    case,
+                    n,
+                    lambda case=case, n=n: run_ceiling(case, n, args.duration, f"{tag}{case[0]}{n}"),
+                )
             if "service" in sections:
-                pg_row("service", case, n, lambda: run_service(case, n, args.duration, url))
+                pg_row("service", case, n, lambda case=case, n=n: run_service(case, n, args.duration, url))
             if "http" in sections and http_ready:
-                pg_row("http", case, n, lambda: run_http(case, n, args.duration, f"{tag}{case[0]}{n}"))
+                pg_row(
+                    "http",
+                    case,
+                    n,
+                    lambda case=case, n=n: run_http(case, n, args.duration, f"{tag}{case[0]}{n}"),
+                )
             elif "http" in sections:
-                rows.append(Row("http", case, n, status="pending",
-                                note="POST /api/v1/orders is not in the app yet (shop/api/ in progress)"))
+                rows.append(
+                    Row(
+                        "http",
+                        case,
+                        n,
+                        status="pending",
+                        note="POST /api/v1/orders is not in the app yet (shop/api/ in progress)",
+                    )
+                )
     if "cost" in sections:
         reset_pg()
         log("measuring statements and round trips per order")
         cost["service"] = run_in_child(measure_service_cost, (1, 10, 100), 20)
         cost["ceiling"] = run_in_child(measure_ceiling_cost)
         for n, c in cost["service"].items():
-            log(f"cost {n:>3} lines: {c['statements']:g} statements, {c['round_trips']:g} round trips, "
-                f"{c['latency_ms']:.2f} ms, {c['cpu_ms']:.2f} ms CPU")
+            log(
+                f"cost {n:>3} lines: {c['statements']:g} statements, {c['round_trips']:g} round trips, "
+                f"{c['latency_ms']:.2f} ms, {c['cpu_ms']:.2f} ms CPU"
+            )
     if "sqlite" in sections:
         pristine = setup_sqlite()
         for case in CASES:
@@ -845,17 +1060,33 @@ def main(argv=None) -> int:
                     row = Row(layer, case, n)
                     seed = zlib.crc32(f"{case}{n}{layer}".encode()) & 0xFFFF
                     if layer == "sqlite3":
-                        run_workers(workers.sqlite_direct_worker, lambda i: (str(path), case, seed * 100 + i), n,
-                                    args.duration, row)
+                        run_workers(
+                            workers.sqlite_direct_worker,
+                            lambda i, path=path, seed=seed, case=case: (str(path), case, seed * 100 + i),
+                            n,
+                            args.duration,
+                            row,
+                        )
                     else:
-                        run_workers(workers.service_worker, lambda i: (f"sqlite:///{path}", case, seed * 100 + i),
-                                    n, args.duration, row)
+                        run_workers(
+                            workers.service_worker,
+                            lambda i, path=path, seed=seed, case=case: (
+                                f"sqlite:///{path}",
+                                case,
+                                seed * 100 + i,
+                            ),
+                            n,
+                            args.duration,
+                            row,
+                        )
                     if row.status == "ok":
                         check_sqlite(path, row, row.orders + WARMUP_ORDERS * n)
                     rows.append(row)
-                    log(f"{layer:14} {case:6} clients={n}: {row.status} {fmt(row.tps)} orders/s "
+                    log(
+                        f"{layer:14} {case:6} clients={n}: {row.status} {fmt(row.tps)} orders/s "
                         f"p50={fmt(row.p50_ms, 2)} p99={fmt(row.p99_ms, 2)} oversold={row.oversold} "
-                        f"checks={'ok' if row.checks_ok else row.check_notes} {row.errors or ''} {row.note}")
+                        f"checks={'ok' if row.checks_ok else row.check_notes} {row.errors or ''} {row.note}"
+                    )
         shutil.rmtree(SQLITE_DIR, ignore_errors=True)
 
     result = summarise(rows, cost, args, time.monotonic() - started)

@@ -58,8 +58,16 @@ def _timed_loop(one: Callable[[], None], *, warmup: int, duration: float, barrie
             errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"] += 1
             continue
         latencies.append(time.perf_counter() - t0)
-    queue.put({"orders": len(latencies), "latencies": latencies, "errors": dict(errors),
-               "elapsed": time.perf_counter() - start, "cpu": time.process_time() - cpu, "warmup": warmup})
+    queue.put(
+        {
+            "orders": len(latencies),
+            "latencies": latencies,
+            "errors": dict(errors),
+            "elapsed": time.perf_counter() - start,
+            "cpu": time.process_time() - cpu,
+            "warmup": warmup,
+        }
+    )
 
 
 def _guard(worker: Callable, barrier, queue, *args) -> None:
@@ -92,8 +100,13 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
         def one() -> None:
             lines = order_lines(case, rng)
             commit_unit_of_work(
-                lambda: place_order(session, lines, status="confirmed", customer_name=CUSTOMER_NAME,
-                                    customer_email=CUSTOMER_EMAIL),
+                lambda: place_order(
+                    session,
+                    lines,
+                    status="confirmed",
+                    customer_name=CUSTOMER_NAME,
+                    customer_email=CUSTOMER_EMAIL,
+                ),
                 actor="bench",
             )
 
@@ -105,8 +118,9 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
 # -- the same transaction written directly with Python's sqlite3 module ----------------------
 
 
-def sqlite_direct_worker(path: str, case: str, seed: int, duration: float, warmup: int, barrier,
-                         queue) -> None:
+def sqlite_direct_worker(
+    path: str, case: str, seed: int, duration: float, warmup: int, barrier, queue
+) -> None:
     _guard(_sqlite_direct_worker, barrier, queue, path, case, seed, duration, warmup)
 
 
@@ -136,19 +150,25 @@ def _sqlite_direct_worker(path, case, seed, duration, warmup, barrier, queue) ->
             order_id = conn.execute(
                 "INSERT INTO orders (number, status, customer_name, customer_email, stock_committed_at,"
                 " created_at, updated_at) VALUES (?, 'confirmed', ?, ?, ?, ?, ?) RETURNING id",
-                (number, CUSTOMER_NAME, CUSTOMER_EMAIL, now, now, now)).fetchone()[0]
+                (number, CUSTOMER_NAME, CUSTOMER_EMAIL, now, now, now),
+            ).fetchone()[0]
             conn.execute(
                 "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
-                f" SELECT ?, id, 1, price_cents FROM products WHERE id IN ({marks})", (order_id, *ids))
+                f" SELECT ?, id, 1, price_cents FROM products WHERE id IN ({marks})",
+                (order_id, *ids),
+            )
             taken = conn.execute(
                 f"UPDATE inventory SET quantity = quantity - 1, updated_at = ? WHERE product_id IN ({marks})"
-                " AND quantity >= 1 RETURNING product_id, quantity", (now, *ids)).fetchall()
+                " AND quantity >= 1 RETURNING product_id, quantity",
+                (now, *ids),
+            ).fetchall()
             if len(taken) != len(ids):
                 raise RuntimeError("insufficient stock")
             conn.executemany(
                 "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason, actor,"
                 " created_at) VALUES (?, ?, -1, ?, 'order_placed', 'bench', ?)",
-                [(pid, order_id, qty, now) for pid, qty in taken])
+                [(pid, order_id, qty, now) for pid, qty in taken],
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -59,7 +59,9 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     database.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    migrate.init_app(
+        app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    )
     csrf.init_app(app)
     login_manager.init_app(app)
 
@@ -79,6 +81,7 @@ def register_inventory_observer(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .api import register_api  # the JSON API, /api/v1 (docs/api.md)
+
     register_api(app)
     from . import web
 

@@ -16,15 +16,23 @@ def log_stock_changes(app: Flask, changes: list[StockChange]) -> None:
     for c in changes:
         logger.info(
             "stock_change order=%s sku=%s delta=%+d quantity_after=%d reason=%s actor=%s",
-            c.order_number or "-", c.sku, c.delta, c.quantity_after, c.reason, c.actor,
+            c.order_number or "-",
+            c.sku,
+            c.delta,
+            c.quantity_after,
+            c.reason,
+            c.actor,
             extra={"stock_change": c},
         )
 
 
 def warn_low_stock(app: Flask, change: StockChange) -> None:
     logger.warning(
-        "low_stock sku=%s quantity=%d threshold=%d", change.sku, change.quantity_after,
-        change.low_stock_threshold, extra={"stock_change": change},
+        "low_stock sku=%s quantity=%d threshold=%d",
+        change.sku,
+        change.quantity_after,
+        change.low_stock_threshold,
+        extra={"stock_change": change},
     )
 
 

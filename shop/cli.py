@@ -105,8 +105,12 @@ def inventory_list():
 @inventory_cli.command("adjust", context_settings={"ignore_unknown_options": True})
 @click.argument("sku")
 @click.argument("delta", type=int)
-@click.option("--reason", type=click.Choice([r.value for r in stock.MANUAL_REASONS]), required=True,
-              help="restock (goods received) or adjustment (count correction, damage, …).")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in stock.MANUAL_REASONS]),
+    required=True,
+    help="restock (goods received) or adjustment (count correction, damage, …).",
+)
 @click.option("--note", default=None, help="Why, for the ledger.")
 def inventory_adjust(sku: str, delta: int, reason: str, note: str | None):
     """Change SKU's stock by DELTA (negative to remove), with a ledger row."""
@@ -114,7 +118,8 @@ def inventory_adjust(sku: str, delta: int, reason: str, note: str | None):
         raise click.BadParameter("at most 500 characters.", param_hint="--note")
     try:
         change = commit_unit_of_work(
-            lambda: stock.adjust_stock(db.session, _product(sku), delta, reason, note), actor=CLI_ACTOR)
+            lambda: stock.adjust_stock(db.session, _product(sku), delta, reason, note), actor=CLI_ACTOR
+        )
     except InventoryError as exc:
         raise _refused(exc) from None
     click.echo(f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.")
@@ -169,8 +174,9 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
         if price is None:
             problems.append(f"price_cents {record['price_cents']!r} must be a whole number of cents")
         if quantity is None:
-            problems.append(f"quantity {record['quantity']!r} must be a whole number from 0 to "
-                            f"{stock.MAX_ADJUSTMENT}")
+            problems.append(
+                f"quantity {record['quantity']!r} must be a whole number from 0 to {stock.MAX_ADJUSTMENT}"
+            )
         if problems:
             errors.append(f"line {line}: " + "; ".join(problems) + ".")
         else:
@@ -183,13 +189,21 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
 
 def import_rows(rows: list[ImportRow], note: str) -> tuple[int, int]:
     """Create new products with their stock; update existing ones and set their stock."""
-    existing = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_([r.sku for r in rows])))}
+    existing = {
+        p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_([r.sku for r in rows])))
+    }
     created = 0
     for row in rows:
         product = existing.get(row.sku)
         if product is None:
-            db.session.add(Product(sku=row.sku, name=row.name, price_cents=row.price_cents,
-                                   inventory=Inventory(quantity=row.quantity)))
+            db.session.add(
+                Product(
+                    sku=row.sku,
+                    name=row.name,
+                    price_cents=row.price_cents,
+                    inventory=Inventory(quantity=row.quantity),
+                )
+            )
             created += 1
         else:
             product.name, product.price_cents = row.name, row.price_cents
@@ -208,7 +222,9 @@ def inventory_import(file: Path):
             click.echo(error, err=True)
         raise click.ClickException(f"Nothing imported: {len(errors)} bad line(s) in {file.name}.")
     try:
-        created, updated = commit_unit_of_work(lambda: import_rows(rows, f"import {file.name}"), actor=CLI_ACTOR)
+        created, updated = commit_unit_of_work(
+            lambda: import_rows(rows, f"import {file.name}"), actor=CLI_ACTOR
+        )
     except InventoryError as exc:
         raise _refused(exc) from None
     click.echo(f"Imported {file.name}: {created} product(s) created, {updated} updated.")
@@ -256,8 +272,9 @@ def parse_item(value: str) -> tuple[str, int]:
         raise click.BadParameter(f"{value!r} is not SKU:QUANTITY (e.g. TEA-001:2).", param_hint="--item")
     quantity = int(qty)
     if not 0 < quantity <= stock.MAX_LINE_QUANTITY:
-        raise click.BadParameter(f"{value!r}: quantity must be 1 to {stock.MAX_LINE_QUANTITY}.",
-                                 param_hint="--item")
+        raise click.BadParameter(
+            f"{value!r}: quantity must be 1 to {stock.MAX_LINE_QUANTITY}.", param_hint="--item"
+        )
     return sku.strip(), quantity
 
 
@@ -267,8 +284,10 @@ def describe(order: Order) -> list[str]:
         f"Customer: {order.customer_name} <{order.customer_email}>",
     ]
     for item in order.items:
-        lines.append(f"  {item.product.sku:<16} {item.quantity:>5} × {_money(item.unit_price_cents):>8}"
-                     f" = {_money(item.line_total_cents):>9}")
+        lines.append(
+            f"  {item.product.sku:<16} {item.quantity:>5} × {_money(item.unit_price_cents):>8}"
+            f" = {_money(item.line_total_cents):>9}"
+        )
     lines.append(f"Total: {_money(order.total_cents)}")
     if order.stock_committed_at:
         lines.append(f"Stock taken at {order.stock_committed_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -276,10 +295,21 @@ def describe(order: Order) -> list[str]:
 
 
 @orders_cli.command("place")
-@click.option("--item", "items", multiple=True, required=True, metavar="SKU:QTY",
-              help="A line of the order; repeat for more lines.")
-@click.option("--status", type=click.Choice([s.value for s in OrderStatus]), default=OrderStatus.CONFIRMED.value,
-              show_default=True, help="confirmed and paid take stock; draft and cancelled don't.")
+@click.option(
+    "--item",
+    "items",
+    multiple=True,
+    required=True,
+    metavar="SKU:QTY",
+    help="A line of the order; repeat for more lines.",
+)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in OrderStatus]),
+    default=OrderStatus.CONFIRMED.value,
+    show_default=True,
+    help="confirmed and paid take stock; draft and cancelled don't.",
+)
 @click.option("--customer", default="Walk-in customer", show_default=True, help="Customer name.")
 @click.option("--email", default="walk-in@example.com", show_default=True, help="Customer e-mail.")
 def orders_place(items: tuple[str, ...], status: str, customer: str, email: str):
@@ -287,8 +317,11 @@ def orders_place(items: tuple[str, ...], status: str, customer: str, email: str)
     lines = [parse_item(item) for item in items]
     try:
         order = commit_unit_of_work(
-            lambda: place_order(db.session, lines, status=status, customer_name=customer, customer_email=email),
-            actor=CLI_ACTOR)
+            lambda: place_order(
+                db.session, lines, status=status, customer_name=customer, customer_email=email
+            ),
+            actor=CLI_ACTOR,
+        )
     except InventoryError as exc:
         raise _refused(exc) from None
     click.echo("\n".join(describe(order)))
@@ -318,7 +351,8 @@ def orders_set_status(number: str, status: str):
 def orders_show(number: str):
     """Show order NUMBER with its lines and totals."""
     order = db.session.scalar(
-        select(Order).where(Order.number == number.strip().upper())
+        select(Order)
+        .where(Order.number == number.strip().upper())
         .options(selectinload(Order.items).selectinload(OrderItem.product))
     )
     if order is None:

@@ -30,8 +30,9 @@ _MYSQL_LOST = {1053, 1927, 2003, 2006, 2013, 2055, 4031}
 _PG_LOST_PREFIXES = ("08", "57P01", "57P02", "57P03")  # connection exception; shutdown, crash, starting up
 
 # What the error handlers answer (503) when the database connection is lost in a request.
-UNAVAILABLE_MESSAGE = ("We lost the connection to the database, so this request was not completed. "
-                       "Please try again in a moment.")
+UNAVAILABLE_MESSAGE = (
+    "We lost the connection to the database, so this request was not completed. Please try again in a moment."
+)
 UNAVAILABLE_HEADERS = {"Retry-After": "5"}
 
 
@@ -44,7 +45,7 @@ def normalize_url(url: str) -> str:
         ("mariadb://", "mysql+pymysql://"),
     ):
         if url.startswith(prefix):
-            url = replacement + url[len(prefix):]
+            url = replacement + url[len(prefix) :]
     parsed = make_url(url)
     if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})

@@ -47,9 +47,7 @@ class InvalidStatusTransition(InventoryError):
 
     def __init__(self, old: str, new: str):
         self.old, self.new = old, new
-        super().__init__(
-            [Problem("invalid_transition", f"An order cannot go from {old} to {new}.")]
-        )
+        super().__init__([Problem("invalid_transition", f"An order cannot go from {old} to {new}.")])
 
 
 class OrderLocked(InventoryError):

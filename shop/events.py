@@ -56,7 +56,8 @@ def before_flush(session: Session, flush_context, instances) -> None:
             signals.order_status_changed.send(app, order=obj, old_status=change[0], new_status=change[1])
         elif isinstance(obj, Inventory) and (change := _changed(obj, "quantity")):
             signals.inventory_quantity_assigned.send(
-                app, inventory=obj, old_quantity=change[0], new_quantity=change[1])
+                app, inventory=obj, old_quantity=change[0], new_quantity=change[1]
+            )
     for obj in deleted:
         if isinstance(obj, Order):
             signals.order_deleted.send(app, order=obj)

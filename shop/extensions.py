@@ -1,11 +1,11 @@
 """Flask extension objects, created unbound and initialised by ``create_app``."""
 
+from datetime import datetime
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from datetime import datetime
-
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, registry

@@ -55,15 +55,23 @@ class InventoryObserver:
             session = object_session(inventory)
             stock.after_flush(session, lambda: stock.record_initial_stock(session, inventory))
 
-    def inventory_quantity_assigned(self, app: Flask, inventory: Inventory, old_quantity: int,
-                                    new_quantity: int) -> None:
+    def inventory_quantity_assigned(
+        self, app: Flask, inventory: Inventory, old_quantity: int, new_quantity: int
+    ) -> None:
         """A direct ``inventory.quantity = n`` becomes a locked, ledgered adjustment of the difference."""
         session = object_session(inventory)
         attributes.set_committed_value(inventory, "quantity", old_quantity)
         product = session.get(Product, inventory.product_id)
-        stock.after_flush(session, lambda: stock.adjust_stock(
-            session, product, new_quantity - old_quantity, MovementReason.ADJUSTMENT,
-            note="direct quantity assignment"))
+        stock.after_flush(
+            session,
+            lambda: stock.adjust_stock(
+                session,
+                product,
+                new_quantity - old_quantity,
+                MovementReason.ADJUSTMENT,
+                note="direct quantity assignment",
+            ),
+        )
 
     def _prepare(self, order: Order, *, taking: bool) -> None:
         session = object_session(order)

@@ -134,8 +134,12 @@ def lock_order(session: Session, order: Order) -> str:
 def check_status(status: str) -> None:
     if status not in TRANSITIONS:
         raise InventoryError(
-            [Problem("invalid_status", f"Unknown order status {status!r}; use one of: "
-                     + ", ".join(TRANSITIONS) + ".")]
+            [
+                Problem(
+                    "invalid_status",
+                    f"Unknown order status {status!r}; use one of: " + ", ".join(TRANSITIONS) + ".",
+                )
+            ]
         )
 
 
@@ -179,11 +183,17 @@ def quantity_problem(sku: str | None, quantity: object) -> Problem | None:
     if valid_quantity(quantity):
         return None
     if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > MAX_LINE_QUANTITY:
-        return Problem("quantity_too_large",
-                       f"{sku}: {quantity} is more than the {MAX_LINE_QUANTITY} allowed on one line.",
-                       sku=sku, requested=quantity)
-    return Problem("invalid_quantity", f"{sku}: quantity must be a whole number of at least 1, "
-                   f"not {quantity!r}.", sku=sku)
+        return Problem(
+            "quantity_too_large",
+            f"{sku}: {quantity} is more than the {MAX_LINE_QUANTITY} allowed on one line.",
+            sku=sku,
+            requested=quantity,
+        )
+    return Problem(
+        "invalid_quantity",
+        f"{sku}: quantity must be a whole number of at least 1, not {quantity!r}.",
+        sku=sku,
+    )
 
 
 def prepare_lines(
@@ -206,8 +216,14 @@ def prepare_lines(
     for item in items:
         product = _item_product(item, products)
         if product is None:
-            problems.append(Problem("unknown_product", f"Product #{item.product_id} does not exist.",
-                                    sku=None, requested=item.quantity))
+            problems.append(
+                Problem(
+                    "unknown_product",
+                    f"Product #{item.product_id} does not exist.",
+                    sku=None,
+                    requested=item.quantity,
+                )
+            )
             continue
         if item.unit_price_cents is None:
             item.unit_price_cents = product.price_cents
@@ -232,18 +248,37 @@ def stock_problems(requested: Mapping[int, int], rows: Mapping[int, StockRow]) -
         if row is None:
             problems.append(Problem("unknown_product", f"Product #{pid} does not exist.", requested=wanted))
         elif row.status == ProductStatus.DISCONTINUED:
-            problems.append(Problem("discontinued", f"{row.sku} is discontinued.", sku=row.sku,
-                                    requested=wanted, available=0))
+            problems.append(
+                Problem(
+                    "discontinued", f"{row.sku} is discontinued.", sku=row.sku, requested=wanted, available=0
+                )
+            )
         elif row.status == ProductStatus.UNAVAILABLE:
-            problems.append(Problem("unavailable", f"{row.sku} is temporarily unavailable.",
-                                    sku=row.sku, requested=wanted, available=0))
+            problems.append(
+                Problem(
+                    "unavailable",
+                    f"{row.sku} is temporarily unavailable.",
+                    sku=row.sku,
+                    requested=wanted,
+                    available=0,
+                )
+            )
         elif row.quantity is None:
-            problems.append(Problem("no_inventory", f"{row.sku} is not stocked.", sku=row.sku,
-                                    requested=wanted, available=0))
+            problems.append(
+                Problem(
+                    "no_inventory", f"{row.sku} is not stocked.", sku=row.sku, requested=wanted, available=0
+                )
+            )
         elif row.quantity < wanted:
-            problems.append(Problem("insufficient_stock",
-                                    f"{row.sku}: {wanted} requested, only {row.quantity} available.",
-                                    sku=row.sku, requested=wanted, available=row.quantity))
+            problems.append(
+                Problem(
+                    "insufficient_stock",
+                    f"{row.sku}: {wanted} requested, only {row.quantity} available.",
+                    sku=row.sku,
+                    requested=wanted,
+                    available=row.quantity,
+                )
+            )
     return problems
 
 
@@ -258,8 +293,13 @@ def _product_fact(column):
 # lock on ``products`` would collide with the shared locks that foreign key checks of concurrent
 # order lines take (MariaDB has no ``FOR UPDATE OF``).
 _LOCK_ROWS = (
-    select(Inventory.product_id, _product_fact(Product.sku), _product_fact(Product.status),
-           _product_fact(Product.low_stock_threshold), Inventory.quantity)
+    select(
+        Inventory.product_id,
+        _product_fact(Product.sku),
+        _product_fact(Product.status),
+        _product_fact(Product.low_stock_threshold),
+        Inventory.quantity,
+    )
     .where(Inventory.product_id.in_(bindparam("ids", expanding=True)))
     .order_by(Inventory.product_id)
     .with_for_update()
@@ -339,7 +379,9 @@ Check = Callable[[Mapping[int, StockRow]], None]  # raises the caller's error li
 def _remember(session: Session, changes: list[StockChange]) -> list[StockChange]:
     """Keep loaded Inventory objects true without reloading them; queue the changes for after commit."""
     for c in changes:
-        inventory = session.identity_map.get(inspect(Inventory).identity_key_from_primary_key((c.product_id,)))
+        inventory = session.identity_map.get(
+            inspect(Inventory).identity_key_from_primary_key((c.product_id,))
+        )
         if inventory is not None:
             attributes.set_committed_value(inventory, "quantity", c.quantity_after)
     session.info.setdefault(_CHANGES, []).extend(changes)
@@ -373,15 +415,35 @@ def _apply(
     actor = actor_of(session)
     order_id, number = (order.id, order.number) if order is not None else (None, None)
     changes = [
-        StockChange(pid, rows[pid].sku, deltas[pid], rows[pid].quantity + deltas[pid], reason, actor,
-                    number, note, rows[pid].low_stock_threshold)
+        StockChange(
+            pid,
+            rows[pid].sku,
+            deltas[pid],
+            rows[pid].quantity + deltas[pid],
+            reason,
+            actor,
+            number,
+            note,
+            rows[pid].low_stock_threshold,
+        )
         for pid in ids
     ]
-    session.execute(_INSERT_MOVEMENTS, [
-        {"product_id": c.product_id, "order_id": order_id, "delta": c.delta, "quantity_after": c.quantity_after,
-         "reason": reason, "actor": actor, "note": note, "created_at": now}
-        for c in changes
-    ])
+    session.execute(
+        _INSERT_MOVEMENTS,
+        [
+            {
+                "product_id": c.product_id,
+                "order_id": order_id,
+                "delta": c.delta,
+                "quantity_after": c.quantity_after,
+                "reason": reason,
+                "actor": actor,
+                "note": note,
+                "created_at": now,
+            }
+            for c in changes
+        ],
+    )
     return _remember(session, changes)
 
 
@@ -406,19 +468,35 @@ def _change_in_one_statement(
     ids = sorted(deltas)
     now = utcnow()
     actor = actor_of(session)
-    changed = {pid: rest for pid, *rest in session.execute(_PG_CHANGE_STOCK, {
-        "ids": ids, "deltas": [deltas[pid] for pid in ids], "only_active": only_active, "now": now,
-        "order_id": order.id, "reason": reason, "actor": actor, "note": None})}
+    changed = {
+        pid: rest
+        for pid, *rest in session.execute(
+            _PG_CHANGE_STOCK,
+            {
+                "ids": ids,
+                "deltas": [deltas[pid] for pid in ids],
+                "only_active": only_active,
+                "now": now,
+                "order_id": order.id,
+                "reason": reason,
+                "actor": actor,
+                "note": None,
+            },
+        )
+    }
     if len(changed) < len(ids):
         rows = lock_rows(session, ids)  # locked already: this reads them as they stand
         for pid in changed:
             rows[pid] = rows[pid]._replace(quantity=rows[pid].quantity - deltas[pid])
         check(rows)
         raise _stock_changed()  # the guard failed, yet nothing looks wrong now: never commit it
-    return _remember(session, [
-        StockChange(pid, sku, deltas[pid], quantity_after, reason, actor, order.number, None, threshold)
-        for pid, (quantity_after, sku, threshold) in sorted(changed.items())
-    ])
+    return _remember(
+        session,
+        [
+            StockChange(pid, sku, deltas[pid], quantity_after, reason, actor, order.number, None, threshold)
+            for pid, (quantity_after, sku, threshold) in sorted(changed.items())
+        ],
+    )
 
 
 _CHANGE_STRATEGIES = {"postgresql": _change_in_one_statement}  # no data-modifying CTEs on MariaDB or SQLite
@@ -441,8 +519,14 @@ def take_stock(session: Session, order: Order, requested: Mapping[Product, int])
         if problems:
             raise InventoryError.from_problems(problems)
 
-    _change_order_stock(session, order, {pid: -q for pid, q in wanted.items()}, MovementReason.ORDER_PLACED,
-                        check, only_active=True)
+    _change_order_stock(
+        session,
+        order,
+        {pid: -q for pid, q in wanted.items()},
+        MovementReason.ORDER_PLACED,
+        check,
+        only_active=True,
+    )
 
 
 def return_stock(session: Session, order: Order, requested: Mapping[int, int]) -> None:
@@ -451,8 +535,12 @@ def return_stock(session: Session, order: Order, requested: Mapping[int, int]) -
     def check(rows: Mapping[int, StockRow]) -> None:
         missing = [pid for pid in requested if rows.get(pid) is None or rows[pid].quantity is None]
         if missing:
-            raise InventoryError([Problem("no_inventory", f"Product #{pid} has no inventory row to return "
-                                          "stock to.") for pid in missing])
+            raise InventoryError(
+                [
+                    Problem("no_inventory", f"Product #{pid} has no inventory row to return stock to.")
+                    for pid in missing
+                ]
+            )
 
     _change_order_stock(session, order, requested, MovementReason.ORDER_CANCELLED, check, only_active=False)
 
@@ -463,14 +551,26 @@ def adjust_stock(
     """A staff or operator change of stock (``restock`` or ``adjustment``), ledgered."""
     problems = []
     if reason not in MANUAL_REASONS:
-        problems.append(Problem("invalid_reason", f"Reason must be one of: {', '.join(MANUAL_REASONS)}.",
-                                sku=product.sku))
+        problems.append(
+            Problem("invalid_reason", f"Reason must be one of: {', '.join(MANUAL_REASONS)}.", sku=product.sku)
+        )
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0 or abs(delta) > MAX_ADJUSTMENT:
-        problems.append(Problem("invalid_delta", f"{product.sku}: the change must be a non-zero whole number "
-                                f"between -{MAX_ADJUSTMENT} and {MAX_ADJUSTMENT}.", sku=product.sku))
+        problems.append(
+            Problem(
+                "invalid_delta",
+                f"{product.sku}: the change must be a non-zero whole number "
+                f"between -{MAX_ADJUSTMENT} and {MAX_ADJUSTMENT}.",
+                sku=product.sku,
+            )
+        )
     elif reason == MovementReason.RESTOCK and delta < 0:
-        problems.append(Problem("invalid_delta", f"{product.sku}: a restock adds stock; use an adjustment "
-                                "to remove it.", sku=product.sku))
+        problems.append(
+            Problem(
+                "invalid_delta",
+                f"{product.sku}: a restock adds stock; use an adjustment to remove it.",
+                sku=product.sku,
+            )
+        )
     if problems:
         raise InvalidStockChange(problems)
     row = lock_rows(session, [product.id]).get(product.id)
@@ -478,9 +578,17 @@ def adjust_stock(
         session.execute(_INSERT_INVENTORY, {"product_id": product.id, "quantity": 0, "updated_at": utcnow()})
         row = lock_rows(session, [product.id])[product.id]
     if row.quantity + delta < 0:
-        raise InsufficientStock([Problem("insufficient_stock", f"{product.sku}: cannot remove {-delta}, "
-                                         f"only {row.quantity} on hand.", sku=product.sku,
-                                         requested=-delta, available=row.quantity)])
+        raise InsufficientStock(
+            [
+                Problem(
+                    "insufficient_stock",
+                    f"{product.sku}: cannot remove {-delta}, only {row.quantity} on hand.",
+                    sku=product.sku,
+                    requested=-delta,
+                    available=row.quantity,
+                )
+            ]
+        )
     return _apply(session, {product.id: delta}, {product.id: row}, reason, note=note)[0]
 
 
@@ -504,12 +612,32 @@ def record_initial_stock(session: Session, inventory: Inventory) -> None:
     quantity = inventory.quantity
     now = utcnow()
     actor = actor_of(session)
-    session.execute(_INSERT_MOVEMENTS, {
-        "product_id": inventory.product_id, "order_id": None, "delta": quantity, "quantity_after": quantity,
-        "reason": MovementReason.INITIAL_STOCK, "actor": actor, "note": None, "created_at": now})
-    session.info.setdefault(_CHANGES, []).append(StockChange(
-        inventory.product_id, row.sku, quantity, quantity, MovementReason.INITIAL_STOCK, actor, None, None,
-        row.low_stock_threshold))
+    session.execute(
+        _INSERT_MOVEMENTS,
+        {
+            "product_id": inventory.product_id,
+            "order_id": None,
+            "delta": quantity,
+            "quantity_after": quantity,
+            "reason": MovementReason.INITIAL_STOCK,
+            "actor": actor,
+            "note": None,
+            "created_at": now,
+        },
+    )
+    session.info.setdefault(_CHANGES, []).append(
+        StockChange(
+            inventory.product_id,
+            row.sku,
+            quantity,
+            quantity,
+            MovementReason.INITIAL_STOCK,
+            actor,
+            None,
+            None,
+            row.low_stock_threshold,
+        )
+    )
 
 
 def ordered_quantities(order: Order) -> dict[int, int]:

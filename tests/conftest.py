@@ -18,8 +18,12 @@ from shop.extensions import db
 from shop.models import Inventory, Product
 
 SERVER_URLS = {
-    "postgresql": os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/shop_test"),
-    "mariadb": os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/shop_test?charset=utf8mb4"),
+    "postgresql": os.environ.get(
+        "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/shop_test"
+    ),
+    "mariadb": os.environ.get(
+        "TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/shop_test?charset=utf8mb4"
+    ),
 }
 ALL_BACKENDS = ["sqlite", "postgresql", "mariadb"]
 SERVER_BACKENDS = ["postgresql", "mariadb"]
@@ -142,8 +146,9 @@ def client(app):
 
 def add_product(session, sku, quantity=10, *, price_cents=1000, status="active", threshold=2):
     """A committed product with ``quantity`` in stock (None: no inventory row)."""
-    product = Product(sku=sku, name=f"Product {sku}", price_cents=price_cents, status=status,
-                      low_stock_threshold=threshold)
+    product = Product(
+        sku=sku, name=f"Product {sku}", price_cents=price_cents, status=status, low_stock_threshold=threshold
+    )
     if quantity is not None:
         product.inventory = Inventory(quantity=quantity)
     session.add(product)

@@ -29,5 +29,9 @@ def counts(session):
 
 def order_of(session, *lines, status="confirmed"):
     """A new order for (product, quantity) lines, not yet added to the session."""
-    return Order(status=status, customer_name="Ada", customer_email="ada@example.com",
-                 items=[OrderItem(product=p, quantity=q) for p, q in lines])
+    return Order(
+        status=status,
+        customer_name="Ada",
+        customer_email="ada@example.com",
+        items=[OrderItem(product=p, quantity=q) for p, q in lines],
+    )

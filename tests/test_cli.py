@@ -29,9 +29,17 @@ def number_in(output):
 
 
 def test_every_command_has_help(runner):
-    for command in (["seed-demo"], ["staff", "create"], ["inventory", "list"], ["inventory", "adjust"],
-                    ["inventory", "import"], ["inventory", "reconcile"], ["orders", "place"],
-                    ["orders", "set-status"], ["orders", "show"]):
+    for command in (
+        ["seed-demo"],
+        ["staff", "create"],
+        ["inventory", "list"],
+        ["inventory", "adjust"],
+        ["inventory", "import"],
+        ["inventory", "reconcile"],
+        ["orders", "place"],
+        ["orders", "set-status"],
+        ["orders", "show"],
+    ):
         result = invoke(runner, *command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output and len(result.output.splitlines()) > 3
 
@@ -54,10 +62,13 @@ def test_staff_create_prompts_for_a_password_and_hashes_it(runner, session):
     assert user.password_hash != "s3cret-pass" and user.check_password("s3cret-pass")
 
 
-@pytest.mark.parametrize(("args", "stdin", "message"), [
-    (["not-an-email"], "s3cret-pass\ns3cret-pass\n", "is not an e-mail address"),
-    (["a@example.com"], "short\nshort\n", "at least 8 characters"),
-])
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["not-an-email"], "s3cret-pass\ns3cret-pass\n", "is not an e-mail address"),
+        (["a@example.com"], "short\nshort\n", "at least 8 characters"),
+    ],
+)
 def test_staff_create_refuses_bad_input(runner, session, args, stdin, message):
     result = invoke(runner, "staff", "create", *args, input=stdin)
     assert result.exit_code != 0 and message in result.output
@@ -87,18 +98,23 @@ def test_inventory_adjust_changes_stock_with_a_ledger_row(runner, shop):
     assert result.exit_code == 0 and "now 11 on hand" in result.output
     assert stock_of(shop, "TEA") == 11
     assert [(m.reason, m.delta, m.actor, m.note) for m in movements(shop, "TEA")][1:] == [
-        ("restock", 5, "cli", "delivery"), ("adjustment", -4, "cli", None)]
+        ("restock", 5, "cli", "delivery"),
+        ("adjustment", -4, "cli", None),
+    ]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["NOPE", "5", "--reason", "restock"], "There is no product NOPE"),
-    (["TEA", "0", "--reason", "adjustment"], "non-zero whole number"),
-    (["TEA", "five", "--reason", "restock"], "'five' is not a valid integer"),
-    (["TEA", "-11", "--reason", "adjustment"], "cannot remove 11, only 10 on hand"),
-    (["TEA", "-1", "--reason", "restock"], "a restock adds stock"),
-    (["TEA", "5", "--reason", "theft"], "'theft' is not one of"),
-    (["TEA", "5"], "Missing option '--reason'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["NOPE", "5", "--reason", "restock"], "There is no product NOPE"),
+        (["TEA", "0", "--reason", "adjustment"], "non-zero whole number"),
+        (["TEA", "five", "--reason", "restock"], "'five' is not a valid integer"),
+        (["TEA", "-11", "--reason", "adjustment"], "cannot remove 11, only 10 on hand"),
+        (["TEA", "-1", "--reason", "restock"], "a restock adds stock"),
+        (["TEA", "5", "--reason", "theft"], "'theft' is not one of"),
+        (["TEA", "5"], "Missing option '--reason'"),
+    ],
+)
 def test_inventory_adjust_refuses_bad_input(runner, shop, args, message):
     before = counts(shop)
     result = invoke(runner, "inventory", "adjust", *args)
@@ -108,15 +124,22 @@ def test_inventory_adjust_refuses_bad_input(runner, shop, args, message):
 
 def test_inventory_import_creates_and_updates_products(runner, shop, tmp_path):
     csv_file = tmp_path / "stock.csv"
-    csv_file.write_text("sku,name,price_cents,quantity\nTEA,Green tea,1300,25\nNEW-1,New thing,499,7\n"
-                        "NEW-2,Not stocked yet,100,0\n", encoding="utf-8")
+    csv_file.write_text(
+        "sku,name,price_cents,quantity\nTEA,Green tea,1300,25\nNEW-1,New thing,499,7\n"
+        "NEW-2,Not stocked yet,100,0\n",
+        encoding="utf-8",
+    )
     result = invoke(runner, "inventory", "import", str(csv_file))
     assert result.exit_code == 0, result.output
     assert "2 product(s) created, 1 updated" in result.output
     assert (stock_of(shop, "TEA"), stock_of(shop, "NEW-1"), stock_of(shop, "NEW-2")) == (25, 7, 0)
     tea = shop.scalar(db.select(Product).where(Product.sku == "TEA"))
     assert (tea.name, tea.price_cents) == ("Green tea", 1300)
-    assert [(m.reason, m.delta, m.note) for m in movements(shop, "TEA")][-1] == ("adjustment", 15, "import stock.csv")
+    assert [(m.reason, m.delta, m.note) for m in movements(shop, "TEA")][-1] == (
+        "adjustment",
+        15,
+        "import stock.csv",
+    )
     assert invoke(runner, "inventory", "reconcile").exit_code == 0
 
 
@@ -130,7 +153,9 @@ def test_inventory_import_reports_every_bad_line_and_imports_nothing(runner, sho
         "PRICE,Price,12.5,1\n"
         "GOOD,Duplicate,100,1\n"
         "SHORT,Too few columns\n"
-        ",No sku,1,1\n", encoding="utf-8")
+        ",No sku,1,1\n",
+        encoding="utf-8",
+    )
     before = (counts(shop), count(shop, Product))
     result = invoke(runner, "inventory", "import", str(csv_file))
     assert result.exit_code == 1
@@ -161,8 +186,12 @@ def test_inventory_reconcile_passes_after_a_workload_and_fails_after_tampering(r
     result = invoke(runner, "inventory", "reconcile")
     assert result.exit_code == 0 and "All 3 product(s) reconcile" in result.output
 
-    shop.execute(text("UPDATE inventory SET quantity = quantity + 2 WHERE product_id = "
-                      "(SELECT id FROM products WHERE sku = 'CUP')"))
+    shop.execute(
+        text(
+            "UPDATE inventory SET quantity = quantity + 2 WHERE product_id = "
+            "(SELECT id FROM products WHERE sku = 'CUP')"
+        )
+    )
     shop.commit()
     result = invoke(runner, "inventory", "reconcile")
     assert result.exit_code == 1
@@ -171,8 +200,21 @@ def test_inventory_reconcile_passes_after_a_workload_and_fails_after_tampering(r
 
 
 def test_orders_place_takes_stock_and_prints_the_order(runner, shop):
-    result = invoke(runner, "orders", "place", "--item", "TEA:2", "--item", "CUP:1", "--item", "TEA:1",
-                    "--customer", "Ada Lovelace", "--email", "ada@example.com")
+    result = invoke(
+        runner,
+        "orders",
+        "place",
+        "--item",
+        "TEA:2",
+        "--item",
+        "CUP:1",
+        "--item",
+        "TEA:1",
+        "--customer",
+        "Ada Lovelace",
+        "--email",
+        "ada@example.com",
+    )
     assert result.exit_code == 0, result.output
     assert ": confirmed" in result.output and "Total: 45.50" in result.output
     assert (stock_of(shop, "TEA"), stock_of(shop, "CUP")) == (7, 2)
@@ -185,17 +227,20 @@ def test_orders_place_as_draft_takes_nothing(runner, shop):
     assert stock_of(shop, "TEA") == 10
 
 
-@pytest.mark.parametrize(("items", "extra", "message"), [
-    (["NOPE:1"], [], "There is no product NOPE"),
-    (["TEA:0"], [], "quantity must be 1 to"),
-    (["TEA:-2"], [], "quantity must be 1 to"),
-    (["TEA:two"], [], "is not SKU:QUANTITY"),
-    (["TEA"], [], "is not SKU:QUANTITY"),
-    (["TEA:1"], ["--status", "shipped"], "'shipped' is not one of"),
-    (["TEA:1"], ["--email", "nobody"], "valid customer e-mail"),
-    (["CUP:4"], [], "CUP: 4 requested, only 3 available"),
-    (["OLD:1"], [], "OLD is discontinued"),
-])
+@pytest.mark.parametrize(
+    ("items", "extra", "message"),
+    [
+        (["NOPE:1"], [], "There is no product NOPE"),
+        (["TEA:0"], [], "quantity must be 1 to"),
+        (["TEA:-2"], [], "quantity must be 1 to"),
+        (["TEA:two"], [], "is not SKU:QUANTITY"),
+        (["TEA"], [], "is not SKU:QUANTITY"),
+        (["TEA:1"], ["--status", "shipped"], "'shipped' is not one of"),
+        (["TEA:1"], ["--email", "nobody"], "valid customer e-mail"),
+        (["CUP:4"], [], "CUP: 4 requested, only 3 available"),
+        (["OLD:1"], [], "OLD is discontinued"),
+    ],
+)
 def test_orders_place_refuses_bad_input(runner, shop, items, extra, message):
     before = counts(shop)
     args = [arg for item in items for arg in ("--item", item)] + extra
@@ -220,8 +265,9 @@ def test_orders_set_status_moves_an_order_and_returns_stock_on_cancel(runner, sh
     assert stock_of(shop, "TEA") == 10
 
 
-@pytest.mark.parametrize(("target", "message"), [("draft", "cannot go from confirmed to draft"),
-                                                 ("gone", "'gone' is not one of")])
+@pytest.mark.parametrize(
+    ("target", "message"), [("draft", "cannot go from confirmed to draft"), ("gone", "'gone' is not one of")]
+)
 def test_orders_set_status_refuses_bad_transitions(runner, shop, target, message):
     number = number_in(invoke(runner, "orders", "place", "--item", "TEA:4").output)
     result = invoke(runner, "orders", "set-status", number, target)
@@ -238,6 +284,10 @@ def test_orders_show_prints_lines_and_totals(runner, shop):
     number = number_in(invoke(runner, "orders", "place", "--item", "TEA:2", "--status", "paid").output)
     result = invoke(runner, "orders", "show", number)
     assert result.exit_code == 0
-    assert f"Order {number}: paid" in result.output and "TEA" in result.output and "Total: 25.00" in result.output
+    assert (
+        f"Order {number}: paid" in result.output
+        and "TEA" in result.output
+        and "Total: 25.00" in result.output
+    )
     missing = invoke(runner, "orders", "show", "XXXX")
     assert missing.exit_code == 1 and "There is no order XXXX" in missing.output

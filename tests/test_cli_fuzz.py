@@ -7,14 +7,40 @@ from hypothesis import strategies as st
 from tests.conftest import _make_app, add_product
 from tests.helpers import counts, stock_of
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 # Text that looks a bit like real input and a bit like garbage: SKUs, numbers, separators, unicode.
 NASTY = st.one_of(
     st.text(max_size=30),
     st.from_regex(r"-?[0-9]{1,25}", fullmatch=True),
-    st.sampled_from(["TEA", "TEA:1", "TEA:0", "TEA:-1", "TEA:1e3", "TEA:９", ":", "::", "", " ", "TEA:99999999999",
-                     "NOPE:1", "x" * 300, "TEA:1:2", "-1", "0", "1.5", "nan", "ＴＥＡ:1", "TEA\x00:1"]),
+    st.sampled_from(
+        [
+            "TEA",
+            "TEA:1",
+            "TEA:0",
+            "TEA:-1",
+            "TEA:1e3",
+            "TEA:９",
+            ":",
+            "::",
+            "",
+            " ",
+            "TEA:99999999999",
+            "NOPE:1",
+            "x" * 300,
+            "TEA:1:2",
+            "-1",
+            "0",
+            "1.5",
+            "nan",
+            "ＴＥＡ:1",
+            "TEA\x00:1",
+        ]
+    ),
 ).filter(lambda s: "\x00" not in s)
 
 
@@ -27,6 +53,7 @@ def fuzz_app(request, database_urls):
 def fuzz(fuzz_app):
     with fuzz_app.app_context():
         from shop.extensions import db
+
         add_product(db.session, "TEA", 10)
         yield fuzz_app.test_cli_runner(), db.session
 
@@ -62,7 +89,9 @@ def test_orders_place_survives_any_arguments(fuzz, items, status, email):
 def test_inventory_adjust_survives_any_arguments(fuzz, sku, delta, reason, note):
     runner, session = fuzz
     before = (counts(session), stock_of(session, "TEA"))
-    code = outcome(runner.invoke(args=["inventory", "adjust", sku, delta, "--reason", reason, "--note", note]))
+    code = outcome(
+        runner.invoke(args=["inventory", "adjust", sku, delta, "--reason", reason, "--note", note])
+    )
     assert_unchanged_unless_ok(session, code, before)
 
 
@@ -77,13 +106,22 @@ def test_orders_set_status_and_show_survive_any_arguments(fuzz, number, status):
 
 
 @FUZZ
-@given(content=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8")),
-                         st.lists(st.lists(NASTY, max_size=5), max_size=5).map(
-                             lambda rows: ("sku,name,price_cents,quantity\n" + "\n".join(
-                                 ",".join(row) for row in rows)).encode("utf-8"))))
+@given(
+    content=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+        st.lists(st.lists(NASTY, max_size=5), max_size=5).map(
+            lambda rows: (
+                "sku,name,price_cents,quantity\n" + "\n".join(",".join(row) for row in rows)
+            ).encode("utf-8")
+        ),
+    )
+)
 def test_inventory_import_survives_any_file(fuzz, tmp_path_factory, content):
     runner, session = fuzz
     path = tmp_path_factory.mktemp("import") / "fuzz.csv"
     path.write_bytes(content)
     before = (counts(session), stock_of(session, "TEA"))
-    assert_unchanged_unless_ok(session, outcome(runner.invoke(args=["inventory", "import", str(path)])), before)
+    assert_unchanged_unless_ok(
+        session, outcome(runner.invoke(args=["inventory", "import", str(path)])), before
+    )

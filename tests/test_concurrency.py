@@ -55,9 +55,15 @@ def shopper(app, seed, placed, unexpected):
                     lines.append((lines[0][0], 1))  # a duplicate line of the same product
                 rng.shuffle(lines)
                 order = commit_unit_of_work(
-                    lambda: place_order(db.session, lines, status=rng.choice(["confirmed", "paid"]),
-                                        customer_name="Load", customer_email="load@example.com"),
-                    actor="load")
+                    lambda lines=lines: place_order(
+                        db.session,
+                        lines,
+                        status=rng.choice(["confirmed", "paid"]),
+                        customer_name="Load",
+                        customer_email="load@example.com",
+                    ),
+                    actor="load",
+                )
                 mine.append(order.number)
                 placed.append(order.number)
             except InsufficientStock:
@@ -72,14 +78,18 @@ def shopper(app, seed, placed, unexpected):
 def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(server_app):
     app = server_app
     with app.app_context():
-        db.session.add_all(Product(sku=sku, name=sku, price_cents=500, inventory=Inventory(quantity=quantity))
-                           for sku, quantity in INITIAL_STOCK.items())
+        db.session.add_all(
+            Product(sku=sku, name=sku, price_cents=500, inventory=Inventory(quantity=quantity))
+            for sku, quantity in INITIAL_STOCK.items()
+        )
         db.session.commit()
 
     retries = Recorder()
     logging.getLogger("shop.database").addHandler(retries)
     placed, unexpected = [], []
-    threads = [threading.Thread(target=shopper, args=(app, seed, placed, unexpected)) for seed in range(THREADS)]
+    threads = [
+        threading.Thread(target=shopper, args=(app, seed, placed, unexpected)) for seed in range(THREADS)
+    ]
     try:
         for thread in threads:
             thread.start()
@@ -96,8 +106,11 @@ def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(serve
         stock = dict(session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all())
         sold = Counter()
         for sku, quantity in session.execute(
-            select(Product.sku, func.sum(OrderItem.quantity)).join(OrderItem.product).join(OrderItem.order)
-            .where(Order.status.in_(["confirmed", "paid"])).group_by(Product.sku)
+            select(Product.sku, func.sum(OrderItem.quantity))
+            .join(OrderItem.product)
+            .join(OrderItem.order)
+            .where(Order.status.in_(["confirmed", "paid"]))
+            .group_by(Product.sku)
         ):
             sold[sku] = int(quantity)
         assert len(placed) > THREADS * 5, "the workload placed too few orders to prove anything"
@@ -105,13 +118,20 @@ def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(serve
         assert {sku: stock[sku] + sold[sku] for sku in INITIAL_STOCK} == INITIAL_STOCK
         assert ledger_mismatches() == []
         # every committed order took each product's stock once; each cancelled one returned it once
-        per_order = Counter(session.execute(
-            select(InventoryMovement.order_id, InventoryMovement.reason, InventoryMovement.product_id)
-            .where(InventoryMovement.order_id.is_not(None))).all())
+        per_order = Counter(
+            session.execute(
+                select(
+                    InventoryMovement.order_id, InventoryMovement.reason, InventoryMovement.product_id
+                ).where(InventoryMovement.order_id.is_not(None))
+            ).all()
+        )
         assert set(per_order.values()) == {1}
         cancelled = session.scalar(select(func.count()).select_from(Order).where(Order.status == "cancelled"))
-        returned = session.scalar(select(func.count(func.distinct(InventoryMovement.order_id)))
-                                  .where(InventoryMovement.reason == "order_cancelled"))
+        returned = session.scalar(
+            select(func.count(func.distinct(InventoryMovement.order_id))).where(
+                InventoryMovement.reason == "order_cancelled"
+            )
+        )
         assert returned == cancelled > 0
 
 
@@ -123,7 +143,7 @@ def race(app, *changes):
     def run(index, status):
         with app.app_context():
             order = db.session.scalar(select(Order))
-            order.items  # loaded before the other thread commits, as a web request would have it
+            _ = order.items  # loaded before the other thread commits, as a web request would have it
             ready.wait()
             try:
                 order.status = status
@@ -144,19 +164,25 @@ def race(app, *changes):
 def test_two_simultaneous_cancellations_return_the_stock_once(server_app):
     with server_app.app_context():
         add_product(db.session, "TEA", 10, price_cents=100)
-        place_order(db.session, [("TEA", 4)], status="paid", customer_name="A", customer_email="a@example.com")
+        place_order(
+            db.session, [("TEA", 4)], status="paid", customer_name="A", customer_email="a@example.com"
+        )
         db.session.commit()
     assert race(server_app, "cancelled", "cancelled") == ["ok", "ok"]
     with server_app.app_context():
         assert db.session.scalar(select(Inventory.quantity)) == 10
         assert ledger_mismatches() == []
-        assert db.session.scalar(select(func.count()).where(InventoryMovement.reason == "order_cancelled")) == 1
+        assert (
+            db.session.scalar(select(func.count()).where(InventoryMovement.reason == "order_cancelled")) == 1
+        )
 
 
 def test_confirming_and_cancelling_a_draft_at_once_leaves_the_stock_whole(server_app):
     with server_app.app_context():
         add_product(db.session, "TEA", 10, price_cents=100)
-        place_order(db.session, [("TEA", 4)], status="draft", customer_name="A", customer_email="a@example.com")
+        place_order(
+            db.session, [("TEA", 4)], status="draft", customer_name="A", customer_email="a@example.com"
+        )
         db.session.commit()
     outcomes = race(server_app, "confirmed", "cancelled")
     # Either the confirmation came first (stock taken, then returned by the cancellation) or the
@@ -171,8 +197,10 @@ def test_confirming_and_cancelling_a_draft_at_once_leaves_the_stock_whole(server
 def waiting_for_a_row_lock(session) -> int:
     """Transactions of this database now waiting for a row lock."""
     if session.get_bind().dialect.name == "postgresql":
-        sql = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-               "AND wait_event_type = 'Lock'")
+        sql = (
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
     else:
         sql = "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
     return session.execute(text(sql)).scalar_one()
@@ -187,6 +215,7 @@ def test_an_order_waiting_for_a_restock_is_judged_on_the_restocked_quantity(serv
 
     def restock():
         with server_app.app_context():
+
             def work():
                 product = db.session.scalar(select(Product).where(Product.sku == "TEA"))
                 stock.adjust_stock(db.session, product, 5, "restock")
@@ -198,9 +227,16 @@ def test_an_order_waiting_for_a_restock_is_judged_on_the_restocked_quantity(serv
     def checkout():
         with server_app.app_context():
             try:
-                commit_unit_of_work(lambda: place_order(db.session, [("TEA", 2)], status="confirmed",
-                                                        customer_name="A", customer_email="a@example.com"),
-                                    actor="shopper")
+                commit_unit_of_work(
+                    lambda: place_order(
+                        db.session,
+                        [("TEA", 2)],
+                        status="confirmed",
+                        customer_name="A",
+                        customer_email="a@example.com",
+                    ),
+                    actor="shopper",
+                )
                 outcome["result"] = "placed"
             except Exception as exc:  # noqa: BLE001
                 outcome["result"] = repr(exc)
@@ -216,7 +252,9 @@ def test_an_order_waiting_for_a_restock_is_judged_on_the_restocked_quantity(serv
             while not waiting_for_a_row_lock(db.session) and time.monotonic() < deadline:
                 db.session.rollback()
                 time.sleep(0.25)  # MariaDB refreshes INNODB_TRX only when it was not read for 0.1 s
-            assert waiting_for_a_row_lock(db.session), f"the checkout never waited for the restock's lock: {outcome}"
+            assert waiting_for_a_row_lock(db.session), (
+                f"the checkout never waited for the restock's lock: {outcome}"
+            )
             db.session.rollback()
     finally:
         release.set()

@@ -19,12 +19,15 @@ def test_database_url_is_read_from_the_environment(monkeypatch):
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.example:5432/shop"
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
-    ("mysql://root@h/db", "mysql+pymysql://root@h/db?charset=utf8mb4"),
-    ("mariadb://root@h/db?charset=latin1", "mysql+pymysql://root@h/db?charset=latin1"),
-    ("sqlite:///x.db", "sqlite:///x.db"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("mysql://root@h/db", "mysql+pymysql://root@h/db?charset=utf8mb4"),
+        ("mariadb://root@h/db?charset=latin1", "mysql+pymysql://root@h/db?charset=latin1"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
 def test_common_database_urls_get_this_projects_drivers(given, expected):
     assert normalize_url(given) == expected
 

@@ -15,14 +15,23 @@ from tests.helpers import stock_of
 # By dialect: the id of this connection, ending another, whether one is still there.
 CONNECTION_ID = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}
 KILL = {"postgresql": "SELECT pg_terminate_backend({})", "mysql": "KILL {}"}
-ALIVE = {"postgresql": "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {}",
-         "mysql": "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {}"}
+ALIVE = {
+    "postgresql": "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {}",
+    "mysql": "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {}",
+}
 
 
 def place(quantity=1):
-    return commit_unit_of_work(lambda: place_order(db.session, [("TEA", quantity)], status="confirmed",
-                                                   customer_name="Ada", customer_email="ada@example.com"),
-                               actor="test")
+    return commit_unit_of_work(
+        lambda: place_order(
+            db.session,
+            [("TEA", quantity)],
+            status="confirmed",
+            customer_name="Ada",
+            customer_email="ada@example.com",
+        ),
+        actor="test",
+    )
 
 
 def pooled_connection_id():

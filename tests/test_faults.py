@@ -33,12 +33,19 @@ def failing_at(engine, position):
 
 
 def place():
-    place_order(db.session, [("TEA", 2), ("CUP", 1), ("TEA", 1)], status="confirmed", customer_name="Ada",
-                customer_email="ada@example.com")
+    place_order(
+        db.session,
+        [("TEA", 2), ("CUP", 1), ("TEA", 1)],
+        status="confirmed",
+        customer_name="Ada",
+        customer_email="ada@example.com",
+    )
 
 
 def adjust():
-    stock.adjust_stock(db.session, db.session.scalar(db.select(Product).where(Product.sku == "TEA")), 3, "restock")
+    stock.adjust_stock(
+        db.session, db.session.scalar(db.select(Product).where(Product.sku == "TEA")), 3, "restock"
+    )
 
 
 def cancel():
@@ -46,9 +53,14 @@ def cancel():
     db.session.flush()
 
 
-@pytest.mark.parametrize(("operation", "effect"), [
-    (place, (7, 4)), (adjust, (13, 5)), (cancel, (10, 5)),
-])
+@pytest.mark.parametrize(
+    ("operation", "effect"),
+    [
+        (place, (7, 4)),
+        (adjust, (13, 5)),
+        (cancel, (10, 5)),
+    ],
+)
 def test_a_fault_at_each_statement_leaves_nothing_partial(session, operation, effect):
     add_product(session, "TEA", 10)
     add_product(session, "CUP", 5)

@@ -20,7 +20,12 @@ def test_a_new_inventory_row_with_stock_writes_initial_stock(session):
     add_product(session, "EMPTY", 0)
     [row] = movements(session)
     assert (row.product.sku, row.delta, row.quantity_after, row.reason, row.actor) == (
-        "TEA", 12, 12, "initial_stock", "test")
+        "TEA",
+        12,
+        12,
+        "initial_stock",
+        "test",
+    )
 
 
 def test_an_adjustment_is_ledgered_with_its_reason_actor_and_note(session):
@@ -30,8 +35,10 @@ def test_an_adjustment_is_ledgered_with_its_reason_actor_and_note(session):
     session.commit()
     assert stock_of(session, "TEA") == 10
     assert [(m.reason, m.delta, m.quantity_after, m.note, m.actor) for m in movements(session)] == [
-        ("initial_stock", 5, 5, None, "test"), ("restock", 7, 12, "delivery 42", "test"),
-        ("adjustment", -2, 10, "broken", "test")]
+        ("initial_stock", 5, 5, None, "test"),
+        ("restock", 7, 12, "delivery 42", "test"),
+        ("adjustment", -2, 10, "broken", "test"),
+    ]
 
 
 def test_an_adjustment_gives_a_product_without_inventory_its_first_stock(session):
@@ -42,8 +49,10 @@ def test_an_adjustment_gives_a_product_without_inventory_its_first_stock(session
     assert ledger_mismatches() == []
 
 
-@pytest.mark.parametrize(("delta", "reason"), [(0, "adjustment"), (-1, "restock"), (5, "order_placed"),
-                                               (10**9, "adjustment"), (1.5, "adjustment")])
+@pytest.mark.parametrize(
+    ("delta", "reason"),
+    [(0, "adjustment"), (-1, "restock"), (5, "order_placed"), (10**9, "adjustment"), (1.5, "adjustment")],
+)
 def test_bad_adjustments_are_refused(session, delta, reason):
     tea = add_product(session, "TEA", 5)
     with pytest.raises(InvalidStockChange):
@@ -89,26 +98,40 @@ def test_the_database_refuses_a_second_placement_of_the_same_product_by_one_orde
     session.add(order)
     session.commit()
     with pytest.raises(IntegrityError):
-        session.execute(insert(InventoryMovement).values(
-            product_id=tea.id, order_id=order.id, delta=-1, quantity_after=3, reason="order_placed", actor="x"))
+        session.execute(
+            insert(InventoryMovement).values(
+                product_id=tea.id,
+                order_id=order.id,
+                delta=-1,
+                quantity_after=3,
+                reason="order_placed",
+                actor="x",
+            )
+        )
 
 
-@pytest.mark.parametrize("values", [
-    {"delta": 0, "quantity_after": 1, "reason": "restock"},
-    {"delta": 1, "quantity_after": -1, "reason": "restock"},
-    {"delta": 1, "quantity_after": 1, "reason": "gift"},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"delta": 0, "quantity_after": 1, "reason": "restock"},
+        {"delta": 1, "quantity_after": -1, "reason": "restock"},
+        {"delta": 1, "quantity_after": 1, "reason": "gift"},
+    ],
+)
 def test_the_database_refuses_malformed_ledger_rows(session, values):
     tea = add_product(session, "TEA", 5)
     with pytest.raises(CHECK_FAILED):
         session.execute(insert(InventoryMovement).values(product_id=tea.id, actor="x", **values))
 
 
-@pytest.mark.parametrize("statement", [
-    "DELETE FROM products",
-    "UPDATE order_items SET product_id = 987654",
-    "UPDATE inventory_movements SET order_id = 987654",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM products",
+        "UPDATE order_items SET product_id = 987654",
+        "UPDATE inventory_movements SET order_id = 987654",
+    ],
+)
 def test_references_between_products_orders_and_ledger_are_enforced(session, statement):
     tea = add_product(session, "TEA", 5)
     session.add(order_of(session, (tea, 1)))
@@ -127,7 +150,8 @@ def test_a_failure_in_the_ledger_insert_leaves_nothing_behind(session, statement
 
     def writes_ledger(statement):  # on PostgreSQL the ledger rows are written by the decrement's statement
         return statement.startswith("INSERT INTO inventory_movements") or (
-            statement.startswith("WITH") and "INSERT INTO inventory_movements" in statement)
+            statement.startswith("WITH") and "INSERT INTO inventory_movements" in statement
+        )
 
     def fail_ledger_insert(conn, cursor, statement, parameters, context, executemany):
         if writes_ledger(statement):
@@ -142,8 +166,9 @@ def test_a_failure_in_the_ledger_insert_leaves_nothing_behind(session, statement
     finally:
         event.remove(engine, "before_cursor_execute", fail_ledger_insert)
     session.rollback()
-    assert any(s.startswith("UPDATE inventory") or (writes_ledger(s) and "UPDATE inventory" in s)
-               for s in statements), "the stock was decremented first, or in the same statement"
+    assert any(
+        s.startswith("UPDATE inventory") or (writes_ledger(s) and "UPDATE inventory" in s) for s in statements
+    ), "the stock was decremented first, or in the same statement"
     assert counts(session) == before
     assert (stock_of(session, "TEA"), stock_of(session, "CUP")) == (5, 5)
 
@@ -151,7 +176,8 @@ def test_a_failure_in_the_ledger_insert_leaves_nothing_behind(session, statement
 # The database itself refuses the ledger row of a placed order, reporting the stock it sees then: the
 # failure comes after the decrement, whether that is an earlier statement or, on PostgreSQL, the same one.
 LEDGER_TRIGGER = {
-    "sqlite": ["""
+    "sqlite": [
+        """
         CREATE TRIGGER ledger_disk_full BEFORE INSERT ON inventory_movements WHEN NEW.reason = 'order_placed'
         BEGIN
             SELECT RAISE(ABORT, 'disk full');
@@ -163,8 +189,10 @@ LEDGER_TRIGGER = {
              AND (SELECT quantity FROM inventory WHERE product_id = NEW.product_id) <> NEW.quantity_after
         BEGIN
             SELECT RAISE(ABORT, 'stock not decremented yet');
-        END"""],
-    "postgresql": ["""
+        END""",
+    ],
+    "postgresql": [
+        """
         CREATE FUNCTION ledger_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF NEW.reason = 'order_placed' THEN
@@ -174,8 +202,10 @@ LEDGER_TRIGGER = {
             RETURN NEW;
         END $$""",
         """CREATE TRIGGER ledger_disk_full BEFORE INSERT ON inventory_movements
-           FOR EACH ROW EXECUTE FUNCTION ledger_disk_full()"""],
-    "mariadb": ["""
+           FOR EACH ROW EXECUTE FUNCTION ledger_disk_full()""",
+    ],
+    "mariadb": [
+        """
         CREATE TRIGGER ledger_disk_full BEFORE INSERT ON inventory_movements FOR EACH ROW
         BEGIN
             DECLARE message VARCHAR(200);
@@ -185,12 +215,15 @@ LEDGER_TRIGGER = {
                     ' after ', NEW.quantity_after);
                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = message;
             END IF;
-        END"""],
+        END"""
+    ],
 }
 DROP_LEDGER_TRIGGER = {
     "sqlite": ["DROP TRIGGER IF EXISTS ledger_disk_full", "DROP TRIGGER IF EXISTS ledger_not_decremented"],
-    "postgresql": ["DROP TRIGGER IF EXISTS ledger_disk_full ON inventory_movements",
-                   "DROP FUNCTION IF EXISTS ledger_disk_full()"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS ledger_disk_full ON inventory_movements",
+        "DROP FUNCTION IF EXISTS ledger_disk_full()",
+    ],
     "mariadb": ["DROP TRIGGER IF EXISTS ledger_disk_full"],
 }
 
@@ -215,8 +248,9 @@ def test_the_database_failing_the_ledger_insert_after_the_decrement_leaves_nothi
         session.rollback()
         run(DROP_LEDGER_TRIGGER[backend])
     if backend != "sqlite":  # the stock the trigger saw: already decremented
-        product_id, seen, after = map(int, re.search(r"product (\d+) stock (\d+) after (\d+)",
-                                                       str(error.value.orig)).groups())
+        product_id, seen, after = map(
+            int, re.search(r"product (\d+) stock (\d+) after (\d+)", str(error.value.orig)).groups()
+        )
         assert seen == after == {tea.id: 3, cup.id: 4}[product_id]
     assert counts(session) == before
     assert (stock_of(session, "TEA"), stock_of(session, "CUP")) == (5, 5)
@@ -234,8 +268,11 @@ def test_stock_changes_are_logged_after_commit_only(session, caplog):
     session.commit()
     info, warning = caplog.records
     assert info.getMessage() == (
-        f"stock_change order={order.number} sku=TEA delta=-8 quantity_after=2 reason=order_placed actor=test")
-    assert warning.levelname == "WARNING" and "low_stock sku=TEA quantity=2 threshold=3" in warning.getMessage()
+        f"stock_change order={order.number} sku=TEA delta=-8 quantity_after=2 reason=order_placed actor=test"
+    )
+    assert (
+        warning.levelname == "WARNING" and "low_stock sku=TEA quantity=2 threshold=3" in warning.getMessage()
+    )
 
 
 def test_a_rolled_back_change_is_not_logged(session, caplog):

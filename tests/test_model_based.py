@@ -5,7 +5,13 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import delete, func, select
 
 from shop import stock
@@ -18,8 +24,14 @@ from shop.orders import place_order
 from tests.conftest import _make_app
 
 # sku: (initial stock or None for no inventory row, status)
-CATALOG = {"A": (6, "active"), "B": (3, "active"), "C": (10, "active"), "D": (4, "unavailable"),
-           "E": (5, "discontinued"), "F": (None, "active")}
+CATALOG = {
+    "A": (6, "active"),
+    "B": (3, "active"),
+    "C": (10, "active"),
+    "D": (4, "unavailable"),
+    "E": (5, "discontinued"),
+    "F": (None, "active"),
+}
 # Mostly sellable lines, so that orders go through and their status changes get exercised too.
 LINE_SKUS = st.sampled_from(["A", "A", "B", "C", "C", "C", "D", "E", "F", "NOPE"])
 QUANTITIES = st.sampled_from([1, 1, 1, 2, 2, 3, 0, -1])
@@ -59,7 +71,8 @@ class ShopMachine(RuleBasedStateMachine):
     def can_take(self, wanted: Counter) -> bool:
         return bool(wanted) and all(
             sku in self.stock and self.product_status[sku] == "active" and self.stock[sku] >= n
-            for sku, n in wanted.items())
+            for sku, n in wanted.items()
+        )
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -72,8 +85,12 @@ class ShopMachine(RuleBasedStateMachine):
         takes = status in stock.COMMITTING
         expect_ok = lines_ok and (not takes or self.can_take(wanted))
         try:
-            order = commit_unit_of_work(lambda: place_order(
-                db.session, lines, status=status, customer_name="M", customer_email="m@example.com"), actor="model")
+            order = commit_unit_of_work(
+                lambda: place_order(
+                    db.session, lines, status=status, customer_name="M", customer_email="m@example.com"
+                ),
+                actor="model",
+            )
         except InventoryError:
             assert not expect_ok, f"refused an order the model accepts: {lines} {status}"
             return
@@ -110,25 +127,35 @@ class ShopMachine(RuleBasedStateMachine):
         order["status"] = target_status
         order["committed"] = order["committed"] or takes
 
-    @rule(sku=st.sampled_from(sorted(CATALOG)), delta=st.integers(-8, 8),
-          reason=st.sampled_from(["restock", "adjustment"]))
+    @rule(
+        sku=st.sampled_from(sorted(CATALOG)),
+        delta=st.integers(-8, 8),
+        reason=st.sampled_from(["restock", "adjustment"]),
+    )
     def adjust(self, sku, delta, reason):
         current = self.stock.get(sku, 0)
         expect_ok = delta != 0 and not (reason == "restock" and delta < 0) and current + delta >= 0
         try:
-            commit_unit_of_work(lambda: stock.adjust_stock(
-                db.session, db.session.scalar(select(Product).where(Product.sku == sku)), delta, reason),
-                actor="model")
+            commit_unit_of_work(
+                lambda: stock.adjust_stock(
+                    db.session, db.session.scalar(select(Product).where(Product.sku == sku)), delta, reason
+                ),
+                actor="model",
+            )
         except InventoryError:
             assert not expect_ok
             return
         assert expect_ok
         self.stock[sku] = current + delta
 
-    @rule(sku=st.sampled_from(sorted(CATALOG)), status=st.sampled_from(["active", "unavailable", "discontinued"]))
+    @rule(
+        sku=st.sampled_from(sorted(CATALOG)),
+        status=st.sampled_from(["active", "unavailable", "discontinued"]),
+    )
     def set_product_status(self, sku, status):
         def work():
             db.session.scalar(select(Product).where(Product.sku == sku)).status = status
+
         commit_unit_of_work(work, actor="model")
         self.product_status[sku] = status
 
@@ -143,10 +170,13 @@ class ShopMachine(RuleBasedStateMachine):
 
     @invariant()
     def each_committed_order_moved_each_product_once(self):
-        rows = Counter(db.session.execute(
-            select(Order.number, InventoryMovement.reason, func.count())
-            .join(InventoryMovement, InventoryMovement.order_id == Order.id)
-            .group_by(Order.number, InventoryMovement.reason)).all())
+        rows = Counter(
+            db.session.execute(
+                select(Order.number, InventoryMovement.reason, func.count())
+                .join(InventoryMovement, InventoryMovement.order_id == Order.id)
+                .group_by(Order.number, InventoryMovement.reason)
+            ).all()
+        )
         moved = {(number, reason): n for (number, reason, n) in rows}
         for number, order in self.orders.items():
             products = len(order["lines"]) if order["committed"] else 0
@@ -157,6 +187,13 @@ class ShopMachine(RuleBasedStateMachine):
 
 def test_the_shop_behaves_like_its_model(model_app):
     ShopMachine.app = model_app
-    run_state_machine_as_test(ShopMachine, settings=settings(
-        max_examples=40, stateful_step_count=25, deadline=None, derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow]))
+    run_state_machine_as_test(
+        ShopMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

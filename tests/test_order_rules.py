@@ -24,7 +24,9 @@ def test_a_new_order_in_a_committing_status_takes_stock(session, status):
     assert order.stock_committed_at is not None
     placed = movements(session, reason="order_placed")
     assert sorted((m.product.sku, m.delta, m.quantity_after, m.order_id) for m in placed) == [
-        ("CUP", -2, 3, order.id), ("TEA", -3, 7, order.id)]
+        ("CUP", -2, 3, order.id),
+        ("TEA", -3, 7, order.id),
+    ]
 
 
 @pytest.mark.parametrize("status", ["draft", "cancelled"])
@@ -73,7 +75,10 @@ def test_cancelling_a_committed_order_returns_its_stock(session, status):
     session.commit()
     assert (stock_of(session, "TEA"), stock_of(session, "CUP")) == (10, 5)
     returned = movements(session, reason="order_cancelled")
-    assert sorted((m.product.sku, m.delta, m.quantity_after) for m in returned) == [("CUP", 5, 5), ("TEA", 4, 10)]
+    assert sorted((m.product.sku, m.delta, m.quantity_after) for m in returned) == [
+        ("CUP", 5, 5),
+        ("TEA", 4, 10),
+    ]
 
 
 def test_cancelling_a_draft_changes_nothing(session):
@@ -85,10 +90,17 @@ def test_cancelling_a_draft_changes_nothing(session):
     assert [m.reason for m in movements(session)] == ["initial_stock"]
 
 
-@pytest.mark.parametrize(("start", "target"), [
-    ("confirmed", "draft"), ("paid", "draft"), ("paid", "confirmed"),
-    ("cancelled", "draft"), ("cancelled", "confirmed"), ("cancelled", "paid"),
-])
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        ("confirmed", "draft"),
+        ("paid", "draft"),
+        ("paid", "confirmed"),
+        ("cancelled", "draft"),
+        ("cancelled", "confirmed"),
+        ("cancelled", "paid"),
+    ],
+)
 def test_transitions_outside_the_rules_are_refused(session, start, target):
     tea = add_product(session, "TEA", 10)
     order = place(session, (tea, 1), status=start)

@@ -18,7 +18,9 @@ def test_the_migrations_match_the_models(session):
 def test_timestamps_keep_microseconds(session):
     add_product(session, "TEA", 3)
     session.expire_all()
-    stamps = session.execute(select(Product.created_at, InventoryMovement.created_at).join(InventoryMovement)).one()
+    stamps = session.execute(
+        select(Product.created_at, InventoryMovement.created_at).join(InventoryMovement)
+    ).one()
     assert any(stamp.microsecond for stamp in stamps)  # all zero: one chance in a million squared
 
 

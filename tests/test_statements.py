@@ -9,16 +9,23 @@ from tests.helpers import stock_of
 
 @pytest.fixture
 def hundred_products(session):
-    session.add_all(Product(sku=f"P{i:03}", name=f"Product {i}", price_cents=100 + i,
-                            inventory=Inventory(quantity=50)) for i in range(100))
+    session.add_all(
+        Product(sku=f"P{i:03}", name=f"Product {i}", price_cents=100 + i, inventory=Inventory(quantity=50))
+        for i in range(100)
+    )
     session.commit()
 
 
 def statements_to_place(session, statements, lines):
     session.expunge_all()  # start cold, like a request does
     statements.clear()
-    place_order(session, [(f"P{i:03}", 2) for i in range(lines)], status="confirmed",
-                customer_name="Ada", customer_email="ada@example.com")
+    place_order(
+        session,
+        [(f"P{i:03}", 2) for i in range(lines)],
+        status="confirmed",
+        customer_name="Ada",
+        customer_email="ada@example.com",
+    )
     session.commit()
     return [s for s in statements if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
 

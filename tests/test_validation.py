@@ -62,14 +62,22 @@ def test_mixed_problems_are_all_reported_together(session):
     order.items.append(OrderItem(product_id=999_999, quantity=1))
     error = refused(session, order)
     assert type(error) is OrderRejected
-    assert codes(error) == sorted([
-        ("SHORT", "insufficient_stock"), ("GONE", "discontinued"), ("PAUSED", "unavailable"),
-        ("UNSTOCKED", "no_inventory"), (None, "unknown_product"),
-    ], key=str)
+    assert codes(error) == sorted(
+        [
+            ("SHORT", "insufficient_stock"),
+            ("GONE", "discontinued"),
+            ("PAUSED", "unavailable"),
+            ("UNSTOCKED", "no_inventory"),
+            (None, "unknown_product"),
+        ],
+        key=str,
+    )
     assert stock_of(session, "FINE") == 5
 
 
-@pytest.mark.parametrize(("status", "code"), [("discontinued", "discontinued"), ("unavailable", "unavailable")])
+@pytest.mark.parametrize(
+    ("status", "code"), [("discontinued", "discontinued"), ("unavailable", "unavailable")]
+)
 def test_products_that_cannot_be_sold_are_refused(session, status, code):
     product = add_product(session, "P", 5, status=status)
     assert codes(refused(session, order_of(session, (product, 1)))) == [("P", code)]
@@ -81,15 +89,27 @@ def test_a_product_without_an_inventory_row_is_refused(session):
 
 
 def test_an_unknown_product_is_refused(session):
-    order = Order(status="paid", customer_name="Ada", customer_email="ada@example.com",
-                  items=[OrderItem(product_id=424242, quantity=1)])
+    order = Order(
+        status="paid",
+        customer_name="Ada",
+        customer_email="ada@example.com",
+        items=[OrderItem(product_id=424242, quantity=1)],
+    )
     assert codes(refused(session, order)) == [(None, "unknown_product")]
 
 
-@pytest.mark.parametrize(("quantity", "code"), [
-    (0, "invalid_quantity"), (-3, "invalid_quantity"), (2.5, "invalid_quantity"), ("2", "invalid_quantity"),
-    (True, "invalid_quantity"), (MAX_LINE_QUANTITY + 1, "quantity_too_large"), (10**12, "quantity_too_large"),
-])
+@pytest.mark.parametrize(
+    ("quantity", "code"),
+    [
+        (0, "invalid_quantity"),
+        (-3, "invalid_quantity"),
+        (2.5, "invalid_quantity"),
+        ("2", "invalid_quantity"),
+        (True, "invalid_quantity"),
+        (MAX_LINE_QUANTITY + 1, "quantity_too_large"),
+        (10**12, "quantity_too_large"),
+    ],
+)
 def test_bad_quantities_are_refused_along_with_the_other_problems(session, quantity, code):
     good, short = add_product(session, "GOOD", 5), add_product(session, "SHORT", 1)
     error = refused(session, order_of(session, (good, quantity), (short, 2)))
@@ -98,7 +118,9 @@ def test_bad_quantities_are_refused_along_with_the_other_problems(session, quant
 
 def test_bad_quantities_are_refused_on_drafts_too(session):
     good = add_product(session, "GOOD", 5)
-    assert codes(refused(session, order_of(session, (good, 0), status="draft"))) == [("GOOD", "invalid_quantity")]
+    assert codes(refused(session, order_of(session, (good, 0), status="draft"))) == [
+        ("GOOD", "invalid_quantity")
+    ]
 
 
 @pytest.mark.parametrize("status", ["confirmed", "paid"])
@@ -137,20 +159,33 @@ def test_place_order_reports_unknown_skus_with_every_other_problem(session):
     add_product(session, "GONE", 3, status="discontinued")
     before = counts(session)
     with pytest.raises(OrderRejected) as error:
-        place_order(session, [("NOPE", 1), ("SHORT", 2), ("GONE", 1), ("SHORT", 0)], status="confirmed",
-                    customer_name="", customer_email="not-an-address")
-    assert codes(error.value) == sorted([
-        ("NOPE", "unknown_product"), ("SHORT", "insufficient_stock"), ("GONE", "discontinued"),
-        ("SHORT", "invalid_quantity"), (None, "invalid_customer"), (None, "invalid_customer"),
-    ], key=str)
+        place_order(
+            session,
+            [("NOPE", 1), ("SHORT", 2), ("GONE", 1), ("SHORT", 0)],
+            status="confirmed",
+            customer_name="",
+            customer_email="not-an-address",
+        )
+    assert codes(error.value) == sorted(
+        [
+            ("NOPE", "unknown_product"),
+            ("SHORT", "insufficient_stock"),
+            ("GONE", "discontinued"),
+            ("SHORT", "invalid_quantity"),
+            (None, "invalid_customer"),
+            (None, "invalid_customer"),
+        ],
+        key=str,
+    )
     session.rollback()
     assert counts(session) == before
 
 
 def test_place_order_places_a_valid_order(session):
     add_product(session, "TEA", 5, price_cents=990)
-    order = place_order(session, [("TEA", 2)], status="paid", customer_name=" Ada ",
-                        customer_email="ada@example.com")
+    order = place_order(
+        session, [("TEA", 2)], status="paid", customer_name=" Ada ", customer_email="ada@example.com"
+    )
     session.commit()
     assert (order.status, order.customer_name, order.total_cents) == ("paid", "Ada", 1980)
     assert stock_of(session, "TEA") == 3

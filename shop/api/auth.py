@@ -95,8 +95,11 @@ def _caller() -> Caller:
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         commit_unit_of_work(
-            lambda: db.session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)),
-            actor=f"staff:{row.email}")
+            lambda: db.session.execute(
+                update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+            ),
+            actor=f"staff:{row.email}",
+        )
     return Caller(email=row.email)
 
 

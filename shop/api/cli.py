@@ -41,8 +41,11 @@ def staff_token(email: str, name: str):
     token_id, token = commit_unit_of_work(work, actor=CLI_ACTOR)
     click.echo(f"Token {token_id} ({name}) for {user.email}:")
     click.echo(token)
-    click.echo("Store it now: only its hash is kept. Revoke it with "
-               f"`flask staff revoke-token {user.email} --id {token_id}`.", err=True)
+    click.echo(
+        "Store it now: only its hash is kept. Revoke it with "
+        f"`flask staff revoke-token {user.email} --id {token_id}`.",
+        err=True,
+    )
 
 
 @staff_cli.command("tokens")
@@ -54,15 +57,21 @@ def staff_tokens(email: str | None):
         stmt = stmt.where(User.id == _staff_user(email).id)
     click.echo(f"{'ID':>4}  {'EMAIL':<30} {'NAME':<16} {'CREATED':<16} {'LAST USED':<16} REVOKED")
     for token, owner in db.session.execute(stmt):
+
         def when(value):
             return f"{value:%Y-%m-%d %H:%M}" if value else "-"
-        click.echo(f"{token.id:>4}  {owner:<30} {token.name:<16} {when(token.created_at):<16} "
-                   f"{when(token.last_used_at):<16} {when(token.revoked_at)}")
+
+        click.echo(
+            f"{token.id:>4}  {owner:<30} {token.name:<16} {when(token.created_at):<16} "
+            f"{when(token.last_used_at):<16} {when(token.revoked_at)}"
+        )
 
 
 @staff_cli.command("revoke-token")
 @click.argument("email")
-@click.option("--id", "token_id", type=int, default=None, help="Revoke only this token (see `flask staff tokens`).")
+@click.option(
+    "--id", "token_id", type=int, default=None, help="Revoke only this token (see `flask staff tokens`)."
+)
 def staff_revoke_token(email: str, token_id: int | None):
     """Revoke the API tokens of EMAIL (all of them, or only --id)."""
     user = _staff_user(email)

@@ -18,8 +18,14 @@ PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
 
 REQUEST_MODELS = [schemas.OrderCreate, schemas.StatusChange, schemas.AdjustmentCreate]
-RESPONSE_MODELS = [schemas.OrderOut, schemas.ProductOut, schemas.ProductPage, schemas.MovementPage,
-                   schemas.AdjustmentOut, schemas.ProblemOut]
+RESPONSE_MODELS = [
+    schemas.OrderOut,
+    schemas.ProductOut,
+    schemas.ProductPage,
+    schemas.MovementPage,
+    schemas.AdjustmentOut,
+    schemas.ProblemOut,
+]
 
 DESCRIPTION = f"""\
 The shop's JSON API.
@@ -45,7 +51,10 @@ def _ref(name: str) -> dict:
 
 
 def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
-    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
     if headers:
         response["headers"] = headers
     return response
@@ -62,8 +71,10 @@ def _problem(description: str, headers: dict | None = None) -> dict:
 
 
 def _responses(*names: str) -> dict:
-    return {code: {"$ref": f"#/components/responses/{name}"} for code, name in
-            (name.split(":", 1) for name in names)}
+    return {
+        code: {"$ref": f"#/components/responses/{name}"}
+        for code, name in (name.split(":", 1) for name in names)
+    }
 
 
 def _body(model: str, example: dict) -> dict:
@@ -74,8 +85,11 @@ PUBLIC = [{}, {"bearerAuth": []}]  # no token needed; a token, if sent, must be 
 STAFF = [{"bearerAuth": []}]
 
 ORDER_NUMBER_EXAMPLE = "K7QM-2XPA-9RTD-F3HW"
-ORDER_EXAMPLE = {"status": "confirmed", "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
-                 "lines": [{"sku": "TEA-SENCHA", "quantity": 2}]}
+ORDER_EXAMPLE = {
+    "status": "confirmed",
+    "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+    "lines": [{"sku": "TEA-SENCHA", "quantity": 2}],
+}
 
 
 def _paths() -> dict:
@@ -88,24 +102,29 @@ def _paths() -> dict:
                 "operationId": "createOrder",
                 "summary": "Create an order",
                 "description": "Creates an order for SKU lines. `confirmed` and `paid` orders take stock in the "
-                               "same transaction, or nothing is written. `paid` needs a staff token.",
+                "same transaction, or nothing is written. `paid` needs a staff token.",
                 "tags": ["orders"],
                 "security": PUBLIC,
                 "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
                 "requestBody": _body("OrderCreate", ORDER_EXAMPLE),
                 "responses": {
-                    "201": _json(_ref("OrderOut"), "The order was created (or this is the replay of the "
-                                 "response that created it).", {
-                                     "Location": {"description": "The order's address.",
-                                                  "schema": {"type": "string"}},
-                                     "Idempotent-Replayed": {"description": "true when this answer is the "
-                                                             "stored response of an earlier request.",
-                                                             "schema": {"type": "string",
-                                                                        "enum": ["true", "false"]}},
-                                 }),
+                    "201": _json(
+                        _ref("OrderOut"),
+                        "The order was created (or this is the replay of the response that created it).",
+                        {
+                            "Location": {"description": "The order's address.", "schema": {"type": "string"}},
+                            "Idempotent-Replayed": {
+                                "description": "true when this answer is the "
+                                "stored response of an earlier request.",
+                                "schema": {"type": "string", "enum": ["true", "false"]},
+                            },
+                        },
+                    ),
                     **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
-                    "409": _problem("The order was refused (`order_refused`, every problem listed) or the "
-                                    "Idempotency-Key was used with another body (`idempotency_key_reused`)."),
+                    "409": _problem(
+                        "The order was refused (`order_refused`, every problem listed) or the "
+                        "Idempotency-Key was used with another body (`idempotency_key_reused`)."
+                    ),
                     **_responses("413:TooLarge", "415:UnsupportedMediaType", "422:Invalid"),
                 },
             },
@@ -128,7 +147,7 @@ def _paths() -> dict:
                 "operationId": "setOrderStatus",
                 "summary": "Change an order's status (staff)",
                 "description": "Moving a draft to confirmed or paid takes stock; cancelling an order that took "
-                               "stock returns it.",
+                "stock returns it.",
                 "tags": ["orders"],
                 "security": STAFF,
                 "parameters": [order_number],
@@ -136,8 +155,10 @@ def _paths() -> dict:
                 "responses": {
                     "200": _json(_ref("OrderOut"), "The order in its new status."),
                     **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
-                    "409": _problem("The transition is not allowed (`invalid_transition`) or the stock cannot "
-                                    "be taken (`order_refused`, every problem listed)."),
+                    "409": _problem(
+                        "The transition is not allowed (`invalid_transition`) or the stock cannot "
+                        "be taken (`order_refused`, every problem listed)."
+                    ),
                     **_responses("413:TooLarge", "415:UnsupportedMediaType", "422:Invalid"),
                 },
             },
@@ -175,16 +196,22 @@ def _paths() -> dict:
                 "tags": ["products"],
                 "security": STAFF,
                 "parameters": [sku],
-                "requestBody": _body("AdjustmentCreate", {"delta": 12, "reason": "restock",
-                                                          "note": "Delivery 2026-11-24"}),
+                "requestBody": _body(
+                    "AdjustmentCreate", {"delta": 12, "reason": "restock", "note": "Delivery 2026-11-24"}
+                ),
                 "responses": {
-                    "201": _json(_ref("AdjustmentOut"), "The change was applied.", {
-                        "Location": {"description": "The product's ledger.", "schema": {"type": "string"}}}),
+                    "201": _json(
+                        _ref("AdjustmentOut"),
+                        "The change was applied.",
+                        {"Location": {"description": "The product's ledger.", "schema": {"type": "string"}}},
+                    ),
                     **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
                     "409": _problem("Not enough stock to remove (`adjustment_refused`)."),
                     **_responses("413:TooLarge", "415:UnsupportedMediaType"),
-                    "422": _problem("The body does not match the schema (`invalid_request`) or the change is "
-                                    "not valid, e.g. a negative restock (`invalid_adjustment`)."),
+                    "422": _problem(
+                        "The body does not match the schema (`invalid_request`) or the change is "
+                        "not valid, e.g. a negative restock (`invalid_adjustment`)."
+                    ),
                 },
             },
         },
@@ -214,8 +241,9 @@ def _paths() -> dict:
 
 
 def _components(schemas_by_name: dict) -> dict:
-    www_authenticate = {"WWW-Authenticate": {"description": "The Bearer challenge.",
-                                             "schema": {"type": "string"}}}
+    www_authenticate = {
+        "WWW-Authenticate": {"description": "The Bearer challenge.", "schema": {"type": "string"}}
+    }
     return {
         "schemas": schemas_by_name,
         "securitySchemes": {
@@ -223,7 +251,7 @@ def _components(schemas_by_name: dict) -> dict:
                 "type": "http",
                 "scheme": "bearer",
                 "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL`; "
-                               "`flask staff revoke-token` revokes it.",
+                "`flask staff revoke-token` revokes it.",
             },
         },
         "parameters": {
@@ -236,43 +264,64 @@ def _components(schemas_by_name: dict) -> dict:
                 "example": "3f1c9a5e-8d2b-4c7a-9e61-2b8f0d4a7c10",
             },
             "OrderNumber": {
-                "name": "number", "in": "path", "required": True,
+                "name": "number",
+                "in": "path",
+                "required": True,
                 "description": "The order number, e.g. K7QM-2XPA-9RTD-F3HW (case-insensitive).",
                 "schema": {"type": "string", "minLength": 1, "maxLength": 64},
                 "example": ORDER_NUMBER_EXAMPLE,
             },
             "Sku": {
-                "name": "sku", "in": "path", "required": True,
+                "name": "sku",
+                "in": "path",
+                "required": True,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 64},
                 "example": "TEA-SENCHA",
             },
             "Page": {
-                "name": "page", "in": "query", "required": False,
+                "name": "page",
+                "in": "query",
+                "required": False,
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
             },
             "PerPage": {
-                "name": "per_page", "in": "query", "required": False,
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+                "name": "per_page",
+                "in": "query",
+                "required": False,
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_PER_PAGE,
+                    "default": DEFAULT_PER_PAGE,
+                },
             },
         },
         "responses": {
-            "BadRequest": _problem("Malformed JSON (`malformed_json`), a missing or bad Idempotency-Key "
-                                   "(`missing_idempotency_key`, `invalid_idempotency_key`) or a bad query "
-                                   "parameter (`invalid_parameter`)."),
-            "Unauthorized": _problem("No staff token where one is needed, or a wrong, malformed or revoked "
-                                     "token.", www_authenticate),
-            "Forbidden": _problem("The token's account is not staff, or the action needs staff (a `paid` "
-                                  "order)."),
+            "BadRequest": _problem(
+                "Malformed JSON (`malformed_json`), a missing or bad Idempotency-Key "
+                "(`missing_idempotency_key`, `invalid_idempotency_key`) or a bad query "
+                "parameter (`invalid_parameter`)."
+            ),
+            "Unauthorized": _problem(
+                "No staff token where one is needed, or a wrong, malformed or revoked token.",
+                www_authenticate,
+            ),
+            "Forbidden": _problem(
+                "The token's account is not staff, or the action needs staff (a `paid` order)."
+            ),
             "NotFound": _problem("No such order or product (`order_not_found`, `product_not_found`)."),
             "TooLarge": _problem(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),
             "UnsupportedMediaType": _problem("The body is not sent as application/json."),
-            "Unavailable": _problem("The connection to the database was lost; nothing was written. Retry "
-                                    "after the given delay (`database_unavailable`).",
-                                    {"Retry-After": {"description": "Seconds to wait.",
-                                                     "schema": {"type": "string"}}}),
-            "Invalid": _problem("The body does not match its schema: wrong types, unknown or missing fields, "
-                                f"quantities outside 1..{stock.MAX_LINE_QUANTITY}, more than {stock.MAX_LINES} "
-                                "lines (`invalid_request`, every problem listed with a `pointer`)."),
+            "Unavailable": _problem(
+                "The connection to the database was lost; nothing was written. Retry "
+                "after the given delay (`database_unavailable`).",
+                {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}},
+            ),
+            "Invalid": _problem(
+                "The body does not match its schema: wrong types, unknown or missing fields, "
+                f"quantities outside 1..{stock.MAX_LINE_QUANTITY}, more than {stock.MAX_LINES} "
+                "lines (`invalid_request`, every problem listed with a `pointer`)."
+            ),
         },
     }
 

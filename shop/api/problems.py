@@ -88,8 +88,9 @@ def problem_response(
 
 
 def from_api_error(error: ApiError) -> Response:
-    return problem_response(error.status, error.detail, code=error.code, problems=error.problems,
-                            headers=error.headers)
+    return problem_response(
+        error.status, error.detail, code=error.code, problems=error.problems, headers=error.headers
+    )
 
 
 def from_http_exception(error: HTTPException) -> Response:
@@ -97,12 +98,16 @@ def from_http_exception(error: HTTPException) -> Response:
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    detail = {
-        404: "There is nothing at this address.",
-        405: f"{request.method} is not allowed here.",
-        413: "The request body is too large.",
-        500: "Something went wrong on our side.",
-    }.get(status) or error.description or HTTPStatus(status).description
+    detail = (
+        {
+            404: "There is nothing at this address.",
+            405: f"{request.method} is not allowed here.",
+            413: "The request body is too large.",
+            500: "Something went wrong on our side.",
+        }.get(status)
+        or error.description
+        or HTTPStatus(status).description
+    )
     return problem_response(status, detail, headers=headers)
 
 

@@ -55,10 +55,12 @@ class RequestModel(BaseModel):
 
 
 class CustomerIn(RequestModel):
-    name: _text(_no_controls, _not_blank, min_length=1, max_length=200, pattern=r"\S",
-                examples=["Ada Lovelace"])
-    email: _text(_no_controls, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
-                 examples=["ada@example.com"])
+    name: _text(
+        _no_controls, _not_blank, min_length=1, max_length=200, pattern=r"\S", examples=["Ada Lovelace"]
+    )
+    email: _text(
+        _no_controls, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", examples=["ada@example.com"]
+    )
 
 
 class LineIn(RequestModel):
@@ -70,7 +72,8 @@ class OrderCreate(RequestModel):
     """A new order. ``paid`` needs a staff token; ``draft`` takes no stock."""
 
     status: Literal["draft", "confirmed", "paid"] = Field(
-        description="confirmed and paid take stock at once; draft takes none.")
+        description="confirmed and paid take stock at once; draft takes none."
+    )
     customer: CustomerIn
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=stock.MAX_LINES)]
 
@@ -78,7 +81,8 @@ class OrderCreate(RequestModel):
 class StatusChange(RequestModel):
     status: Literal["draft", "confirmed", "paid", "cancelled"] = Field(
         description="Allowed moves: draft → confirmed | paid | cancelled, confirmed → paid | cancelled, "
-                    "paid → cancelled. Re-sending the current status changes nothing.")
+        "paid → cancelled. Re-sending the current status changes nothing."
+    )
 
 
 def _not_zero(value: int) -> int:
@@ -90,8 +94,12 @@ def _not_zero(value: int) -> int:
 class AdjustmentCreate(RequestModel):
     delta: Annotated[
         int,
-        Field(ge=-stock.MAX_ADJUSTMENT, le=stock.MAX_ADJUSTMENT, json_schema_extra={"not": {"const": 0}},
-              description="Change of stock on hand; negative removes stock. A restock must be positive."),
+        Field(
+            ge=-stock.MAX_ADJUSTMENT,
+            le=stock.MAX_ADJUSTMENT,
+            json_schema_extra={"not": {"const": 0}},
+            description="Change of stock on hand; negative removes stock. A restock must be positive.",
+        ),
         AfterValidator(_not_zero),
     ]
     reason: Literal["restock", "adjustment"]
@@ -191,7 +199,9 @@ class ProblemItem(ResponseModel):
     requested: int | None
     available: int | None
     pointer: str | None = Field(
-        default=None, description="JSON Pointer to the offending part of the request body (validation errors).")
+        default=None,
+        description="JSON Pointer to the offending part of the request body (validation errors).",
+    )
 
 
 class ProblemOut(ResponseModel):
@@ -202,8 +212,9 @@ class ProblemOut(ResponseModel):
     status: int
     detail: str
     code: str = Field(description="Machine-readable kind of problem.", examples=["order_refused"])
-    problems: list[ProblemItem] | None = Field(default=None, description="Every problem found, when there are "
-                                               "several or they concern single lines.")
+    problems: list[ProblemItem] | None = Field(
+        default=None, description="Every problem found, when there are several or they concern single lines."
+    )
 
 
 # -- validation errors as problem entries ---------------------------------------------------
@@ -237,7 +248,9 @@ def validation_problems(error: ValidationError, data: Any) -> list[dict]:
             sku = line.get("sku") if isinstance(line.get("sku"), str) else None
             domain = stock.quantity_problem(sku, line.get("quantity"))
             if domain is not None and code in ("invalid_value", "invalid_type"):
-                problem = Problem(domain.code, f"{pointer}: {err['msg']}", sku=sku, requested=domain.requested)
+                problem = Problem(
+                    domain.code, f"{pointer}: {err['msg']}", sku=sku, requested=domain.requested
+                )
             elif sku is not None:
                 problem = Problem(problem.code, problem.message, sku=sku)
         items.append(problem_item(problem, pointer))

@@ -84,8 +84,12 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = validation_problems(exc, data)
-        raise ApiError(422, f"The request body is not valid: {len(problems)} problem(s).",
-                       code="invalid_request", problems=problems) from None
+        raise ApiError(
+            422,
+            f"The request body is not valid: {len(problems)} problem(s).",
+            code="invalid_request",
+            problems=problems,
+        ) from None
 
 
 def page_args() -> tuple[int, int]:
@@ -94,7 +98,9 @@ def page_args() -> tuple[int, int]:
         if value is None:
             return default
         if not re.fullmatch(r"[0-9]{1,7}", value) or not 1 <= int(value) <= maximum:
-            raise ApiError(400, f"{name} must be a whole number from 1 to {maximum}.", code="invalid_parameter")
+            raise ApiError(
+                400, f"{name} must be a whole number from 1 to {maximum}.", code="invalid_parameter"
+            )
         return int(value)
 
     return number("page", 1, MAX_PAGE), number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
@@ -111,8 +117,9 @@ def json_response(model: BaseModel | str, status: int = 200, headers: dict | Non
 
 def _refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError:
     problems = [problem_item(p) for p in exc.problems]
-    return ApiError(status, f"{what}: {' '.join(p.message for p in exc.problems)}", code=code,
-                    problems=problems)
+    return ApiError(
+        status, f"{what}: {' '.join(p.message for p in exc.problems)}", code=code, problems=problems
+    )
 
 
 # -- lookups --------------------------------------------------------------------------------
@@ -121,8 +128,11 @@ def _refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError
 def _find_order(number: str, *, lock: bool = False) -> Order:
     number = number.strip().upper()
     if ORDER_NUMBER.fullmatch(number):
-        stmt = (select(Order).where(Order.number == number)
-                .options(selectinload(Order.items).selectinload(OrderItem.product)))
+        stmt = (
+            select(Order)
+            .where(Order.number == number)
+            .options(selectinload(Order.items).selectinload(OrderItem.product))
+        )
         if lock:  # serialise status changes of one order (two cancels must not both return stock)
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         order = db.session.scalar(stmt)
@@ -134,7 +144,8 @@ def _find_order(number: str, *, lock: bool = False) -> Order:
 def _find_product(sku: str) -> Product:
     if _clean_path_value(sku, 64):
         product = db.session.scalar(
-            select(Product).where(Product.sku == sku).options(selectinload(Product.inventory)))
+            select(Product).where(Product.sku == sku).options(selectinload(Product.inventory))
+        )
         # MariaDB compares case- and trailing-space-insensitively: insist on the exact SKU.
         if product is not None and product.sku == sku:
             return product
@@ -143,10 +154,16 @@ def _find_product(sku: str) -> Product:
 
 # -- representations ------------------------------------------------------------------------
 
+
 def order_out(order: Order) -> OrderOut:
     lines = [
-        OrderLine(sku=item.product.sku, name=item.product.name, quantity=item.quantity,
-                  unit_price_cents=item.unit_price_cents, line_total_cents=item.line_total_cents)
+        OrderLine(
+            sku=item.product.sku,
+            name=item.product.name,
+            quantity=item.quantity,
+            unit_price_cents=item.unit_price_cents,
+            line_total_cents=item.line_total_cents,
+        )
         for item in order.items
     ]
     return OrderOut(
@@ -154,8 +171,11 @@ def order_out(order: Order) -> OrderOut:
         status=order.status,
         customer=Customer(name=order.customer_name, email=order.customer_email),
         lines=lines,
-        totals=Totals(lines=len(lines), quantity=sum(line.quantity for line in lines),
-                      total_cents=sum(line.line_total_cents for line in lines)),
+        totals=Totals(
+            lines=len(lines),
+            quantity=sum(line.quantity for line in lines),
+            total_cents=sum(line.line_total_cents for line in lines),
+        ),
         stock_committed_at=utc(order.stock_committed_at),
         created_at=utc(order.created_at),
         updated_at=utc(order.updated_at),
@@ -175,9 +195,13 @@ def availability(product: Product) -> str:
 
 def product_out(product: Product) -> ProductOut:
     return ProductOut(
-        sku=product.sku, name=product.name, price_cents=product.price_cents, status=product.status,
+        sku=product.sku,
+        name=product.name,
+        price_cents=product.price_cents,
+        status=product.status,
         stock=product.inventory.quantity if product.inventory else None,
-        availability=availability(product), low_stock_threshold=product.low_stock_threshold,
+        availability=availability(product),
+        low_stock_threshold=product.low_stock_threshold,
     )
 
 
@@ -187,11 +211,18 @@ def product_out(product: Product) -> ProductOut:
 def _idempotency_key() -> str:
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        raise ApiError(400, "Creating an order needs an Idempotency-Key header (a unique value per order, "
-                       "reused when retrying).", code="missing_idempotency_key")
+        raise ApiError(
+            400,
+            "Creating an order needs an Idempotency-Key header (a unique value per order, "
+            "reused when retrying).",
+            code="missing_idempotency_key",
+        )
     if not IDEMPOTENCY_KEY.fullmatch(key):
-        raise ApiError(400, "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
-                       code="invalid_idempotency_key")
+        raise ApiError(
+            400,
+            "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            code="invalid_idempotency_key",
+        )
     return key
 
 
@@ -216,8 +247,12 @@ class Stored(NamedTuple):
 
 def _stored_response(stored: Stored, fingerprint: str, *, replayed: bool) -> Response:
     if stored.request_hash != fingerprint:
-        raise ApiError(409, "This Idempotency-Key was already used with a different request body; use a new "
-                       "key for a new order.", code="idempotency_key_reused")
+        raise ApiError(
+            409,
+            "This Idempotency-Key was already used with a different request body; use a new "
+            "key for a new order.",
+            code="idempotency_key_reused",
+        )
     headers = {"Idempotent-Replayed": "true" if replayed else "false"}
     if stored.number:
         headers["Location"] = url_for("api.get_order", number=stored.number)
@@ -235,25 +270,42 @@ def create_order():
     data = read_json()
     body = validate(OrderCreate, data)
     if body.status == "paid" and not caller.is_staff:
-        raise ApiError(403, "Only staff can create an order as paid; create it as confirmed.", code="forbidden")
+        raise ApiError(
+            403, "Only staff can create an order as paid; create it as confirmed.", code="forbidden"
+        )
     problems = customer_problems(body.customer.name, body.customer.email)
     if problems:
-        raise ApiError(422, "The customer details are not valid.", code="invalid_request",
-                       problems=[problem_item(p, "/customer") for p in problems])
+        raise ApiError(
+            422,
+            "The customer details are not valid.",
+            code="invalid_request",
+            problems=[problem_item(p, "/customer") for p in problems],
+        )
     fingerprint = request_fingerprint(data)
 
     def work() -> Stored:
-        order = place_order(db.session, [(line.sku, line.quantity) for line in body.lines],
-                            status=body.status, customer_name=body.customer.name,
-                            customer_email=body.customer.email)
+        order = place_order(
+            db.session,
+            [(line.sku, line.quantity) for line in body.lines],
+            status=body.status,
+            customer_name=body.customer.name,
+            customer_email=body.customer.email,
+        )
         # The answer is built from the order as just written (every timestamp keeps its microseconds
         # on all three databases) and stored with it: the client gets exactly these bytes. The key
         # goes in last, in the same transaction: a request that reuses it fails on the unique index
         # (after waiting for this transaction if it is still open), rolls back everything it did
         # and is answered from the stored row below.
         stored = Stored(fingerprint, 201, order_out(order).model_dump_json(), order.number)
-        db.session.add(IdempotencyKey(key=key, request_hash=fingerprint, order_id=order.id,
-                                      response_status=stored.status, response_body=stored.body))
+        db.session.add(
+            IdempotencyKey(
+                key=key,
+                request_hash=fingerprint,
+                order_id=order.id,
+                response_status=stored.status,
+                response_body=stored.body,
+            )
+        )
         return stored
 
     replayed = False
@@ -304,11 +356,15 @@ def list_products():
     page, per_page = page_args()
     total = db.session.scalar(select(func.count()).select_from(Product))
     products = db.session.scalars(
-        select(Product).options(selectinload(Product.inventory)).order_by(Product.sku)
-        .limit(per_page).offset((page - 1) * per_page)
+        select(Product)
+        .options(selectinload(Product.inventory))
+        .order_by(Product.sku)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
-    return json_response(ProductPage(page=page, per_page=per_page, total=total,
-                                     items=[product_out(p) for p in products]))
+    return json_response(
+        ProductPage(page=page, per_page=per_page, total=total, items=[product_out(p) for p in products])
+    )
 
 
 @bp.get("/products/<sku>")
@@ -331,8 +387,14 @@ def adjust_product_stock(sku: str):
         raise _refused(exc, 422, "invalid_adjustment", "The stock change is not valid") from None
     except InventoryError as exc:
         raise _refused(exc, 409, "adjustment_refused", "The stock change was refused") from None
-    out = AdjustmentOut(sku=change.sku, delta=change.delta, reason=change.reason, note=change.note,
-                        actor=change.actor, quantity_after=change.quantity_after)
+    out = AdjustmentOut(
+        sku=change.sku,
+        delta=change.delta,
+        reason=change.reason,
+        note=change.note,
+        actor=change.actor,
+        quantity_after=change.quantity_after,
+    )
     return json_response(out, 201, {"Location": url_for("api.list_movements", sku=change.sku)})
 
 
@@ -348,11 +410,20 @@ def list_movements(sku: str):
         .outerjoin(Order, Order.id == InventoryMovement.order_id)
         .where(where)
         .order_by(InventoryMovement.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     items = [
-        MovementOut(id=m.id, created_at=utc(m.created_at), delta=m.delta, quantity_after=m.quantity_after,
-                    reason=m.reason, actor=m.actor, note=m.note, order_number=number)
+        MovementOut(
+            id=m.id,
+            created_at=utc(m.created_at),
+            delta=m.delta,
+            quantity_after=m.quantity_after,
+            reason=m.reason,
+            actor=m.actor,
+            note=m.note,
+            order_number=number,
+        )
         for m, number in rows
     ]
     return json_response(MovementPage(page=page, per_page=per_page, total=total, items=items))
@@ -369,4 +440,3 @@ def openapi_document():
     if doc is None:
         doc = current_app.extensions["shop.api.openapi"] = json.dumps(build_document())
     return Response(doc, mimetype="application/json")
-

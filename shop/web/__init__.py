@@ -20,14 +20,16 @@ from . import presentation
 API_PREFIX = "/api/"
 
 # No external sources at all: the pages work offline and nothing can be injected from elsewhere.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'none'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -38,8 +40,9 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=()",
 }
 
-CSRF_MESSAGE = ("This form has expired or did not come from this site. "
-                "Please go back, reload the page and try again.")
+CSRF_MESSAGE = (
+    "This form has expired or did not come from this site. Please go back, reload the page and try again."
+)
 
 
 def init_app(app: Flask) -> None:
@@ -56,8 +59,15 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     for name in ("money", "timestamp"):
         app.add_template_filter(getattr(presentation, name))
-    for name in ("url_with", "status_note", "is_low_stock", "order_actions", "product_status_label",
-                 "product_status_class", "reason_label"):
+    for name in (
+        "url_with",
+        "status_note",
+        "is_low_stock",
+        "order_actions",
+        "product_status_label",
+        "product_status_class",
+        "reason_label",
+    ):
         app.add_template_global(getattr(presentation, name))
 
 
@@ -86,8 +96,9 @@ def render_http_error(error: HTTPException):
     else:
         code = error.code
         message = error_message(error)
-    response = Response(render_template("errors/error.html", code=code, message=message), code,
-                        mimetype="text/html")
+    response = Response(
+        render_template("errors/error.html", code=code, message=message), code, mimetype="text/html"
+    )
     if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
@@ -96,8 +107,14 @@ def render_http_error(error: HTTPException):
 def render_database_error(error: DBAPIError):
     """A lost database connection is a 503 page; any other database error stays a 500."""
     unavailable_or_reraise(error)
-    return Response(render_template("errors/error.html", code=503, title="Service unavailable",
-                                    message=UNAVAILABLE_MESSAGE), 503, UNAVAILABLE_HEADERS, mimetype="text/html")
+    return Response(
+        render_template(
+            "errors/error.html", code=503, title="Service unavailable", message=UNAVAILABLE_MESSAGE
+        ),
+        503,
+        UNAVAILABLE_HEADERS,
+        mimetype="text/html",
+    )
 
 
 def error_message(error: HTTPException) -> str | None:

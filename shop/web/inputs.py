@@ -17,5 +17,8 @@ def refuse_nul_characters():
     if request.method == "POST":
         pairs += request.form.items(multi=True)
     if NUL in request.path or any(NUL in key or NUL in value for key, value in pairs):
-        abort(400, description="The request contains a character that is not allowed (NUL). "
-                               "Please check what you typed and try again.")
+        abort(
+            400,
+            description="The request contains a character that is not allowed (NUL). "
+            "Please check what you typed and try again.",
+        )

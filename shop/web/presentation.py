@@ -25,8 +25,13 @@ class Availability:
 
     @property
     def css_class(self) -> str:
-        return {"in_stock": "badge-in-stock", "low": "badge-low", "out": "badge-out",
-                "unavailable": "badge-unavailable", "discontinued": "badge-discontinued"}[self.key]
+        return {
+            "in_stock": "badge-in-stock",
+            "low": "badge-low",
+            "out": "badge-out",
+            "unavailable": "badge-unavailable",
+            "discontinued": "badge-discontinued",
+        }[self.key]
 
 
 def on_hand(product: Product) -> int | None:
@@ -144,5 +149,8 @@ def safe_next(target: str | None) -> str | None:
 def url_with(**changes) -> str:
     """The current page's URL with some query arguments changed (None removes one)."""
     args = {**request.args.to_dict(), **changes}
-    return url_for(request.endpoint, **(request.view_args or {}),
-                   **{k: v for k, v in args.items() if v is not None and v != ""})
+    return url_for(
+        request.endpoint,
+        **(request.view_args or {}),
+        **{k: v for k, v in args.items() if v is not None and v != ""},
+    )

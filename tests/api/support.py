@@ -52,7 +52,9 @@ def assert_conforms(app, method: str, path: str, response) -> None:
     found = operation_of(app, method, path)
     if found is None:  # no route: the API still answers a problem (404 or 405)
         assert response.status_code in (404, 405), response.status_code
-        entry = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
+        entry = {
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}
+        }
         where = f"{method} {path} (no route)"
     else:
         template, operation = found
@@ -75,8 +77,19 @@ class ApiClient:
         self.app = app
         self.client = app.test_client()
 
-    def request(self, method: str, path: str, *, json_body=None, data=None, headers=None, token=None,
-                key=None, content_type=None, check=True):
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body=None,
+        data=None,
+        headers=None,
+        token=None,
+        key=None,
+        content_type=None,
+        check=True,
+    ):
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -112,5 +125,8 @@ def make_staff(session, email="staff@example.com", *, is_staff=True) -> tuple[Us
 
 
 def order_body(*lines, status="confirmed", name="Ada Lovelace", email="ada@example.com") -> dict:
-    return {"status": status, "customer": {"name": name, "email": email},
-            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines]}
+    return {
+        "status": status,
+        "customer": {"name": name, "email": email},
+        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
+    }

@@ -81,8 +81,9 @@ def test_revoking_all_tokens_of_a_user(session, runner, api, staff_user):
 
 def test_revoking_one_token_by_id(session, runner, api, staff_user):
     keep, drop = new_token(runner), new_token(runner)
-    drop_id = session.scalar(select(ApiToken.id).where(
-        ApiToken.token_hash == hashlib.sha256(drop.encode()).hexdigest()))
+    drop_id = session.scalar(
+        select(ApiToken.id).where(ApiToken.token_hash == hashlib.sha256(drop.encode()).hexdigest())
+    )
     session.rollback()  # end the read: on SQLite it holds the write lock the command needs
     result = runner.invoke(args=["staff", "revoke-token", "kim@example.com", "--id", str(drop_id)])
     assert result.exit_code == 0, result.output
@@ -101,15 +102,18 @@ def test_the_tokens_command_lists_tokens_without_their_value(session, runner, st
     assert token not in result.output
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer wrong",
-    "Bearer shop_" + "x" * 43,
-    "Bearer ",
-    "Basic a2ltOnNlY3JldA==",
-    "Token abc",
-    "Bearer " + "x" * 300,
-    "Bearer caf\u00e9",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer wrong",
+        "Bearer shop_" + "x" * 43,
+        "Bearer ",
+        "Basic a2ltOnNlY3JldA==",
+        "Token abc",
+        "Bearer " + "x" * 300,
+        "Bearer caf\u00e9",
+    ],
+)
 def test_a_wrong_or_malformed_token_is_401_everywhere(session, api, header):
     add_product(session, "TEA", 5)
     for method, path in (("GET", "/products"), ("GET", "/products/TEA"), ("GET", "/products/TEA/movements")):
@@ -121,8 +125,11 @@ def test_a_wrong_or_malformed_token_is_401_everywhere(session, api, header):
 
 def test_a_customer_order_with_a_wrong_token_is_refused_not_anonymous(session, api):
     add_product(session, "TEA", 5)
-    body = {"status": "confirmed", "customer": {"name": "A", "email": "a@b.c"},
-            "lines": [{"sku": "TEA", "quantity": 1}]}
+    body = {
+        "status": "confirmed",
+        "customer": {"name": "A", "email": "a@b.c"},
+        "lines": [{"sku": "TEA", "quantity": 1}],
+    }
     response = api.post("/orders", body, key="k", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
 

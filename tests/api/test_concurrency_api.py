@@ -24,8 +24,12 @@ def send_together(app, bodies, key="same-key"):
     def send(body):
         client = app.test_client()
         barrier.wait(timeout=30)
-        response = client.post("/api/v1/orders", data=json.dumps(body), content_type="application/json",
-                               headers={"Idempotency-Key": key})
+        response = client.post(
+            "/api/v1/orders",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Idempotency-Key": key},
+        )
         assert_conforms(app, "POST", "/api/v1/orders", response)
         return response.status_code, response.get_data(as_text=True)
 
@@ -38,6 +42,7 @@ def tea(server_app):
     def stocked(quantity):
         with server_app.app_context():
             add_product(db.session, "TEA", quantity)
+
     return stocked
 
 
@@ -72,7 +77,9 @@ def test_one_key_with_different_bodies_concurrently_creates_one_order(server_app
     statuses = sorted(status for status, _ in results)
     assert statuses == [201] + [409] * (THREADS - 1)
     winner = json.loads(next(body for status, body in results if status == 201))
-    assert all(json.loads(body)["code"] == "idempotency_key_reused" for status, body in results if status == 409)
+    assert all(
+        json.loads(body)["code"] == "idempotency_key_reused" for status, body in results if status == 409
+    )
     check(server_app, expect_stock=100 - winner["totals"]["quantity"])
     with server_app.app_context():
         assert db.session.scalar(select(Order.number)) == winner["number"]
@@ -85,8 +92,9 @@ def test_different_keys_concurrently_create_one_order_each(server_app, tea):
     def send(n):
         client = server_app.test_client()
         barrier.wait(timeout=30)
-        return client.post("/api/v1/orders", json=order_body(("TEA", 2)),
-                           headers={"Idempotency-Key": f"key-{n}"}).status_code
+        return client.post(
+            "/api/v1/orders", json=order_body(("TEA", 2)), headers={"Idempotency-Key": f"key-{n}"}
+        ).status_code
 
     with ThreadPoolExecutor(THREADS) as pool:
         assert set(pool.map(send, range(THREADS))) == {201}

@@ -8,7 +8,9 @@ from tests.api.support import ApiClient
 
 def test_an_unexpected_error_is_a_500_problem_without_details(tmp_path, caplog):
     """A database without the schema: the query fails; the client gets a plain 500 problem."""
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"})  # not TESTING: no propagation
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
+    )  # not TESTING: no propagation
     with caplog.at_level(logging.ERROR):
         response = ApiClient(app).get("/products", check=False)  # 5xx are not documented
     assert response.status_code == 500

@@ -32,8 +32,14 @@ from shop.orders import place_order
 from tests.api.support import make_staff
 
 MAX_EXAMPLES = 25
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 # The app exists at import time because Schemathesis reads the document while pytest collects
 # (its fixture-based loader does not work with pytest 9). Its SQLite file is only created, migrated
@@ -51,8 +57,14 @@ def fuzz_token():
     with FUZZ_APP.app_context():
         upgrade()
         seed_demo_catalog(db.session)  # every product status; the documented SKU is in it
-        place_order(db.session, [("TEA-SENCHA", 1)], status="draft", customer_name="Ada",
-                    customer_email="ada@example.com", number=EXAMPLE_ORDER)
+        place_order(
+            db.session,
+            [("TEA-SENCHA", 1)],
+            status="draft",
+            customer_name="Ada",
+            customer_email="ada@example.com",
+            number=EXAMPLE_ORDER,
+        )
         token = make_staff(db.session, "fuzz@example.com")[1]
     yield token
     with FUZZ_APP.app_context():
@@ -67,8 +79,13 @@ def remove_database():
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 def test_every_operation_conforms_to_the_document(case, fuzz_token):
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {fuzz_token}"}
     case.call_and_validate(checks=CHECKS)

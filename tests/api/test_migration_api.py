@@ -13,8 +13,12 @@ API_TABLES = {"api_tokens", "idempotency_keys"}
 
 def _concerns_api_tables(diff) -> bool:
     flat = diff if isinstance(diff, tuple) else diff[0]
-    return any(getattr(part, "name", None) in API_TABLES or getattr(getattr(part, "table", None), "name", None)
-               in API_TABLES or part in API_TABLES for part in flat)
+    return any(
+        getattr(part, "name", None) in API_TABLES
+        or getattr(getattr(part, "table", None), "name", None) in API_TABLES
+        or part in API_TABLES
+        for part in flat
+    )
 
 
 def test_the_migrated_tables_match_the_models(app):
@@ -28,12 +32,23 @@ def test_the_migrated_tables_match_the_models(app):
 def test_the_constraints_have_their_names(app):
     with app.app_context():
         inspector = inspect(db.engine)
-        assert inspector.get_pk_constraint("idempotency_keys")["name"] in ("pk_idempotency_keys", None, "PRIMARY")
-        assert {u["name"] for u in inspector.get_unique_constraints("idempotency_keys")} == {"uq_idempotency_keys_key"}
-        assert {u["name"] for u in inspector.get_unique_constraints("api_tokens")} == {"uq_api_tokens_token_hash"}
+        assert inspector.get_pk_constraint("idempotency_keys")["name"] in (
+            "pk_idempotency_keys",
+            None,
+            "PRIMARY",
+        )
+        assert {u["name"] for u in inspector.get_unique_constraints("idempotency_keys")} == {
+            "uq_idempotency_keys_key"
+        }
+        assert {u["name"] for u in inspector.get_unique_constraints("api_tokens")} == {
+            "uq_api_tokens_token_hash"
+        }
         assert {fk["name"] for fk in inspector.get_foreign_keys("idempotency_keys")} == {
-            "fk_idempotency_keys_order_id_orders"}
-        assert {fk["name"] for fk in inspector.get_foreign_keys("api_tokens")} == {"fk_api_tokens_user_id_users"}
+            "fk_idempotency_keys_order_id_orders"
+        }
+        assert {fk["name"] for fk in inspector.get_foreign_keys("api_tokens")} == {
+            "fk_api_tokens_user_id_users"
+        }
 
 
 def test_downgrade_to_0001_and_back(tmp_path):

@@ -72,14 +72,29 @@ class FakeResponse:
         return json.dumps(self._body)
 
 
-@pytest.mark.parametrize(("status", "mimetype", "body", "why"), [
-    (201, "application/json", {"number": "X"}, "body does not match"),
-    (201, "text/html", {}, "content type"),
-    (500, "application/problem+json", {}, "not documented"),
-    (409, "application/problem+json", {"type": "about:blank", "title": "Conflict", "status": 409,
-                                       "detail": "x", "code": "c", "problems": [{"code": "x"}]},
-     "body does not match"),
-])
-def test_the_conformance_check_catches_what_the_document_does_not_allow(bare_app, status, mimetype, body, why):
+@pytest.mark.parametrize(
+    ("status", "mimetype", "body", "why"),
+    [
+        (201, "application/json", {"number": "X"}, "body does not match"),
+        (201, "text/html", {}, "content type"),
+        (500, "application/problem+json", {}, "not documented"),
+        (
+            409,
+            "application/problem+json",
+            {
+                "type": "about:blank",
+                "title": "Conflict",
+                "status": 409,
+                "detail": "x",
+                "code": "c",
+                "problems": [{"code": "x"}],
+            },
+            "body does not match",
+        ),
+    ],
+)
+def test_the_conformance_check_catches_what_the_document_does_not_allow(
+    bare_app, status, mimetype, body, why
+):
     with pytest.raises(AssertionError, match=why):
         assert_conforms(bare_app, "POST", f"{API}/orders", FakeResponse(status, mimetype, body))

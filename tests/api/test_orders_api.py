@@ -18,8 +18,10 @@ def test_creating_a_confirmed_order_takes_stock_and_answers_201(session, api, ke
     body = response.json
     assert body["status"] == "confirmed"
     assert body["customer"] == {"name": "Ada Lovelace", "email": "ada@example.com"}
-    assert [(line["sku"], line["quantity"], line["unit_price_cents"], line["line_total_cents"])
-            for line in body["lines"]] == [("TEA", 3, 450, 1350), ("CUP", 1, 1200, 1200)]
+    assert [
+        (line["sku"], line["quantity"], line["unit_price_cents"], line["line_total_cents"])
+        for line in body["lines"]
+    ] == [("TEA", 3, 450, 1350), ("CUP", 1, 1200, 1200)]
     assert body["totals"] == {"lines": 2, "quantity": 4, "total_cents": 2550}
     assert body["stock_committed_at"] is not None
     assert response.headers["Location"] == f"/api/v1/orders/{body['number']}"
@@ -56,8 +58,9 @@ def test_a_refused_order_lists_every_problem_and_writes_nothing(session, api, ke
     add_product(session, "OFF", 5, status="unavailable")
     add_product(session, "BARE", None)
     before = counts(session)
-    response = api.post("/orders", order_body(("TEA", 3), ("OLD", 1), ("OFF", 1), ("BARE", 1), ("NOPE", 4)),
-                        key=keys())
+    response = api.post(
+        "/orders", order_body(("TEA", 3), ("OLD", 1), ("OFF", 1), ("BARE", 1), ("NOPE", 4)), key=keys()
+    )
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
     body = response.json
@@ -65,8 +68,12 @@ def test_a_refused_order_lists_every_problem_and_writes_nothing(session, api, ke
     assert (body["status"], body["title"], body["type"]) == (409, "Conflict", "about:blank")
     problems = {p["sku"]: p for p in body["problems"]}
     assert {sku: p["code"] for sku, p in problems.items()} == {
-        "TEA": "insufficient_stock", "OLD": "discontinued", "OFF": "unavailable", "BARE": "no_inventory",
-        "NOPE": "unknown_product"}
+        "TEA": "insufficient_stock",
+        "OLD": "discontinued",
+        "OFF": "unavailable",
+        "BARE": "no_inventory",
+        "NOPE": "unknown_product",
+    }
     assert (problems["TEA"]["requested"], problems["TEA"]["available"]) == (3, 2)
     assert all(p["message"] for p in body["problems"])
     assert counts(session) == before
@@ -79,7 +86,8 @@ def test_shortages_are_summed_across_duplicate_lines(session, api, keys):
     response = api.post("/orders", order_body(("TEA", 3), ("TEA", 3)), key=keys())
     assert response.status_code == 409
     assert [(p["code"], p["requested"], p["available"]) for p in response.json["problems"]] == [
-        ("insufficient_stock", 6, 5)]
+        ("insufficient_stock", 6, 5)
+    ]
 
 
 # -- idempotency ----------------------------------------------------------------------------
@@ -115,8 +123,10 @@ def test_a_retry_is_answered_from_the_key_even_when_the_stock_is_gone(session, a
 def test_the_body_is_compared_by_content_not_by_spelling(session, api):
     add_product(session, "TEA", 10)
     first = api.post("/orders", order_body(("TEA", 2)), key="k")
-    spelled_otherwise = ('{"lines": [{"quantity": 2, "sku": "TEA"}],  "customer": {"email": "ada@example.com",'
-                         ' "name": "Ada Lovelace"}, "status": "confirmed"}')
+    spelled_otherwise = (
+        '{"lines": [{"quantity": 2, "sku": "TEA"}],  "customer": {"email": "ada@example.com",'
+        ' "name": "Ada Lovelace"}, "status": "confirmed"}'
+    )
     second = api.post("/orders", data=spelled_otherwise, content_type="application/json", key="k")
     assert second.status_code == 201
     assert second.get_data() == first.get_data()
@@ -169,12 +179,15 @@ def test_the_key_row_points_at_the_order_and_stores_the_response(session, api):
     assert len(record.request_hash) == 64
 
 
-@pytest.mark.parametrize(("headers", "code"), [
-    ({}, "missing_idempotency_key"),
-    ({"Idempotency-Key": ""}, "invalid_idempotency_key"),
-    ({"Idempotency-Key": "has space"}, "invalid_idempotency_key"),
-    ({"Idempotency-Key": "x" * 256}, "invalid_idempotency_key"),
-])
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "missing_idempotency_key"),
+        ({"Idempotency-Key": ""}, "invalid_idempotency_key"),
+        ({"Idempotency-Key": "has space"}, "invalid_idempotency_key"),
+        ({"Idempotency-Key": "x" * 256}, "invalid_idempotency_key"),
+    ],
+)
 def test_the_idempotency_key_is_required_and_checked(session, api, headers, code):
     add_product(session, "TEA", 10)
     response = api.post("/orders", order_body(("TEA", 1)), headers=headers)

@@ -24,22 +24,48 @@ def test_the_catalog_shows_stock_and_availability(session, api, catalog):
     body = response.json
     assert (body["page"], body["per_page"], body["total"]) == (1, 20, 6)
     assert [(p["sku"], p["stock"], p["availability"]) for p in body["items"]] == [
-        ("A-IN", 10, "in_stock"), ("B-LOW", 2, "low_stock"), ("C-OUT", 0, "out_of_stock"),
-        ("D-BARE", None, "out_of_stock"), ("E-OFF", 5, "unavailable"), ("F-OLD", 5, "discontinued")]
+        ("A-IN", 10, "in_stock"),
+        ("B-LOW", 2, "low_stock"),
+        ("C-OUT", 0, "out_of_stock"),
+        ("D-BARE", None, "out_of_stock"),
+        ("E-OFF", 5, "unavailable"),
+        ("F-OLD", 5, "discontinued"),
+    ]
     first = body["items"][0]
-    assert first == {"sku": "A-IN", "name": "Product A-IN", "price_cents": 1000, "status": "active",
-                     "stock": 10, "availability": "in_stock", "low_stock_threshold": 2}
+    assert first == {
+        "sku": "A-IN",
+        "name": "Product A-IN",
+        "price_cents": 1000,
+        "status": "active",
+        "stock": 10,
+        "availability": "in_stock",
+        "low_stock_threshold": 2,
+    }
 
 
 def test_the_catalog_is_paginated(session, api, catalog):
     pages = [api.get(f"/products?page={page}&per_page=4").json for page in (1, 2, 3)]
     assert [[p["sku"] for p in page["items"]] for page in pages] == [
-        ["A-IN", "B-LOW", "C-OUT", "D-BARE"], ["E-OFF", "F-OLD"], []]
+        ["A-IN", "B-LOW", "C-OUT", "D-BARE"],
+        ["E-OFF", "F-OLD"],
+        [],
+    ]
     assert {page["total"] for page in pages} == {6}
 
 
-@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=x", "per_page=0", "per_page=101", "page=1.5",
-                                   "page=99999999999999999999", "per_page="])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=0",
+        "page=-1",
+        "page=x",
+        "per_page=0",
+        "per_page=101",
+        "page=1.5",
+        "page=99999999999999999999",
+        "per_page=",
+    ],
+)
 def test_bad_paging_parameters_are_400(session, api, query):
     response = api.get(f"/products?{query}")
     assert response.status_code == 400
@@ -63,19 +89,33 @@ def test_an_unknown_product_is_404_exact_sku_only(session, api, catalog, sku):
 
 
 def test_staff_restock_with_a_ledger_row(session, api, catalog, staff_token):
-    response = api.post("/products/A-IN/adjustments", {"delta": 7, "reason": "restock", "note": "delivery"},
-                        token=staff_token)
+    response = api.post(
+        "/products/A-IN/adjustments", {"delta": 7, "reason": "restock", "note": "delivery"}, token=staff_token
+    )
     assert response.status_code == 201
-    assert response.json == {"sku": "A-IN", "delta": 7, "reason": "restock", "note": "delivery",
-                             "actor": "staff:staff@example.com", "quantity_after": 17}
+    assert response.json == {
+        "sku": "A-IN",
+        "delta": 7,
+        "reason": "restock",
+        "note": "delivery",
+        "actor": "staff:staff@example.com",
+        "quantity_after": 17,
+    }
     assert response.headers["Location"] == "/api/v1/products/A-IN/movements"
     assert stock_of(session, "A-IN") == 17
     row = movements(session, "A-IN")[-1]
-    assert (row.delta, row.reason, row.actor, row.note) == (7, "restock", "staff:staff@example.com", "delivery")
+    assert (row.delta, row.reason, row.actor, row.note) == (
+        7,
+        "restock",
+        "staff:staff@example.com",
+        "delivery",
+    )
 
 
 def test_staff_remove_stock_with_an_adjustment(session, api, catalog, staff_token):
-    response = api.post("/products/A-IN/adjustments", {"delta": -4, "reason": "adjustment"}, token=staff_token)
+    response = api.post(
+        "/products/A-IN/adjustments", {"delta": -4, "reason": "adjustment"}, token=staff_token
+    )
     assert response.status_code == 201
     assert (response.json["quantity_after"], response.json["note"]) == (6, None)
 
@@ -87,11 +127,14 @@ def test_a_first_stock_for_an_unstocked_product(session, api, catalog, staff_tok
 
 
 def test_removing_more_than_on_hand_is_409(session, api, catalog, staff_token):
-    response = api.post("/products/B-LOW/adjustments", {"delta": -3, "reason": "adjustment"}, token=staff_token)
+    response = api.post(
+        "/products/B-LOW/adjustments", {"delta": -3, "reason": "adjustment"}, token=staff_token
+    )
     assert response.status_code == 409
     assert response.json["code"] == "adjustment_refused"
     assert [(p["code"], p["requested"], p["available"]) for p in response.json["problems"]] == [
-        ("insufficient_stock", 3, 2)]
+        ("insufficient_stock", 3, 2)
+    ]
     assert stock_of(session, "B-LOW") == 2
 
 

@@ -38,34 +38,45 @@ def assert_nothing_written(session, before):
     assert stock_of(session, "TEA") == 10
 
 
-@pytest.mark.parametrize(("body", "code", "pointer"), [
-    (with_(["lines", 0, "quantity"], -3), "invalid_quantity", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], 0), "invalid_quantity", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], stock.MAX_LINE_QUANTITY + 1), "quantity_too_large", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], 10**30), "quantity_too_large", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], "2"), "invalid_quantity", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], 2.5), "invalid_quantity", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], True), "invalid_quantity", "/lines/0/quantity"),
-    (with_(["lines", 0, "quantity"], ...), "missing_field", "/lines/0/quantity"),
-    (with_(["lines", 0, "sku"], 7), "invalid_type", "/lines/0/sku"),
-    (with_(["lines", 0, "sku"], ""), "invalid_value", "/lines/0/sku"),
-    (with_(["lines", 0, "sku"], "TEA\u0000"), "invalid_value", "/lines/0/sku"),
-    (with_(["lines", 0, "colour"], "red"), "unknown_field", "/lines/0/colour"),
-    (with_(["lines"], []), "invalid_value", "/lines"),
-    (with_(["lines"], {"sku": "TEA"}), "invalid_type", "/lines"),
-    (with_(["lines"], [{"sku": "TEA", "quantity": 1}] * (stock.MAX_LINES + 1)), "invalid_value", "/lines"),
-    (with_(["status"], "cancelled"), "invalid_value", "/status"),
-    (with_(["status"], ...), "missing_field", "/status"),
-    (with_(["customer", "name"], "   "), "invalid_value", "/customer/name"),
-    (with_(["customer", "name"], "x" * 201), "invalid_value", "/customer/name"),
-    (with_(["customer", "email"], "not-an-address"), "invalid_value", "/customer/email"),
-    (with_(["customer", "email"], "ada @example.com"), "invalid_value", "/customer/email"),
-    (with_(["customer"], "Ada"), "invalid_type", "/customer"),
-    (with_(["coupon"], "FREE"), "unknown_field", "/coupon"),
-    ([GOOD], "invalid_type", ""),
-    ("order", "invalid_type", ""),
-    (None, "invalid_type", ""),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "pointer"),
+    [
+        (with_(["lines", 0, "quantity"], -3), "invalid_quantity", "/lines/0/quantity"),
+        (with_(["lines", 0, "quantity"], 0), "invalid_quantity", "/lines/0/quantity"),
+        (
+            with_(["lines", 0, "quantity"], stock.MAX_LINE_QUANTITY + 1),
+            "quantity_too_large",
+            "/lines/0/quantity",
+        ),
+        (with_(["lines", 0, "quantity"], 10**30), "quantity_too_large", "/lines/0/quantity"),
+        (with_(["lines", 0, "quantity"], "2"), "invalid_quantity", "/lines/0/quantity"),
+        (with_(["lines", 0, "quantity"], 2.5), "invalid_quantity", "/lines/0/quantity"),
+        (with_(["lines", 0, "quantity"], True), "invalid_quantity", "/lines/0/quantity"),
+        (with_(["lines", 0, "quantity"], ...), "missing_field", "/lines/0/quantity"),
+        (with_(["lines", 0, "sku"], 7), "invalid_type", "/lines/0/sku"),
+        (with_(["lines", 0, "sku"], ""), "invalid_value", "/lines/0/sku"),
+        (with_(["lines", 0, "sku"], "TEA\u0000"), "invalid_value", "/lines/0/sku"),
+        (with_(["lines", 0, "colour"], "red"), "unknown_field", "/lines/0/colour"),
+        (with_(["lines"], []), "invalid_value", "/lines"),
+        (with_(["lines"], {"sku": "TEA"}), "invalid_type", "/lines"),
+        (
+            with_(["lines"], [{"sku": "TEA", "quantity": 1}] * (stock.MAX_LINES + 1)),
+            "invalid_value",
+            "/lines",
+        ),
+        (with_(["status"], "cancelled"), "invalid_value", "/status"),
+        (with_(["status"], ...), "missing_field", "/status"),
+        (with_(["customer", "name"], "   "), "invalid_value", "/customer/name"),
+        (with_(["customer", "name"], "x" * 201), "invalid_value", "/customer/name"),
+        (with_(["customer", "email"], "not-an-address"), "invalid_value", "/customer/email"),
+        (with_(["customer", "email"], "ada @example.com"), "invalid_value", "/customer/email"),
+        (with_(["customer"], "Ada"), "invalid_type", "/customer"),
+        (with_(["coupon"], "FREE"), "unknown_field", "/coupon"),
+        ([GOOD], "invalid_type", ""),
+        ("order", "invalid_type", ""),
+        (None, "invalid_type", ""),
+    ],
+)
 def test_a_body_outside_the_schema_is_422_with_a_pointer(session, api, tea, body, code, pointer):
     before = counts(session)
     response = api.post("/orders", data=json.dumps(body), content_type="application/json", key="k")
@@ -90,16 +101,19 @@ def test_every_validation_problem_is_listed_with_the_line_sku(session, api, tea)
     }
 
 
-@pytest.mark.parametrize(("data", "code"), [
-    (b"{", "malformed_json"),
-    (b"", "malformed_json"),
-    (b"   ", "malformed_json"),
-    (b'{"status": NaN}', "malformed_json"),
-    (b'{"lines": [{"quantity": Infinity}]}', "malformed_json"),
-    (b"\xff\xfe\x00garbage", "malformed_json"),
-    (b"[" * 100_00 + b"]" * 100_00, "malformed_json"),  # nested too deeply
-    (b'{"lines": [{"sku": "TEA", "quantity": ' + b"9" * 5000 + b"}]}", "malformed_json"),
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"{", "malformed_json"),
+        (b"", "malformed_json"),
+        (b"   ", "malformed_json"),
+        (b'{"status": NaN}', "malformed_json"),
+        (b'{"lines": [{"quantity": Infinity}]}', "malformed_json"),
+        (b"\xff\xfe\x00garbage", "malformed_json"),
+        (b"[" * 100_00 + b"]" * 100_00, "malformed_json"),  # nested too deeply
+        (b'{"lines": [{"sku": "TEA", "quantity": ' + b"9" * 5000 + b"}]}", "malformed_json"),
+    ],
+)
 def test_malformed_json_is_400(session, api, tea, data, code):
     before = counts(session)
     response = api.post("/orders", data=data, content_type="application/json", key="k")
@@ -108,8 +122,10 @@ def test_malformed_json_is_400(session, api, tea, data, code):
     assert_nothing_written(session, before)
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
 def test_a_body_that_is_not_json_is_415(session, api, tea, content_type):
     before = counts(session)
     response = api.post("/orders", data=json.dumps(GOOD), content_type=content_type, key="k")
@@ -119,7 +135,9 @@ def test_a_body_that_is_not_json_is_415(session, api, tea, content_type):
 
 
 def test_json_with_a_charset_is_fine(session, api, tea):
-    response = api.post("/orders", data=json.dumps(GOOD), content_type="application/json; charset=utf-8", key="k")
+    response = api.post(
+        "/orders", data=json.dumps(GOOD), content_type="application/json; charset=utf-8", key="k"
+    )
     assert response.status_code == 201
 
 

@@ -124,9 +124,7 @@ def live_server(browser_app):
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, browser_app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, name="live-server", daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -156,8 +154,13 @@ def browser_app(tmp_path):
     from shop.extensions import db
     from shop.models import User
 
-    app = create_app({"TESTING": True, "SECRET_KEY": "browser-tests",
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite'}"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "browser-tests",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite'}",
+        }
+    )
     with app.app_context():
         upgrade()
 

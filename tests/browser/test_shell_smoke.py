@@ -135,16 +135,55 @@ DEMO_PAGE = """
 """
 
 PRODUCTS = [
-    dict(sku="A-1", name="Espresso beans 1 kg", price="€24.00", qty=42,
-         badge="badge-in-stock", label="In stock", status="paid"),
-    dict(sku="B-7", name="Ceramic pour-over dripper", price="€18.50", qty=3, low=True,
-         badge="badge-low", label="Only 3 left", status="confirmed"),
-    dict(sku="C-3", name="Gooseneck kettle", price="€49.00", qty=0, disabled=True,
-         badge="badge-out", label="Out of stock", status="draft"),
-    dict(sku="D-9", name="Paper filters (100)", price="€4.90", qty=12, disabled=True,
-         badge="badge-unavailable", label="Temporarily unavailable", status="cancelled"),
-    dict(sku="E-2", name="Hand grinder, classic", price="€65.00", qty=0, disabled=True,
-         badge="badge-discontinued", label="Discontinued", status="cancelled"),
+    dict(
+        sku="A-1",
+        name="Espresso beans 1 kg",
+        price="€24.00",
+        qty=42,
+        badge="badge-in-stock",
+        label="In stock",
+        status="paid",
+    ),
+    dict(
+        sku="B-7",
+        name="Ceramic pour-over dripper",
+        price="€18.50",
+        qty=3,
+        low=True,
+        badge="badge-low",
+        label="Only 3 left",
+        status="confirmed",
+    ),
+    dict(
+        sku="C-3",
+        name="Gooseneck kettle",
+        price="€49.00",
+        qty=0,
+        disabled=True,
+        badge="badge-out",
+        label="Out of stock",
+        status="draft",
+    ),
+    dict(
+        sku="D-9",
+        name="Paper filters (100)",
+        price="€4.90",
+        qty=12,
+        disabled=True,
+        badge="badge-unavailable",
+        label="Temporarily unavailable",
+        status="cancelled",
+    ),
+    dict(
+        sku="E-2",
+        name="Hand grinder, classic",
+        price="€65.00",
+        qty=0,
+        disabled=True,
+        badge="badge-discontinued",
+        label="Discontinued",
+        status="cancelled",
+    ),
 ]
 
 
@@ -161,9 +200,7 @@ def browser_app():
     def demo():
         flash("Order 7QK2-M9XD placed. Thank you!", "success")
         flash(
-            "We could not place your order:\n"
-            "- B-7: only 3 left, you asked for 5\n"
-            "- E-2: discontinued",
+            "We could not place your order:\n- B-7: only 3 left, you asked for 5\n- E-2: discontinued",
             "error",
         )
         flash("Prices include VAT.", "info")
@@ -204,9 +241,10 @@ def test_shell_renders_with_stylesheet(page, live_server, screenshot):
     ]
     assert page.locator(".flash-success").is_visible()
     assert page.locator(".flash-info").is_visible()
-    assert page.locator(".badge-discontinued").first.evaluate(
-        "e => getComputedStyle(e).textDecorationLine"
-    ) == "line-through"
+    assert (
+        page.locator(".badge-discontinued").first.evaluate("e => getComputedStyle(e).textDecorationLine")
+        == "line-through"
+    )
 
     screenshot(page, "shell-desktop")
 
@@ -219,9 +257,7 @@ def test_shell_renders_with_stylesheet(page, live_server, screenshot):
     # Phone width: nothing overflows the viewport (tables scroll inside their wrapper).
     page.set_viewport_size({"width": 375, "height": 812})
     page.evaluate("document.activeElement.blur()")
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"page is {overflow}px wider than a 375px phone"
     screenshot(page, "shell-phone")
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from shop.database import commit_unit_of_work
 from shop.extensions import db
-from shop.models import InventoryMovement, Order
+from shop.models import Order
 from shop.orders import place_order
 from tests.browser.conftest import STAFF_EMAIL, log_in, screenshot
 
@@ -25,9 +25,15 @@ def place(app, *lines, status="confirmed"):
     """An order placed through the service, as another customer would have."""
     with app.app_context():
         order = commit_unit_of_work(
-            lambda: place_order(db.session, lines, status=status, customer_name="Grace Hopper",
-                                customer_email="grace@example.com"),
-            actor="customer")
+            lambda: place_order(
+                db.session,
+                lines,
+                status=status,
+                customer_name="Grace Hopper",
+                customer_email="grace@example.com",
+            ),
+            actor="customer",
+        )
         return order.number
 
 
@@ -44,10 +50,15 @@ def assert_fits(page):
 def test_a_placed_order_shows_on_the_staff_dashboard(page, live_server):
     page.goto(live_server + "/")
     expect(page.get_by_role("heading", name="Catalog")).to_be_visible()
-    expect(page.locator(".product-card", has_text="Ceremonial matcha").locator(".badge")).to_have_text("Only 2 left")
+    expect(page.locator(".product-card", has_text="Ceremonial matcha").locator(".badge")).to_have_text(
+        "Only 2 left"
+    )
     expect(page.locator(".product-card", has_text="Gooseneck kettle").locator(".badge")).to_have_text(
-        "Temporarily unavailable")
-    expect(page.locator(".product-card", has_text="Pocket tea scale")).to_contain_text("Can't be ordered right now")
+        "Temporarily unavailable"
+    )
+    expect(page.locator(".product-card", has_text="Pocket tea scale")).to_contain_text(
+        "Can't be ordered right now"
+    )
     expect(page.get_by_label("Quantity of Pocket tea scale")).to_have_count(0)
     screenshot(page, "catalog")
 
@@ -90,10 +101,12 @@ def test_an_order_beyond_stock_names_every_problem_and_keeps_the_input(page, liv
 
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("We couldn't place your order:")
-    expect(alert.locator("li")).to_have_text([
-        "POT-CAST: 9 requested, only 4 available.",
-        "TEA-MATCHA: 5 requested, only 2 available.",
-    ])
+    expect(alert.locator("li")).to_have_text(
+        [
+            "POT-CAST: 9 requested, only 4 available.",
+            "TEA-MATCHA: 5 requested, only 2 available.",
+        ]
+    )
     expect(page.get_by_label("Quantity of Ceremonial matcha, 30 g")).to_have_value("5")
     expect(page.get_by_label("Quantity of Cast-iron teapot, 0.8 l")).to_have_value("9")
     expect(page.get_by_label("Quantity of Assam breakfast tea, 250 g")).to_have_value("2")
@@ -162,8 +175,10 @@ def test_login_page_refuses_a_wrong_password(page, live_server):
     screenshot(page, "login")
 
 
-@pytest.mark.parametrize("path", ["/", "/orders/{number}", "/staff/", "/staff/products/TEA-MATCHA",
-                                  "/staff/orders", "/staff/login"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/orders/{number}", "/staff/", "/staff/products/TEA-MATCHA", "/staff/orders", "/staff/login"],
+)
 def test_main_pages_fit_a_phone(page, live_server, browser_app, path):
     number = place(browser_app, ("TEA-MATCHA", 1), ("CUP-STONE", 2))
     page.set_viewport_size(PHONE)
@@ -172,7 +187,12 @@ def test_main_pages_fit_a_phone(page, live_server, browser_app, path):
     else:
         page.goto(live_server + path.format(number=number))
     assert_fits(page)
-    name = {"/": "catalog", "/orders/{number}": "order-page", "/staff/": "staff-stock",
-            "/staff/products/TEA-MATCHA": "staff-product", "/staff/orders": "staff-orders",
-            "/staff/login": "login"}[path]
+    name = {
+        "/": "catalog",
+        "/orders/{number}": "order-page",
+        "/staff/": "staff-stock",
+        "/staff/products/TEA-MATCHA": "staff-product",
+        "/staff/orders": "staff-orders",
+        "/staff/login": "login",
+    }[path]
     screenshot(page, f"{name}-phone")

@@ -41,7 +41,9 @@ def snapshot(app):
     with app.app_context():
         try:
             return {
-                "stock": dict(db.session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all()),
+                "stock": dict(
+                    db.session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all()
+                ),
                 "status": dict(db.session.execute(select(Product.sku, Product.status)).all()),
                 "ledger": db.session.scalar(select(func.count()).select_from(InventoryMovement)),
                 "orders": dict(db.session.execute(select(Order.number, Order.status)).all()),
@@ -55,8 +57,13 @@ def assert_ledger_balances(app):
     """DESIGN.md §4: for every product, stock on hand == the sum of its ledger deltas."""
     with app.app_context():
         try:
-            ledger = dict(db.session.execute(select(InventoryMovement.product_id, func.sum(InventoryMovement.delta))
-                                             .group_by(InventoryMovement.product_id)).all())
+            ledger = dict(
+                db.session.execute(
+                    select(InventoryMovement.product_id, func.sum(InventoryMovement.delta)).group_by(
+                        InventoryMovement.product_id
+                    )
+                ).all()
+            )
             stock = dict(db.session.execute(select(Inventory.product_id, Inventory.quantity)).all())
         finally:
             db.session.remove()

@@ -21,19 +21,25 @@ from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, log_in, make_user, o
 
 # Who may call each endpoint, whatever its methods. Classify every new route here.
 PUBLIC = {
-    "static",                   # CSS
-    "catalog.index",            # catalog and checkout
-    "catalog.order",            # order page, keyed by the unguessable number
-    "staff.login",              # the login page itself
-    "api.create_order",         # customers place orders through the API too
+    "static",  # CSS
+    "catalog.index",  # catalog and checkout
+    "catalog.order",  # order page, keyed by the unguessable number
+    "staff.login",  # the login page itself
+    "api.create_order",  # customers place orders through the API too
     "api.get_order",
     "api.list_products",
     "api.get_product",
     "api.openapi_document",
 }
 STAFF_HTML = {  # cookie login through /staff/login
-    "staff.logout", "staff.stock", "staff.product", "staff.adjust", "staff.product_status", "staff.orders",
-    "staff.order_status", "staff.movements_csv",
+    "staff.logout",
+    "staff.stock",
+    "staff.product",
+    "staff.adjust",
+    "staff.product_status",
+    "staff.orders",
+    "staff.order_status",
+    "staff.movements_csv",
 }
 STAFF_API = {"api.set_order_status", "api.adjust_product_stock", "api.list_movements"}  # bearer token
 
@@ -59,7 +65,9 @@ def staff_html_violations(app: Flask, client, values) -> list[str]:
     """Every staff page or form that answers anything but a redirect to the login page."""
     found = []
     for method, url, _ in requests_of(app, STAFF_HTML, values):
-        response = client.open(url, method=method, data={"status": "cancelled", "delta": "5", "reason": "restock"})
+        response = client.open(
+            url, method=method, data={"status": "cancelled", "delta": "5", "reason": "restock"}
+        )
         location = response.headers.get("Location", "")
         if response.status_code != 302 or not location.startswith(LOGIN_PATH):
             found.append(f"{method} {url} → {response.status_code} {location}")
@@ -70,8 +78,9 @@ def staff_api_violations(app: Flask, client, values, authorization: str | None, 
     headers = {"Authorization": authorization} if authorization else {}
     found = []
     for method, url, _ in requests_of(app, STAFF_API, values):
-        response = client.open(url, method=method, headers=headers,
-                               json={"status": "cancelled", "delta": 5, "reason": "restock"})
+        response = client.open(
+            url, method=method, headers=headers, json={"status": "cancelled", "delta": 5, "reason": "restock"}
+        )
         automatic_options = method == "OPTIONS" and response.status_code == 200 and not response.data
         if response.status_code != expected and not automatic_options:
             found.append(f"{method} {url} ({authorization}) → {response.status_code}")
@@ -87,8 +96,16 @@ def web_app(database_urls):
 def values(web_app):
     """Arguments of real objects, so a route that forgets its check would answer 200, not 404."""
     client = web_app.test_client()
-    response = client.post("/", data={"qty-TEA": "1", "customer_name": "Ada", "customer_email": "ada@example.com",
-                                      "order_token": order_token(client), "place": "1"})
+    response = client.post(
+        "/",
+        data={
+            "qty-TEA": "1",
+            "customer_name": "Ada",
+            "customer_email": "ada@example.com",
+            "order_token": order_token(client),
+            "place": "1",
+        },
+    )
     assert response.status_code == 302
     return {"sku": "TEA", "number": response.headers["Location"].rsplit("/", 1)[1], "filename": "shop.css"}
 
@@ -156,7 +173,7 @@ def test_a_staff_login_cookie_does_not_open_the_staff_api(web_app, values):
 
 def test_public_routes_answer_anonymous_requests_without_a_server_error(web_app, values):
     client = web_app.test_client()
-    for method, url, endpoint in requests_of(web_app, PUBLIC, values):
+    for method, url, _endpoint in requests_of(web_app, PUBLIC, values):
         with client.open(url, method=method, buffered=True) as response:
             assert response.status_code < 500, (method, url, response.status_code)
 
@@ -165,8 +182,13 @@ def test_public_routes_answer_anonymous_requests_without_a_server_error(web_app,
 
 # A valid submission of each form (without its CSRF token). A new POST route must be added here.
 VALID_POSTS = {
-    "catalog.index": lambda v, token: {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "ada@example.com",
-                                       "order_token": token, "place": "1"},
+    "catalog.index": lambda v, token: {
+        "qty-TEA": "1",
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "order_token": token,
+        "place": "1",
+    },
     "staff.adjust": lambda v, token: {"delta": "5", "reason": "restock"},
     "staff.product_status": lambda v, token: {"status": "discontinued"},
     "staff.order_status": lambda v, token: {"status": "cancelled"},
@@ -184,15 +206,24 @@ def test_every_html_form_refuses_a_post_without_a_csrf_token(csrf_app):
     client = csrf_app.test_client()
     page = client.get("/").text
     checkout_token = re.search(r'name="order_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = client.post("/", data={**VALID_POSTS["catalog.index"](None, checkout_token),
-                                      "csrf_token": CSRF.search(page).group(1)})
+    response = client.post(
+        "/",
+        data={**VALID_POSTS["catalog.index"](None, checkout_token), "csrf_token": CSRF.search(page).group(1)},
+    )
     assert response.status_code == 302
     values = {"sku": "TEA", "number": response.headers["Location"].rsplit("/", 1)[1]}
-    response = client.post(LOGIN_PATH, data={**VALID_POSTS["staff.login"](values, None),
-                                             "csrf_token": CSRF.search(client.get(LOGIN_PATH).text).group(1)})
+    response = client.post(
+        LOGIN_PATH,
+        data={
+            **VALID_POSTS["staff.login"](values, None),
+            "csrf_token": CSRF.search(client.get(LOGIN_PATH).text).group(1),
+        },
+    )
     assert response.status_code == 302  # logged in, so only the missing token can refuse the staff forms
     adapter = csrf_app.url_map.bind("localhost")
-    rules = [r for r in csrf_app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
+    rules = [
+        r for r in csrf_app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")
+    ]
     assert {r.endpoint for r in rules} == set(VALID_POSTS), "give each new form a valid submission above"
     for rule in sorted(rules, key=lambda r: r.endpoint == "staff.logout"):  # log out last
         url = adapter.build(rule.endpoint, {name: values[name] for name in rule.arguments})
@@ -231,9 +262,12 @@ def production_app(monkeypatch, database_urls):
 def login_cookie(client, base_url: str) -> str:
     """The Set-Cookie header of a staff login through the form, CSRF token and all."""
     page = client.get(LOGIN_PATH, base_url=base_url).text
-    response = client.post(LOGIN_PATH, base_url=base_url, headers={"Referer": f"{base_url}{LOGIN_PATH}"},
-                           data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD,
-                                 "csrf_token": CSRF.search(page).group(1)})
+    response = client.post(
+        LOGIN_PATH,
+        base_url=base_url,
+        headers={"Referer": f"{base_url}{LOGIN_PATH}"},
+        data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD, "csrf_token": CSRF.search(page).group(1)},
+    )
     assert response.status_code == 302, response.status_code
     [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
     return cookie
@@ -241,7 +275,8 @@ def login_cookie(client, base_url: str) -> str:
 
 def cookie_flags(cookie: str) -> set[str]:
     return {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]} | {
-        part.strip().lower() for part in cookie.split(";")[1:] if part.strip().lower().startswith("samesite")}
+        part.strip().lower() for part in cookie.split(";")[1:] if part.strip().lower().startswith("samesite")
+    }
 
 
 def test_the_production_session_cookie_is_secure_http_only_and_same_site(production_app):
@@ -271,5 +306,12 @@ def test_a_crash_in_production_is_a_friendly_500_without_debug_details(productio
     response = production_app.test_client().get("/explode-for-test")
     assert response.status_code == 500 and response.mimetype == "text/html"
     assert "Something went wrong" in response.text
-    for leak in ("Traceback", "RuntimeError", "hunter2", "secret.py", "Werkzeug Debugger", "__traceback_hide__"):
+    for leak in (
+        "Traceback",
+        "RuntimeError",
+        "hunter2",
+        "secret.py",
+        "Werkzeug Debugger",
+        "__traceback_hide__",
+    ):
         assert leak not in response.text

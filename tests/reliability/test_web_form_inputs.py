@@ -17,36 +17,119 @@ from werkzeug.datastructures import MultiDict
 from tests.reliability.conftest import assert_ledger_balances, make_web_app, snapshot, staff_client_of
 from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, order_token
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Values a form field may receive from a careless user or a hostile client: each strategy
 # puts its edge cases first (Hypothesis draws them often) and random values after.
-EDGE_NUMBERS = st.sampled_from([
-    "", " ", "0", "-0", "1", "2", "-1", "-5", "+3", " 4 ", "1.5", "1e3", "0x10", "1_000", "nan", "inf", "-inf",
-    "９", "٣", "10000", "10001", "999999999", "1000000", "1000001", "-1000000", "-1000001", "2147483648",
-    "9223372036854775807", "9223372036854775808", "99999999999999999999", "-99999999999999999999", "9" * 400,
-    "1\x00", "one",
-])
+EDGE_NUMBERS = st.sampled_from(
+    [
+        "",
+        " ",
+        "0",
+        "-0",
+        "1",
+        "2",
+        "-1",
+        "-5",
+        "+3",
+        " 4 ",
+        "1.5",
+        "1e3",
+        "0x10",
+        "1_000",
+        "nan",
+        "inf",
+        "-inf",
+        "９",
+        "٣",
+        "10000",
+        "10001",
+        "999999999",
+        "1000000",
+        "1000001",
+        "-1000000",
+        "-1000001",
+        "2147483648",
+        "9223372036854775807",
+        "9223372036854775808",
+        "99999999999999999999",
+        "-99999999999999999999",
+        "9" * 400,
+        "1\x00",
+        "one",
+    ]
+)
 # Past a float (~309 digits) and up to Python's 4300-digit int() limit, either sign.
-HUGE_NUMBER = st.builds(lambda sign, digits: sign + "9" * digits, st.sampled_from(["", "-"]),
-                        st.integers(min_value=300, max_value=4400))
-NUMBER = st.one_of(EDGE_NUMBERS, HUGE_NUMBER, st.integers(min_value=-(10 ** 25), max_value=10 ** 25).map(str),
-                   st.integers(min_value=-3, max_value=60).map(str))
-EDGE_TEXT = st.sampled_from([
-    "", " ", "Ada Lovelace", "ada@example.com", "a@b.c", "@", "a@b", "x" * 5000, "x@" + "y" * 300 + ".com",
-    "<script>alert(1)</script>", "'; DROP TABLE orders; --", "%s%n", "\x00", "Ada\x00", "a\x00@b.c",
-    "\u202e\u0301", "💥" * 300, "\ud7ff\ufffd", "TEA", "NOPE", "restock", "adjustment", "initial_stock",
-    "order_placed", "active", "unavailable", "discontinued", "draft", "confirmed", "paid", "cancelled", "PAID",
-    "asc", "desc", "sku", "name", "on_hand", "status", "1", "-1",
-])
+HUGE_NUMBER = st.builds(
+    lambda sign, digits: sign + "9" * digits,
+    st.sampled_from(["", "-"]),
+    st.integers(min_value=300, max_value=4400),
+)
+NUMBER = st.one_of(
+    EDGE_NUMBERS,
+    HUGE_NUMBER,
+    st.integers(min_value=-(10**25), max_value=10**25).map(str),
+    st.integers(min_value=-3, max_value=60).map(str),
+)
+EDGE_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "Ada Lovelace",
+        "ada@example.com",
+        "a@b.c",
+        "@",
+        "a@b",
+        "x" * 5000,
+        "x@" + "y" * 300 + ".com",
+        "<script>alert(1)</script>",
+        "'; DROP TABLE orders; --",
+        "%s%n",
+        "\x00",
+        "Ada\x00",
+        "a\x00@b.c",
+        "\u202e\u0301",
+        "💥" * 300,
+        "\ud7ff\ufffd",
+        "TEA",
+        "NOPE",
+        "restock",
+        "adjustment",
+        "initial_stock",
+        "order_placed",
+        "active",
+        "unavailable",
+        "discontinued",
+        "draft",
+        "confirmed",
+        "paid",
+        "cancelled",
+        "PAID",
+        "asc",
+        "desc",
+        "sku",
+        "name",
+        "on_hand",
+        "status",
+        "1",
+        "-1",
+    ]
+)
 # A plausible value with one awkward character in it: passes the form's checks, reaches the database.
 ALMOST_VALID_TEXT = st.builds(
     lambda value, char, at: value[:at] + char + value[at:],
     st.sampled_from(["Ada Lovelace", "ada@example.com", "delivery 42", "restock", "discontinued", "desc"]),
     st.sampled_from(["\x00", "\x00", "\x01", "\ufeff", "\u202e", "'", '"', "%", "_", "\\", "💥"]),
-    st.integers(min_value=0, max_value=20))
-TEXT = st.one_of(EDGE_TEXT, ALMOST_VALID_TEXT, ALMOST_VALID_TEXT, st.text(max_size=40))  # the middle one twice as often
+    st.integers(min_value=0, max_value=20),
+)
+TEXT = st.one_of(
+    EDGE_TEXT, ALMOST_VALID_TEXT, ALMOST_VALID_TEXT, st.text(max_size=40)
+)  # the middle one twice as often
 VALUE = st.one_of(NUMBER, TEXT)
 
 
@@ -61,11 +144,14 @@ def changes_to(fields: dict):
     return st.one_of(one, st.fixed_dictionaries({}, optional=fields))
 
 
-SKUS = st.one_of(st.sampled_from(["TEA", "COFFEE", "NOPE", "tea", "TEA ", "T%", "_", "..", "x" * 300]),
-                 st.text(min_size=1, max_size=20))
+SKUS = st.one_of(
+    st.sampled_from(["TEA", "COFFEE", "NOPE", "tea", "TEA ", "T%", "_", "..", "x" * 300]),
+    st.text(min_size=1, max_size=20),
+)
 # Mostly a real product (so the other fields get exercised), sometimes anything at all.
 SKU_IN_PATH = st.integers(min_value=0, max_value=3).flatmap(
-    lambda i: st.just(("TEA", "COFFEE", "TEA")[i]) if i < 3 else SKUS)
+    lambda i: st.just(("TEA", "COFFEE", "TEA")[i]) if i < 3 else SKUS
+)
 
 
 def form(**fields) -> MultiDict:
@@ -105,20 +191,35 @@ def checkout_app(request, database_urls):
     yield from make_web_app(database_urls, request.param)
 
 
-VALID_CHECKOUT = {"qty-TEA": ["2"], "qty-COFFEE": ["0"], "customer_name": ["Ada Lovelace"],
-                  "customer_email": ["ada@example.com"], "place": ["Place order"]}
-CHECKOUT_CHANGES = changes_to({
-    "qty-TEA": occurrences(NUMBER), "qty-COFFEE": occurrences(NUMBER), "customer_name": occurrences(TEXT),
-    "customer_email": occurrences(TEXT), "order_token": occurrences(TEXT),
-    "place": occurrences(VALUE), "save_draft": occurrences(VALUE), "submit": occurrences(VALUE),
-})
+VALID_CHECKOUT = {
+    "qty-TEA": ["2"],
+    "qty-COFFEE": ["0"],
+    "customer_name": ["Ada Lovelace"],
+    "customer_email": ["ada@example.com"],
+    "place": ["Place order"],
+}
+CHECKOUT_CHANGES = changes_to(
+    {
+        "qty-TEA": occurrences(NUMBER),
+        "qty-COFFEE": occurrences(NUMBER),
+        "customer_name": occurrences(TEXT),
+        "customer_email": occurrences(TEXT),
+        "order_token": occurrences(TEXT),
+        "place": occurrences(VALUE),
+        "save_draft": occurrences(VALUE),
+        "submit": occurrences(VALUE),
+    }
+)
 
 
 @FUZZ
 @example(changes={"customer_name": ["Ada\x00"]}, unknown=None, tokens=1)  # PostgreSQL refuses NUL in text
 @example(changes={"qty-TEA": ["9" * 400]}, unknown=None, tokens=1)  # past a float: WTForms' isnan overflowed
-@given(changes=CHECKOUT_CHANGES, unknown=st.none() | st.tuples(SKUS, occurrences(NUMBER)),
-       tokens=st.integers(min_value=1, max_value=2))
+@given(
+    changes=CHECKOUT_CHANGES,
+    unknown=st.none() | st.tuples(SKUS, occurrences(NUMBER)),
+    tokens=st.integers(min_value=1, max_value=2),
+)
 def test_checkout_form_survives_any_input(checkout_app, changes, unknown, tokens):
     """A valid checkout with some fields replaced, left out, repeated, or an unknown product's field added."""
     client = checkout_app.test_client()
@@ -144,12 +245,17 @@ def staff_client(sqlite_app):
 
 
 @FUZZ
-@given(email=st.one_of(st.just([STAFF_EMAIL]), occurrences(TEXT)),
-       password=st.one_of(st.just([STAFF_PASSWORD]), occurrences(TEXT)), next_=occurrences(TEXT),
-       submit=occurrences(VALUE))
+@given(
+    email=st.one_of(st.just([STAFF_EMAIL]), occurrences(TEXT)),
+    password=st.one_of(st.just([STAFF_PASSWORD]), occurrences(TEXT)),
+    next_=occurrences(TEXT),
+    submit=occurrences(VALUE),
+)
 def test_login_form_survives_any_input(sqlite_app, email, password, next_, submit):
     client = sqlite_app.test_client()
-    response = client.post("/staff/login", data=form(email=email, password=password, next=next_, submit=submit))
+    response = client.post(
+        "/staff/login", data=form(email=email, password=password, next=next_, submit=submit)
+    )
     assert_clear_answer(response)
     logged_in = client.get("/staff/").status_code == 200
     if response.status_code == 302:
@@ -163,9 +269,14 @@ def test_login_form_survives_any_input(sqlite_app, email, password, next_, submi
 # -- staff product page: adjustment and status forms ---------------------------------------------
 
 
-ADJUSTMENT_CHANGES = changes_to({
-    "delta": occurrences(NUMBER), "reason": occurrences(TEXT), "note": occurrences(TEXT),
-    "submit": occurrences(VALUE)})
+ADJUSTMENT_CHANGES = changes_to(
+    {
+        "delta": occurrences(NUMBER),
+        "reason": occurrences(TEXT),
+        "note": occurrences(TEXT),
+        "submit": occurrences(VALUE),
+    }
+)
 
 
 @FUZZ
@@ -190,12 +301,16 @@ def test_adjustment_form_survives_any_input(sqlite_app, staff_client, sku, chang
 def test_product_status_form_survives_any_input(sqlite_app, staff_client, sku, status, submit):
     client = staff_client
     before = snapshot(sqlite_app)
-    response = client.post(f"/staff/products/{path_segment(sku)}/status", data=form(status=status, submit=submit))
+    response = client.post(
+        f"/staff/products/{path_segment(sku)}/status", data=form(status=status, submit=submit)
+    )
     assert_clear_answer(response)
     assert response.status_code in (302, 400, 404), response.status_code
     after = snapshot(sqlite_app)
     # A status change never touches stock; the only change allowed is to the status that was posted.
-    assert {k: v for k, v in after.items() if k != "status"} == {k: v for k, v in before.items() if k != "status"}
+    assert {k: v for k, v in after.items() if k != "status"} == {
+        k: v for k, v in before.items() if k != "status"
+    }
     changed = {s for s in after["status"] if after["status"][s] != before["status"][s]}
     assert changed <= {sku}
     if changed:
@@ -210,21 +325,33 @@ def app_with_orders(sqlite_app):
     """Two confirmed orders and a draft, placed through the checkout form."""
     client = sqlite_app.test_client()
     for button, quantity in (("place", 1), ("save_draft", 2), ("place", 3)):
-        response = client.post("/", data={"qty-TEA": str(quantity), "customer_name": "Ada",
-                                           "customer_email": "ada@example.com", "order_token": order_token(client),
-                                           button: "1"})
+        response = client.post(
+            "/",
+            data={
+                "qty-TEA": str(quantity),
+                "customer_name": "Ada",
+                "customer_email": "ada@example.com",
+                "order_token": order_token(client),
+                button: "1",
+            },
+        )
         assert response.status_code == 302
     return sqlite_app
 
 
 @FUZZ
-@given(which=st.one_of(st.integers(min_value=0, max_value=2), SKUS), status=occurrences(TEXT),
-       next_=occurrences(TEXT))
+@given(
+    which=st.one_of(st.integers(min_value=0, max_value=2), SKUS),
+    status=occurrences(TEXT),
+    next_=occurrences(TEXT),
+)
 def test_order_status_action_survives_any_input(app_with_orders, staff_client, which, status, next_):
     before = snapshot(app_with_orders)
     number = sorted(before["orders"])[which] if isinstance(which, int) else which
     client = staff_client
-    response = client.post(f"/staff/orders/{path_segment(number)}/status", data=form(status=status, next=next_))
+    response = client.post(
+        f"/staff/orders/{path_segment(number)}/status", data=form(status=status, next=next_)
+    )
     assert_clear_answer(response)
     assert response.status_code in (302, 400, 404), response.status_code
     if response.status_code == 302:
@@ -243,16 +370,39 @@ def test_order_status_action_survives_any_input(app_with_orders, staff_client, w
 # -- staff stock table and movements.csv query parameters ---------------------------------------
 
 
-QUERY = st.fixed_dictionaries({}, optional={
-    "page": occurrences(NUMBER).filter(bool), "q": occurrences(TEXT).filter(bool),
-    "sort": occurrences(TEXT).filter(bool), "dir": occurrences(TEXT).filter(bool),
-    "low": occurrences(NUMBER).filter(bool), "status": occurrences(TEXT).filter(bool),
-    "x": occurrences(VALUE).filter(bool)})
-CSV_QUERY = st.dictionaries(st.sampled_from(["sku", "from", "to", "page"]), st.one_of(
-    occurrences(VALUE).filter(bool),
-    st.dates().map(lambda d: [d.isoformat()]),
-    st.sampled_from([["2025-02-30"], ["2025-13-01"], ["20250101"], ["2025-01-01T10:00"], ["0001-01-01"],
-                     ["9999-12-31"], ["-2025-01-01"], ["TEA"], ["COFFEE"]])), max_size=4)
+QUERY = st.fixed_dictionaries(
+    {},
+    optional={
+        "page": occurrences(NUMBER).filter(bool),
+        "q": occurrences(TEXT).filter(bool),
+        "sort": occurrences(TEXT).filter(bool),
+        "dir": occurrences(TEXT).filter(bool),
+        "low": occurrences(NUMBER).filter(bool),
+        "status": occurrences(TEXT).filter(bool),
+        "x": occurrences(VALUE).filter(bool),
+    },
+)
+CSV_QUERY = st.dictionaries(
+    st.sampled_from(["sku", "from", "to", "page"]),
+    st.one_of(
+        occurrences(VALUE).filter(bool),
+        st.dates().map(lambda d: [d.isoformat()]),
+        st.sampled_from(
+            [
+                ["2025-02-30"],
+                ["2025-13-01"],
+                ["20250101"],
+                ["2025-01-01T10:00"],
+                ["0001-01-01"],
+                ["9999-12-31"],
+                ["-2025-01-01"],
+                ["TEA"],
+                ["COFFEE"],
+            ]
+        ),
+    ),
+    max_size=4,
+)
 
 
 def query_string(params: dict) -> MultiDict:
@@ -296,10 +446,21 @@ def postgresql_app(database_urls):
 
 
 NUL_REQUESTS = [
-    ("POST", "/", {"qty-TEA": "1", "customer_name": "Ada\x00", "customer_email": "ada@example.com",
-                   "place": "1"}),
-    ("POST", "/", {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "a\x00@example.com", "place": "1"}),
-    ("POST", "/", {"qty-TE\x00A": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"}),
+    (
+        "POST",
+        "/",
+        {"qty-TEA": "1", "customer_name": "Ada\x00", "customer_email": "ada@example.com", "place": "1"},
+    ),
+    (
+        "POST",
+        "/",
+        {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "a\x00@example.com", "place": "1"},
+    ),
+    (
+        "POST",
+        "/",
+        {"qty-TE\x00A": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"},
+    ),
     ("GET", "/orders/A\x00B", None),
     ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock", "note": "box\x00"}),
     ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock\x00"}),
@@ -331,8 +492,14 @@ def test_a_nul_character_in_the_login_form_is_a_400_on_postgresql(postgresql_app
     assert response.status_code == 400 and "not allowed" in response.text
 
 
-@pytest.mark.parametrize("path", ["/staff/?page=99999999999999999999", "/staff/orders?page=9223372036854775808",
-                                  "/staff/products/TEA?page=1000000000000000000"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/staff/?page=99999999999999999999",
+        "/staff/orders?page=9223372036854775808",
+        "/staff/products/TEA?page=1000000000000000000",
+    ],
+)
 def test_a_page_number_past_any_database_integer_is_an_empty_page(sqlite_app, staff_client, path):
     response = staff_client.get(path)
     assert response.status_code == 200

@@ -66,14 +66,36 @@ class Server:
         self.url, self.pause_dir, self.log = url, pause_dir, log
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "SHOP_ENV": "development",
-               "SHOP_TEST_PAUSE_DIR": str(pause_dir), "SHOP_TEST_PARENT_PID": str(os.getpid())}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET_KEY,
+            "SHOP_ENV": "development",
+            "SHOP_TEST_PAUSE_DIR": str(pause_dir),
+            "SHOP_TEST_PARENT_PID": str(os.getpid()),
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(HERE / "gunicorn_conf.py"),
-             "--workers", str(SERVER_WORKERS), "--bind", f"127.0.0.1:{self.port}",
-             "--error-logfile", str(log), "app:app"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                str(HERE / "gunicorn_conf.py"),
+                "--workers",
+                str(SERVER_WORKERS),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--error-logfile",
+                str(log),
+                "app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
@@ -136,8 +158,16 @@ class Database:
         """Products with their initial stock (ledgered as initial_stock) and a staff token."""
         with self.session() as session:
             for sku, quantity in stock.items():
-                session.add(Product(sku=sku, name=f"Product {sku}", price_cents=500, status="active",
-                                    low_stock_threshold=2, inventory=Inventory(quantity=quantity)))
+                session.add(
+                    Product(
+                        sku=sku,
+                        name=f"Product {sku}",
+                        price_cents=500,
+                        status="active",
+                        low_stock_threshold=2,
+                        inventory=Inventory(quantity=quantity),
+                    )
+                )
             session.commit()
             return make_staff(session)[1]
 
@@ -158,8 +188,11 @@ class Database:
     @contextlib.contextmanager
     def connect(self, database: str | None = None, **options):
         admin = {"postgresql": "postgres", "mariadb": "mysql"}[self.backend]
-        engine = create_engine(make_url(self.url).set(database=database or admin), poolclass=NullPool,
-                               **(options or {"isolation_level": "AUTOCOMMIT"}))
+        engine = create_engine(
+            make_url(self.url).set(database=database or admin),
+            poolclass=NullPool,
+            **(options or {"isolation_level": "AUTOCOMMIT"}),
+        )
         try:
             with engine.connect() as conn:
                 yield conn
@@ -200,8 +233,13 @@ class Database:
             else:
                 conn.execute(text(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}"))
             try:
-                conn.execute(text("SELECT i.quantity FROM inventory i JOIN products p ON p.id = i.product_id "
-                                  "WHERE p.sku = :sku FOR UPDATE"), {"sku": sku}).all()
+                conn.execute(
+                    text(
+                        "SELECT i.quantity FROM inventory i JOIN products p ON p.id = i.product_id "
+                        "WHERE p.sku = :sku FOR UPDATE"
+                    ),
+                    {"sku": sku},
+                ).all()
                 return True
             except Exception as exc:  # noqa: BLE001 - lock timeout (55P03 / 1205)
                 if "lock" in str(exc).lower():
@@ -270,8 +308,14 @@ def form_values(page: str) -> tuple[str, str]:
     return CSRF.search(page).group(1), ORDER_TOKEN.search(page).group(1)
 
 
-def checkout_form(http: requests.Session, base: str, quantities: dict[str, int], *,
-                  name: str = "Ada Lovelace", email: str = "ada@example.com") -> dict:
+def checkout_form(
+    http: requests.Session,
+    base: str,
+    quantities: dict[str, int],
+    *,
+    name: str = "Ada Lovelace",
+    email: str = "ada@example.com",
+) -> dict:
     """GET / and fill in its checkout form: the data a browser would POST."""
     page = http.get(base + "/", timeout=TIMEOUT)
     assert page.status_code == 200, page.status_code
@@ -281,19 +325,29 @@ def checkout_form(http: requests.Session, base: str, quantities: dict[str, int],
     return data
 
 
-def post_form(http: requests.Session, base: str, data: dict, headers: dict | None = None) -> requests.Response:
+def post_form(
+    http: requests.Session, base: str, data: dict, headers: dict | None = None
+) -> requests.Response:
     return http.post(base + "/", data=data, headers=headers, allow_redirects=False, timeout=TIMEOUT)
 
 
 def order_body(quantities: dict[str, int]) -> dict:
-    return {"status": "confirmed", "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
-            "lines": [{"sku": sku, "quantity": q} for sku, q in quantities.items()]}
+    return {
+        "status": "confirmed",
+        "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "lines": [{"sku": sku, "quantity": q} for sku, q in quantities.items()],
+    }
 
 
-def post_order(http: requests.Session, base: str, quantities: dict[str, int], key: str,
-               headers: dict | None = None) -> requests.Response:
-    return http.post(base + "/api/v1/orders", json=order_body(quantities), timeout=TIMEOUT,
-                     headers={"Idempotency-Key": key, **(headers or {})})
+def post_order(
+    http: requests.Session, base: str, quantities: dict[str, int], key: str, headers: dict | None = None
+) -> requests.Response:
+    return http.post(
+        base + "/api/v1/orders",
+        json=order_body(quantities),
+        timeout=TIMEOUT,
+        headers={"Idempotency-Key": key, **(headers or {})},
+    )
 
 
 def number_from_redirect(response: requests.Response) -> str:

@@ -81,7 +81,9 @@ class Client:
         else:
             self.tally.refused += 1
             if "couldn&#39;t place your order" not in response.text and "couldn't place" not in response.text:
-                self.tally.unexpected.append(f"web refusal without the stock message: {response.text[:300]!r}")
+                self.tally.unexpected.append(
+                    f"web refusal without the stock message: {response.text[:300]!r}"
+                )
 
     def api_checkout(self) -> None:
         self.keys += 1
@@ -103,14 +105,17 @@ class Client:
         if self.last_api and self.rng.random() < 0.5:
             quantities, key, number = self.last_api
             response = self.tally.saw("api replay", post_order(self.http, self.base, quantities, key), 201)
-            if response.status_code == 201 and (response.json()["number"] != number
-                                                or response.headers.get("Idempotent-Replayed") != "true"):
+            if response.status_code == 201 and (
+                response.json()["number"] != number or response.headers.get("Idempotent-Replayed") != "true"
+            ):
                 self.tally.unexpected.append(f"api replay of {number} answered {response.text[:200]!r}")
         elif self.last_web:
             data, number = self.last_web
             response = self.tally.saw("web resubmit", post_form(self.http, self.base, data), 302)
             if response.status_code == 302 and number_from_redirect(response) != number:
-                self.tally.unexpected.append(f"resubmitted form of {number} went to {response.headers['Location']}")
+                self.tally.unexpected.append(
+                    f"resubmitted form of {number} went to {response.headers['Location']}"
+                )
         else:
             return self.api_checkout()
         self.tally.replays += 1
@@ -119,23 +124,42 @@ class Client:
         if not self.open_orders:
             return self.api_checkout()
         number = self.open_orders.pop(self.rng.randrange(len(self.open_orders)))
-        response = self.tally.saw("cancel", self.http.post(
-            f"{self.base}/api/v1/orders/{number}/status", json={"status": "cancelled"}, headers=self.staff,
-            timeout=TIMEOUT), 200)
+        response = self.tally.saw(
+            "cancel",
+            self.http.post(
+                f"{self.base}/api/v1/orders/{number}/status",
+                json={"status": "cancelled"},
+                headers=self.staff,
+                timeout=TIMEOUT,
+            ),
+            200,
+        )
         if response.status_code == 200:
             self.tally.cancelled.add(number)
 
     def restock(self) -> None:
         sku, delta = self.rng.choice(SKUS), self.rng.randint(1, 3)
-        response = self.tally.saw("restock", self.http.post(
-            f"{self.base}/api/v1/products/{sku}/adjustments", json={"delta": delta, "reason": "restock"},
-            headers=self.staff, timeout=TIMEOUT), 201)
+        response = self.tally.saw(
+            "restock",
+            self.http.post(
+                f"{self.base}/api/v1/products/{sku}/adjustments",
+                json={"delta": delta, "reason": "restock"},
+                headers=self.staff,
+                timeout=TIMEOUT,
+            ),
+            201,
+        )
         if response.status_code == 201:
             self.tally.restocked[sku] += delta
 
     def run(self, start: threading.Barrier) -> None:
-        operations = [self.web_checkout] * 7 + [self.api_checkout] * 7 + [self.cancel] * 3 + \
-            [self.restock] * 2 + [self.replay]
+        operations = (
+            [self.web_checkout] * 7
+            + [self.api_checkout] * 7
+            + [self.cancel] * 3
+            + [self.restock] * 2
+            + [self.replay]
+        )
         start.wait(timeout=30)
         try:
             for _ in range(OPERATIONS):
@@ -177,35 +201,56 @@ def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, databa
     seen = merge([c.tally for c in clients])
 
     # What the database holds.
-    stock = dict(database.rows("SELECT p.sku, i.quantity FROM inventory i JOIN products p ON p.id = i.product_id"))
-    committed = {n: s for n, s in database.rows("SELECT number, status FROM orders WHERE stock_committed_at IS NOT NULL")}
+    stock = dict(
+        database.rows("SELECT p.sku, i.quantity FROM inventory i JOIN products p ON p.id = i.product_id")
+    )
+    committed = {
+        n: s
+        for n, s in database.rows("SELECT number, status FROM orders WHERE stock_committed_at IS NOT NULL")
+    }
     uncommitted = database.scalar("SELECT COUNT(*) FROM orders WHERE stock_committed_at IS NULL")
-    sold = defaultdict(int, database.rows(
-        "SELECT p.sku, SUM(oi.quantity) FROM order_items oi JOIN orders o ON o.id = oi.order_id "
-        "JOIN products p ON p.id = oi.product_id WHERE o.status IN ('confirmed', 'paid') GROUP BY p.sku"))
-    restocked = defaultdict(int, database.rows(
-        "SELECT p.sku, SUM(m.delta) FROM inventory_movements m JOIN products p ON p.id = m.product_id "
-        "WHERE m.reason = 'restock' GROUP BY p.sku"))
+    sold = defaultdict(
+        int,
+        database.rows(
+            "SELECT p.sku, SUM(oi.quantity) FROM order_items oi JOIN orders o ON o.id = oi.order_id "
+            "JOIN products p ON p.id = oi.product_id WHERE o.status IN ('confirmed', 'paid') GROUP BY p.sku"
+        ),
+    )
+    restocked = defaultdict(
+        int,
+        database.rows(
+            "SELECT p.sku, SUM(m.delta) FROM inventory_movements m JOIN products p ON p.id = m.product_id "
+            "WHERE m.reason = 'restock' GROUP BY p.sku"
+        ),
+    )
     # Per (order, product, reason): ledger rows and their delta, against the order's lines.
-    ledger = {(n, sku, reason): (rows, int(delta)) for n, sku, reason, rows, delta in database.rows(
-        "SELECT o.number, p.sku, m.reason, COUNT(*), SUM(m.delta) FROM inventory_movements m "
-        "JOIN orders o ON o.id = m.order_id JOIN products p ON p.id = m.product_id "
-        "GROUP BY o.number, p.sku, m.reason")}
+    ledger = {
+        (n, sku, reason): (rows, int(delta))
+        for n, sku, reason, rows, delta in database.rows(
+            "SELECT o.number, p.sku, m.reason, COUNT(*), SUM(m.delta) FROM inventory_movements m "
+            "JOIN orders o ON o.id = m.order_id JOIN products p ON p.id = m.product_id "
+            "GROUP BY o.number, p.sku, m.reason"
+        )
+    }
     lines = defaultdict(dict)
     for number, sku, quantity in database.rows(
-            "SELECT o.number, p.sku, SUM(oi.quantity) FROM order_items oi JOIN orders o ON o.id = oi.order_id "
-            "JOIN products p ON p.id = oi.product_id GROUP BY o.number, p.sku"):
+        "SELECT o.number, p.sku, SUM(oi.quantity) FROM order_items oi JOIN orders o ON o.id = oi.order_id "
+        "JOIN products p ON p.id = oi.product_id GROUP BY o.number, p.sku"
+    ):
         lines[number][sku] = int(quantity)
     with database.session():
         mismatches = ledger_mismatches()
 
-    oversells = sum(1 for sku in SKUS if stock[sku] < 0
-                    or stock[sku] + sold[sku] != INITIAL[sku] + restocked[sku])
+    oversells = sum(
+        1 for sku in SKUS if stock[sku] < 0 or stock[sku] + sold[sku] != INITIAL[sku] + restocked[sku]
+    )
     server_errors = sum(n for status, n in seen.statuses.items() if status >= 500)
-    print(f"\n[{database.backend}] clients={CLIENTS} requests={seen.requests} orders placed={len(seen.placed)} "
-          f"refused={seen.refused} replays={seen.replays} cancelled={len(seen.cancelled)} "
-          f"restocked={sum(seen.restocked.values())} oversells={oversells} 5xx={server_errors} "
-          f"statuses={dict(sorted(seen.statuses.items()))} stock={stock} in {elapsed:.1f}s")
+    print(
+        f"\n[{database.backend}] clients={CLIENTS} requests={seen.requests} orders placed={len(seen.placed)} "
+        f"refused={seen.refused} replays={seen.replays} cancelled={len(seen.cancelled)} "
+        f"restocked={sum(seen.restocked.values())} oversells={oversells} 5xx={server_errors} "
+        f"statuses={dict(sorted(seen.statuses.items()))} stock={stock} in {elapsed:.1f}s"
+    )
 
     assert not seen.unexpected, seen.unexpected[:10]
     assert server_errors == 0
@@ -224,7 +269,8 @@ def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, databa
             returned = (1, quantity) if number in seen.cancelled else None
             assert ledger.get((number, sku, "order_cancelled")) == returned, (number, sku)
     assert len(ledger) == sum(len(w) for w in seen.placed.values()) + sum(
-        len(seen.placed[n]) for n in seen.cancelled)
+        len(seen.placed[n]) for n in seen.cancelled
+    )
     assert mismatches == []
     # Client-side truth: what is on hand is the initial stock, plus restocks, minus live orders.
     for sku in SKUS:

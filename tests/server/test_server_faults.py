@@ -62,8 +62,12 @@ def assert_nothing_partial(database):
 
 def assert_not_locked_and_next_checkout_works(shop, database, retry):
     # The stock row can be locked again (within a 1 s lock timeout each try).
-    poll(lambda: database.lock_free(SKU, lock_timeout=1), timeout=10, interval=0.05,
-         what=f"the inventory row of {SKU} to be unlocked")
+    poll(
+        lambda: database.lock_free(SKU, lock_timeout=1),
+        timeout=10,
+        interval=0.05,
+        what=f"the inventory row of {SKU} to be unlocked",
+    )
     response = retry()
     assert response.status_code in (201, 302), (response.status_code, response.text[:300])
     assert response.elapsed.total_seconds() < 5
@@ -92,8 +96,10 @@ def test_worker_killed_mid_checkout_leaves_nothing_partial_and_nothing_locked(sh
         assert "error" in outcome, outcome.get("response") and outcome["response"].status_code
         assert_nothing_partial(database)
         assert_not_locked_and_next_checkout_works(shop, database, retry)
-    print(f"\n[{database.backend}] fault: worker {paused['pid']} SIGKILLed mid-checkout ({surface}) -> "
-          "client connection error, nothing written, row unlocked, retry placed the order")
+    print(
+        f"\n[{database.backend}] fault: worker {paused['pid']} SIGKILLed mid-checkout ({surface}) -> "
+        "client connection error, nothing written, row unlocked, retry placed the order"
+    )
 
 
 @pytest.mark.parametrize("surface", ["web", "api"])
@@ -105,8 +111,11 @@ def test_database_connection_lost_mid_request_is_a_503(shop, database, surface):
         try:
             connection = shop.paused(name)["connection"]
             database.kill_connection(connection)
-            poll(lambda: connection not in database.app_connections(), timeout=10,
-                 what=f"connection {connection} to be gone")
+            poll(
+                lambda: connection not in database.app_connections(),
+                timeout=10,
+                what=f"connection {connection} to be gone",
+            )
         finally:
             shop.release(name)
             thread.join(timeout=TIMEOUT + 5)
@@ -127,8 +136,10 @@ def test_database_connection_lost_mid_request_is_a_503(shop, database, surface):
         assert "Traceback" not in response.text and "OperationalError" not in response.text
         assert_nothing_partial(database)
         assert_not_locked_and_next_checkout_works(shop, database, retry)
-    print(f"\n[{database.backend}] fault: connection {connection} killed mid-checkout ({surface}) -> 503 "
-          f"{response.headers['Content-Type'].split(';')[0]}, nothing written, retry placed the order")
+    print(
+        f"\n[{database.backend}] fault: connection {connection} killed mid-checkout ({surface}) -> 503 "
+        f"{response.headers['Content-Type'].split(';')[0]}, nothing written, retry placed the order"
+    )
 
 
 def test_all_database_connections_dropped_between_requests_are_survived(shop, database):
@@ -136,6 +147,7 @@ def test_all_database_connections_dropped_between_requests_are_survived(shop, da
 
     def busy_round(n: int) -> list[int]:
         """n checkouts and n catalog pages at once, so that every worker is busy and uses its pool."""
+
         def web(i):
             with requests.Session() as http:
                 return post_form(http, shop.base, checkout_form(http, shop.base, {SKU: 1})).status_code
@@ -158,5 +170,7 @@ def test_all_database_connections_dropped_between_requests_are_survived(shop, da
     assert database.scalar("SELECT quantity FROM inventory") == 1000 - 32
     with database.session():
         assert ledger_mismatches() == []
-    print(f"\n[{database.backend}] fault: all {killed} pooled connections of the workers terminated between "
-          "requests -> next 32 checkouts all succeeded")
+    print(
+        f"\n[{database.backend}] fault: all {killed} pooled connections of the workers terminated between "
+        "requests -> next 32 checkouts all succeeded"
+    )

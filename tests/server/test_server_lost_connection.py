@@ -19,32 +19,60 @@ from shop.extensions import db
 pytestmark = pytest.mark.server
 
 LOST = [
-    pytest.param(lambda: psycopg.errors.lookup("57P01")("terminating connection due to administrator command"),
-                 False, id="pg-admin-shutdown"),
-    pytest.param(lambda: psycopg.OperationalError("connection failed: Connection refused"), False,
-                 id="pg-cannot-connect"),
-    pytest.param(lambda: pymysql.err.OperationalError(2013, "Lost connection to server during query"), False,
-                 id="mariadb-lost"),
-    pytest.param(lambda: pymysql.err.OperationalError(1927, "Connection was killed", sqlstate="70100"), False,
-                 id="mariadb-killed"),
-    pytest.param(lambda: pymysql.err.OperationalError(1053, "Server shutdown in progress", sqlstate="08S01"),
-                 False, id="mariadb-shutdown"),
-    pytest.param(lambda: pymysql.err.OperationalError(2003, "Can't connect"), False, id="mariadb-cannot-connect"),
+    pytest.param(
+        lambda: psycopg.errors.lookup("57P01")("terminating connection due to administrator command"),
+        False,
+        id="pg-admin-shutdown",
+    ),
+    pytest.param(
+        lambda: psycopg.OperationalError("connection failed: Connection refused"),
+        False,
+        id="pg-cannot-connect",
+    ),
+    pytest.param(
+        lambda: pymysql.err.OperationalError(2013, "Lost connection to server during query"),
+        False,
+        id="mariadb-lost",
+    ),
+    pytest.param(
+        lambda: pymysql.err.OperationalError(1927, "Connection was killed", sqlstate="70100"),
+        False,
+        id="mariadb-killed",
+    ),
+    pytest.param(
+        lambda: pymysql.err.OperationalError(1053, "Server shutdown in progress", sqlstate="08S01"),
+        False,
+        id="mariadb-shutdown",
+    ),
+    pytest.param(
+        lambda: pymysql.err.OperationalError(2003, "Can't connect"), False, id="mariadb-cannot-connect"
+    ),
     pytest.param(lambda: RuntimeError("anything"), True, id="invalidated-by-sqlalchemy"),
 ]
 NOT_LOST = [
     pytest.param(lambda: psycopg.errors.lookup("40P01")("deadlock detected"), id="pg-deadlock"),
     pytest.param(lambda: psycopg.errors.lookup("23505")("duplicate key"), id="pg-unique"),
-    pytest.param(lambda: pymysql.err.OperationalError(1213, "Deadlock found", sqlstate="40001"), id="mariadb-deadlock"),
-    pytest.param(lambda: pymysql.err.OperationalError(1205, "Lock wait timeout", sqlstate="HY000"),
-                 id="mariadb-lock-timeout"),
-    pytest.param(lambda: pymysql.err.IntegrityError(1062, "Duplicate entry", sqlstate="23000"), id="mariadb-unique"),
+    pytest.param(
+        lambda: pymysql.err.OperationalError(1213, "Deadlock found", sqlstate="40001"), id="mariadb-deadlock"
+    ),
+    pytest.param(
+        lambda: pymysql.err.OperationalError(1205, "Lock wait timeout", sqlstate="HY000"),
+        id="mariadb-lock-timeout",
+    ),
+    pytest.param(
+        lambda: pymysql.err.IntegrityError(1062, "Duplicate entry", sqlstate="23000"), id="mariadb-unique"
+    ),
 ]
 
 
 def error(orig, invalidated=False) -> DBAPIError:
-    return DBAPIError.instance("SELECT 1", {}, orig, type(orig) if isinstance(orig, Exception) else Exception,
-                               connection_invalidated=invalidated)
+    return DBAPIError.instance(
+        "SELECT 1",
+        {},
+        orig,
+        type(orig) if isinstance(orig, Exception) else Exception,
+        connection_invalidated=invalidated,
+    )
 
 
 @pytest.fixture

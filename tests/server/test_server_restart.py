@@ -31,23 +31,31 @@ from tests.server.conftest import TIMEOUT, checkout_form, poll, post_form, post_
 pytestmark = [
     pytest.mark.server,
     pytest.mark.stress,
-    pytest.mark.skipif(os.environ.get("SHOP_STRESS") != "1",
-                       reason="stops the shared database servers: run with make stress (SHOP_STRESS=1)"),
+    pytest.mark.skipif(
+        os.environ.get("SHOP_STRESS") != "1",
+        reason="stops the shared database servers: run with make stress (SHOP_STRESS=1)",
+    ),
 ]
 
 SKU = "RESTART-1"
 
 
 def pg_cluster() -> list[str]:
-    default = f"{sorted(os.listdir('/etc/postgresql'), key=lambda v: [int(x) for x in v.split('.')])[-1]} main" \
-        if Path("/etc/postgresql").is_dir() else "15 main"
+    default = (
+        f"{sorted(os.listdir('/etc/postgresql'), key=lambda v: [int(x) for x in v.split('.')])[-1]} main"
+        if Path("/etc/postgresql").is_dir()
+        else "15 main"
+    )
     return os.environ.get("SHOP_STRESS_PG_CLUSTER", default).split()
 
 
 def stop_server(database) -> None:
     if database.backend == "postgresql":
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *pg_cluster(), "stop", "-m", "fast"],
-                       check=True, timeout=60)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", *pg_cluster(), "stop", "-m", "fast"],
+            check=True,
+            timeout=60,
+        )
     else:
         with contextlib.suppress(Exception), database.connect() as conn:  # it hangs up on us
             conn.execute(text("SHUTDOWN"))
@@ -59,9 +67,12 @@ def start_server(database) -> None:
     if database.backend == "postgresql":
         command = ["pg_ctlcluster", "--skip-systemctl-redirect", *pg_cluster(), "start"]
     else:
-        command = shlex.split(os.environ.get(
-            "SHOP_STRESS_MARIADB_START",
-            "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql"))
+        command = shlex.split(
+            os.environ.get(
+                "SHOP_STRESS_MARIADB_START",
+                "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql",
+            )
+        )
 
     def started() -> bool:
         if answers(database):
@@ -114,11 +125,15 @@ def test_database_server_restart_is_survived_without_manual_action(shop, databas
     finally:
         start_server(database)
     assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html"), page.status_code
-    assert api.status_code == 503 and api.headers["Content-Type"] == "application/problem+json", api.status_code
+    assert api.status_code == 503 and api.headers["Content-Type"] == "application/problem+json", (
+        api.status_code
+    )
     after = checkouts(shop, 8)
     assert set(after) <= {201, 302}, after
     assert database.scalar("SELECT COUNT(*) FROM orders") == 32
     with database.session():
         assert ledger_mismatches() == []
-    print(f"\n[{database.backend}] fault: database server stopped -> 503 (HTML and problem+json); "
-          "started again -> next 16 checkouts succeeded with no restart of the shop")
+    print(
+        f"\n[{database.backend}] fault: database server stopped -> 503 (HTML and problem+json); "
+        "started again -> next 16 checkouts succeeded with no restart of the shop"
+    )

@@ -94,8 +94,16 @@ def order_token(client) -> str:
     return TOKEN.search(client.get("/").text).group(1)
 
 
-def checkout(client, quantities: dict[str, object], *, token=None, button="place",
-             name="Ada Lovelace", email="ada@example.com", follow=False):
+def checkout(
+    client,
+    quantities: dict[str, object],
+    *,
+    token=None,
+    button="place",
+    name="Ada Lovelace",
+    email="ada@example.com",
+    follow=False,
+):
     """Submit the checkout form as a browser would."""
     data = {f"qty-{sku}": str(q) for sku, q in quantities.items()}
     data.update(customer_name=name, customer_email=email, order_token=token or order_token(client))
@@ -125,15 +133,28 @@ def stock(session, sku):
 
 def orders(session):
     """(id, number, status, customer_name, customer_email) of every order, oldest first."""
-    return read_rows(session, select(Order.id, Order.number, Order.status, Order.customer_name,
-                                     Order.customer_email).order_by(Order.id))
+    return read_rows(
+        session,
+        select(Order.id, Order.number, Order.status, Order.customer_name, Order.customer_email).order_by(
+            Order.id
+        ),
+    )
 
 
 def ledger(session, sku=None):
     """(reason, delta, quantity_after, actor, note, order_id) of every ledger row, oldest first."""
-    stmt = (select(InventoryMovement.reason, InventoryMovement.delta, InventoryMovement.quantity_after,
-                   InventoryMovement.actor, InventoryMovement.note, InventoryMovement.order_id)
-            .join(Product).order_by(InventoryMovement.id))
+    stmt = (
+        select(
+            InventoryMovement.reason,
+            InventoryMovement.delta,
+            InventoryMovement.quantity_after,
+            InventoryMovement.actor,
+            InventoryMovement.note,
+            InventoryMovement.order_id,
+        )
+        .join(Product)
+        .order_by(InventoryMovement.id)
+    )
     if sku:
         stmt = stmt.where(Product.sku == sku)
     return read_rows(session, stmt)
@@ -149,4 +170,3 @@ def flashes(page: str) -> str:
     if not found:
         return ""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
-

@@ -29,15 +29,21 @@ def catalog(session):
 def card(html: str, sku: str) -> str:
     """The product card of ``sku`` in the catalog page."""
     start = html.index(f'<span class="sku">{sku}</span>')
-    return html[html.rindex("<li", 0, start):html.index("</li>", start)]
+    return html[html.rindex("<li", 0, start) : html.index("</li>", start)]
 
 
 def test_the_catalog_shows_price_availability_and_a_quantity_field_per_product(client, catalog):
     response = client.get("/")
     assert response.status_code == 200
     html = response.text
-    expected = {"TEA": "In stock", "CUP": "Only 2 left", "POT": "Out of stock",
-                "KETTLE": "Temporarily unavailable", "SCALE": "Discontinued", "GIFT": "Out of stock"}
+    expected = {
+        "TEA": "In stock",
+        "CUP": "Only 2 left",
+        "POT": "Out of stock",
+        "KETTLE": "Temporarily unavailable",
+        "SCALE": "Discontinued",
+        "GIFT": "Out of stock",
+    }
     for sku, badge in expected.items():
         assert re.search(rf'<span class="badge [a-z-]+">{badge}</span>', card(html, sku)), sku
     assert "€12.50" in card(html, "TEA")
@@ -59,7 +65,11 @@ def test_place_order_creates_a_confirmed_order_and_takes_stock(client, catalog, 
     number = NUMBER.match(response.location).group(1)
     [order] = orders(session)
     assert (order.number, order.status, order.customer_name, order.customer_email) == (
-        number, "confirmed", "Ada Lovelace", "ada@example.com")
+        number,
+        "confirmed",
+        "Ada Lovelace",
+        "ada@example.com",
+    )
     assert (stock(session, "TEA"), stock(session, "CUP")) == (7, 1)
     taken = [(m.reason, m.delta, m.actor, m.order_id) for m in ledger(session, "TEA")]
     assert taken[-1] == ("order_placed", -3, "customer", order.id)
@@ -78,13 +88,21 @@ def test_save_as_draft_creates_a_draft_that_takes_no_stock(client, catalog, sess
 
 def test_a_refused_order_names_every_problem_keeps_the_input_and_writes_nothing(client, catalog, session):
     before = [row_count(session, m) for m in (Order, InventoryMovement)]
-    response = checkout(client, {"TEA": 4, "CUP": 5, "POT": 1, "KETTLE": 1, "SCALE": 2},
-                        name="Ada Lovelace", email="ada@example.com")
+    response = checkout(
+        client,
+        {"TEA": 4, "CUP": 5, "POT": 1, "KETTLE": 1, "SCALE": 2},
+        name="Ada Lovelace",
+        email="ada@example.com",
+    )
     assert response.status_code == 422
     message = flashes(response.text)
     assert message.startswith("Error: We couldn't place your order:")
-    for problem in ("CUP: 5 requested, only 2 available.", "POT: 1 requested, only 0 available.",
-                    "KETTLE is temporarily unavailable.", "SCALE is discontinued."):
+    for problem in (
+        "CUP: 5 requested, only 2 available.",
+        "POT: 1 requested, only 0 available.",
+        "KETTLE is temporarily unavailable.",
+        "SCALE is discontinued.",
+    ):
         assert problem in message
     assert "TEA" not in message
     html = response.text
@@ -96,12 +114,15 @@ def test_a_refused_order_names_every_problem_keeps_the_input_and_writes_nothing(
     assert stock(session, "TEA") == 10
 
 
-@pytest.mark.parametrize("quantity, error", [
-    ("-1", "Enter a whole number from 0 to 10000."),
-    ("abc", "Not a valid integer value."),
-    ("1.5", "Not a valid integer value."),
-    ("10001", "Enter a whole number from 0 to 10000."),
-])
+@pytest.mark.parametrize(
+    "quantity, error",
+    [
+        ("-1", "Enter a whole number from 0 to 10000."),
+        ("abc", "Not a valid integer value."),
+        ("1.5", "Not a valid integer value."),
+        ("10001", "Enter a whole number from 0 to 10000."),
+    ],
+)
 def test_bad_quantities_are_refused_with_the_field_marked(client, catalog, session, quantity, error):
     response = checkout(client, {"TEA": quantity})
     assert response.status_code == 422
@@ -117,14 +138,17 @@ def test_an_order_with_no_quantity_is_refused(client, catalog, session):
     assert orders(session) == []
 
 
-@pytest.mark.parametrize("name, email, error", [
-    ("", "ada@example.com", "Your name: Please enter your name."),
-    ("   ", "ada@example.com", "Your name: Please enter your name."),
-    ("Ada", "", "E-mail address: Please enter your e-mail address."),
-    ("Ada", "ada.example.com", "E-mail address: Enter an e-mail address like name@example.com."),
-    ("Ada", "ada@example", "E-mail address: Enter an e-mail address like name@example.com."),
-    ("A" * 201, "ada@example.com", "Your name: Your name can be at most 200 characters."),
-])
+@pytest.mark.parametrize(
+    "name, email, error",
+    [
+        ("", "ada@example.com", "Your name: Please enter your name."),
+        ("   ", "ada@example.com", "Your name: Please enter your name."),
+        ("Ada", "", "E-mail address: Please enter your e-mail address."),
+        ("Ada", "ada.example.com", "E-mail address: Enter an e-mail address like name@example.com."),
+        ("Ada", "ada@example", "E-mail address: Enter an e-mail address like name@example.com."),
+        ("A" * 201, "ada@example.com", "Your name: Your name can be at most 200 characters."),
+    ],
+)
 def test_customer_details_are_validated(client, catalog, session, name, email, error):
     response = checkout(client, {"TEA": 1}, name=name, email=email)
     assert response.status_code == 422
@@ -245,7 +269,9 @@ def test_order_numbers_are_random_not_sequential(client, catalog, session):
     assert len(set(numbers)) == 3
     assert all(NUMBER.match(f"/orders/{n}") for n in numbers)
     ids = read_ids(session)
-    assert not any(str(i) in n.replace("-", "") and len(str(i)) > 3 for i, n in zip(ids, numbers, strict=True))
+    assert not any(
+        str(i) in n.replace("-", "") and len(str(i)) > 3 for i, n in zip(ids, numbers, strict=True)
+    )
 
 
 def read_ids(session):

@@ -21,11 +21,16 @@ def ledger_rows(session, staff_client):
     tea_id, cup_id = tea.id, cup.id
     session.rollback()  # reading the ids began a transaction: SQLite's write lock must be free
     staff_client.post("/staff/products/TEA/adjust", data={"delta": "5", "reason": "restock", "note": "box 7"})
-    for product_id, reason, day in ((tea_id, "initial_stock", 10), (cup_id, "initial_stock", 15),
-                                    (tea_id, "restock", 20)):
-        session.execute(update(InventoryMovement)
-                        .where(InventoryMovement.product_id == product_id, InventoryMovement.reason == reason)
-                        .values(created_at=datetime(2025, 1, day, 12, 30)))
+    for product_id, reason, day in (
+        (tea_id, "initial_stock", 10),
+        (cup_id, "initial_stock", 15),
+        (tea_id, "restock", 20),
+    ):
+        session.execute(
+            update(InventoryMovement)
+            .where(InventoryMovement.product_id == product_id, InventoryMovement.reason == reason)
+            .values(created_at=datetime(2025, 1, day, 12, 30))
+        )
     session.commit()
     return staff_client
 
@@ -55,24 +60,30 @@ def test_the_export_filters_by_product(ledger_rows):
     assert response.headers["Content-Disposition"] == 'attachment; filename="movements-TEA.csv"'
 
 
-@pytest.mark.parametrize("params, days", [
-    ({"from": "2025-01-15"}, ["15", "20"]),
-    ({"to": "2025-01-15"}, ["10", "15"]),
-    ({"from": "2025-01-15", "to": "2025-01-15"}, ["15"]),
-    ({"from": "2025-01-11", "to": "2025-01-14"}, []),
-    ({"from": "2025-01-01", "to": "2025-01-31", "sku": "TEA"}, ["10", "20"]),
-    ({"from": "", "to": ""}, ["10", "15", "20"]),
-])
+@pytest.mark.parametrize(
+    "params, days",
+    [
+        ({"from": "2025-01-15"}, ["15", "20"]),
+        ({"to": "2025-01-15"}, ["10", "15"]),
+        ({"from": "2025-01-15", "to": "2025-01-15"}, ["15"]),
+        ({"from": "2025-01-11", "to": "2025-01-14"}, []),
+        ({"from": "2025-01-01", "to": "2025-01-31", "sku": "TEA"}, ["10", "20"]),
+        ({"from": "", "to": ""}, ["10", "15", "20"]),
+    ],
+)
 def test_the_export_filters_by_date_range_both_days_included(ledger_rows, params, days):
     _, rows = export(ledger_rows, **params)
     assert [r[0][8:10] for r in rows[1:]] == days
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"from": "yesterday"}, "&#39;from&#39; must be a date like 2025-01-31, not &#39;yesterday&#39;."),
-    ({"to": "2025-02-30"}, "&#39;to&#39; must be a date like 2025-01-31"),
-    ({"from": "2025-02-01", "to": "2025-01-01"}, "&#39;from&#39; must not be after &#39;to&#39;."),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"from": "yesterday"}, "&#39;from&#39; must be a date like 2025-01-31, not &#39;yesterday&#39;."),
+        ({"to": "2025-02-30"}, "&#39;to&#39; must be a date like 2025-01-31"),
+        ({"from": "2025-02-01", "to": "2025-01-01"}, "&#39;from&#39; must not be after &#39;to&#39;."),
+    ],
+)
 def test_bad_dates_are_a_400_with_a_clear_message(ledger_rows, params, message):
     response = ledger_rows.get("/staff/movements.csv", query_string=params)
     assert response.status_code == 400
@@ -86,13 +97,16 @@ def test_an_unknown_product_is_404(ledger_rows):
     assert "There is no product with SKU NOPE." in response.text
 
 
-@pytest.mark.parametrize("note, cell", [
-    ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
-    ("+1+2", "'+1+2"),
-    ("-2+3", "'-2+3"),
-    ("@SUM(A1)", "'@SUM(A1)"),
-    ("count 2025-01", "count 2025-01"),
-])
+@pytest.mark.parametrize(
+    "note, cell",
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+1+2", "'+1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("count 2025-01", "count 2025-01"),
+    ],
+)
 def test_cells_a_spreadsheet_would_run_as_formulas_are_defused(ledger_rows, note, cell):
     ledger_rows.post("/staff/products/CUP/adjust", data={"delta": "-1", "reason": "adjustment", "note": note})
     _, rows = export(ledger_rows, sku="CUP")

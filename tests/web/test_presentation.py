@@ -20,17 +20,20 @@ def product(quantity, status="active", threshold=3):
     return p
 
 
-@pytest.mark.parametrize("quantity, status, key, label, orderable", [
-    (10, "active", "in_stock", "In stock", True),
-    (4, "active", "in_stock", "In stock", True),
-    (3, "active", "low", "Only 3 left", True),
-    (1, "active", "low", "Only 1 left", True),
-    (0, "active", "out", "Out of stock", False),
-    (None, "active", "out", "Out of stock", False),
-    (10, "unavailable", "unavailable", "Temporarily unavailable", False),
-    (10, "discontinued", "discontinued", "Discontinued", False),
-    (0, "discontinued", "discontinued", "Discontinued", False),
-])
+@pytest.mark.parametrize(
+    "quantity, status, key, label, orderable",
+    [
+        (10, "active", "in_stock", "In stock", True),
+        (4, "active", "in_stock", "In stock", True),
+        (3, "active", "low", "Only 3 left", True),
+        (1, "active", "low", "Only 1 left", True),
+        (0, "active", "out", "Out of stock", False),
+        (None, "active", "out", "Out of stock", False),
+        (10, "unavailable", "unavailable", "Temporarily unavailable", False),
+        (10, "discontinued", "discontinued", "Discontinued", False),
+        (0, "discontinued", "discontinued", "Discontinued", False),
+    ],
+)
 def test_availability(quantity, status, key, label, orderable):
     a = availability(product(quantity, status))
     assert (a.key, a.label, a.orderable) == (key, label, orderable)
@@ -52,22 +55,34 @@ def test_order_actions_have_readable_labels():
     assert order_actions("cancelled") == [] and order_actions("bogus") == []
 
 
-@pytest.mark.parametrize("cents, text", [(0, "€0.00"), (1250, "€12.50"), (123456789, "€1,234,567.89"),
-                                         (-5, "-€0.05"), (None, "—")])
+@pytest.mark.parametrize(
+    "cents, text", [(0, "€0.00"), (1250, "€12.50"), (123456789, "€1,234,567.89"), (-5, "-€0.05"), (None, "—")]
+)
 def test_money(cents, text):
     assert money(cents) == text
 
 
-@pytest.mark.parametrize("target, safe", [
-    ("/staff/orders?page=2", True), ("/", True),
-    (None, False), ("", False), ("staff", False), ("//evil.example", False), ("/\\evil.example", False),
-    ("https://evil.example/", False), ("/ok\r\nSet-Cookie: x", False),
-])
+@pytest.mark.parametrize(
+    "target, safe",
+    [
+        ("/staff/orders?page=2", True),
+        ("/", True),
+        (None, False),
+        ("", False),
+        ("staff", False),
+        ("//evil.example", False),
+        ("/\\evil.example", False),
+        ("https://evil.example/", False),
+        ("/ok\r\nSet-Cookie: x", False),
+    ],
+)
 def test_safe_next(target, safe):
     assert safe_next(target) == (target if safe else None)
 
 
-@pytest.mark.parametrize("maximum, step", [(0, 1), (3, 1), (10, 5), (37, 10), (40, 10), (120, 50), (999, 500)])
+@pytest.mark.parametrize(
+    "maximum, step", [(0, 1), (3, 1), (10, 5), (37, 10), (40, 10), (120, 50), (999, 500)]
+)
 def test_nice_step(maximum, step):
     assert nice_step(maximum) == step
 
@@ -103,19 +118,32 @@ def test_the_scale_makes_room_for_a_threshold_above_the_stock():
     assert [t.label for t in chart.x_ticks] == ["1 Jan 2025", "4 Jan 2025"]
 
 
-@pytest.mark.parametrize("value, cell", [
-    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-    ("plain", "plain"), ("a=b", "a=b"), (-5, -5), (None, None),
-    (datetime(2025, 1, 2, 3, 4, 5, 678), "2025-01-02 03:04:05"),
-])
+@pytest.mark.parametrize(
+    "value, cell",
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@A1", "'@A1"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+        (-5, -5),
+        (None, None),
+        (datetime(2025, 1, 2, 3, 4, 5, 678), "2025-01-02 03:04:05"),
+    ],
+)
 def test_safe_cell(value, cell):
     assert safe_cell(value) == cell
 
 
 def test_csv_lines_stream_a_header_then_rows():
     lines = list(csv_lines([(datetime(2025, 1, 2), "A-1", -2, 3, "order_placed", "customer", "N", "=x")]))
-    assert lines == ["created_at,sku,delta,quantity_after,reason,actor,order_number,note\r\n",
-                     "2025-01-02 00:00:00,A-1,-2,3,order_placed,customer,N,'=x\r\n"]
+    assert lines == [
+        "created_at,sku,delta,quantity_after,reason,actor,order_number,note\r\n",
+        "2025-01-02 00:00:00,A-1,-2,3,order_placed,customer,N,'=x\r\n",
+    ]
 
 
 def test_dates_for_the_export():

@@ -47,10 +47,13 @@ def test_the_login_email_is_case_insensitive(client, staff):
     assert log_in(client, email="  Staff@Example.COM ").status_code == 302
 
 
-@pytest.mark.parametrize("email, password", [
-    (STAFF_EMAIL, "wrong password"),
-    ("nobody@example.com", STAFF_PASSWORD),
-])
+@pytest.mark.parametrize(
+    "email, password",
+    [
+        (STAFF_EMAIL, "wrong password"),
+        ("nobody@example.com", STAFF_PASSWORD),
+    ],
+)
 def test_wrong_credentials_are_refused_with_the_same_message(client, staff, email, password):
     response = log_in(client, email=email, password=password)
     assert response.status_code == 401
@@ -79,19 +82,24 @@ def test_passwords_are_stored_hashed(session, staff):
 
 
 def test_an_account_made_with_flask_staff_create_can_log_in(app, client, session):
-    result = app.test_cli_runner().invoke(args=["staff", "create", "Boss@Example.com", "--password", "long enough"])
+    result = app.test_cli_runner().invoke(
+        args=["staff", "create", "Boss@Example.com", "--password", "long enough"]
+    )
     assert result.exit_code == 0, result.output
     assert log_in(client, email="boss@example.com", password="long enough").status_code == 302
     assert client.get("/staff/orders").status_code == 200
 
 
-@pytest.mark.parametrize("next_url, landing", [
-    ("/staff/orders?status=paid", "/staff/orders?status=paid"),
-    ("https://evil.example/phish", "/staff/"),
-    ("//evil.example/phish", "/staff/"),
-    ("/\\evil.example", "/staff/"),
-    ("javascript:alert(1)", "/staff/"),
-])
+@pytest.mark.parametrize(
+    "next_url, landing",
+    [
+        ("/staff/orders?status=paid", "/staff/orders?status=paid"),
+        ("https://evil.example/phish", "/staff/"),
+        ("//evil.example/phish", "/staff/"),
+        ("/\\evil.example", "/staff/"),
+        ("javascript:alert(1)", "/staff/"),
+    ],
+)
 def test_login_follows_next_only_to_paths_on_this_site(client, staff, next_url, landing):
     response = log_in(client, next=next_url)
     assert (response.status_code, response.location) == (302, landing)

@@ -11,7 +11,7 @@ from shop.extensions import db
 from shop.models import Order
 from shop.orders import place_order
 from tests.conftest import add_product
-from tests.web.conftest import flashes, ledger, orders, read, stock
+from tests.web.conftest import flashes, ledger, read, stock
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def status_of(session, number):
 
 def buttons(html: str, number: str) -> list[str]:
     start = html.index(f'data-order="{number}"')
-    row = html[start:html.index("</tr>", start)]
+    row = html[start : html.index("</tr>", start)]
     return re.findall(r'<button class="btn btn-sm [a-z-]+" type="submit">([^<]+)<', row)
 
 
@@ -48,18 +48,22 @@ def test_the_order_list_shows_orders_newest_first_with_totals(staff_client, shop
     second = place(shop, ("CUP", 1), status="draft", name="Ada Lovelace")
     html = staff_client.get("/staff/orders").text
     assert re.findall(r'data-order="([^"]+)"', html) == [second, first]
-    row = html[html.index(f'data-order="{first}"'):]
+    row = html[html.index(f'data-order="{first}"') :]
     assert "Grace Hopper" in row and re.search(
-        r'data-label="Items">3</td>\s*<td class="num" data-label="Total">€33.00</td>', row)
+        r'data-label="Items">3</td>\s*<td class="num" data-label="Total">€33.00</td>', row
+    )
     assert f'href="/orders/{first}"' in row
 
 
-@pytest.mark.parametrize("status, expected", [
-    ("draft", ["Confirm", "Mark paid", "Cancel"]),
-    ("confirmed", ["Mark paid", "Cancel"]),
-    ("paid", ["Cancel"]),
-    ("cancelled", []),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ("draft", ["Confirm", "Mark paid", "Cancel"]),
+        ("confirmed", ["Mark paid", "Cancel"]),
+        ("paid", ["Cancel"]),
+        ("cancelled", []),
+    ],
+)
 def test_only_the_allowed_transitions_have_buttons(staff_client, shop, status, expected):
     number = place(shop, ("TEA", 1), status=status)
     html = staff_client.get("/staff/orders").text
@@ -74,7 +78,10 @@ def test_the_order_list_filters_by_status(staff_client, shop):
     html = staff_client.get("/staff/orders?status=paid").text
     assert re.findall(r'data-order="([^"]+)"', html) == [paid]
     assert re.search(r'aria-current="page">Paid <span class="count">1</span>', html)
-    assert re.findall(r'data-order="([^"]+)"', staff_client.get("/staff/orders?status=bogus").text) == [paid, draft]
+    assert re.findall(r'data-order="([^"]+)"', staff_client.get("/staff/orders?status=bogus").text) == [
+        paid,
+        draft,
+    ]
     assert "No cancelled orders." in staff_client.get("/staff/orders?status=cancelled").text
 
 
@@ -115,7 +122,10 @@ def test_an_invalid_transition_is_refused_with_a_flash(staff_client, shop):
     response = move(staff_client, number, "confirmed")
     assert response.status_code == 302
     message = flashes(staff_client.get("/staff/orders").text)
-    assert f"Order {number} could not be moved to confirmed: An order cannot go from cancelled to confirmed." in message
+    assert (
+        f"Order {number} could not be moved to confirmed: An order cannot go from cancelled to confirmed."
+        in message
+    )
     assert status_of(shop, number) == "cancelled" and stock(shop, "TEA") == 10
 
 
@@ -149,10 +159,13 @@ def test_an_unknown_order_is_404(staff_client, shop):
     assert "There is no order AAAA-BBBB-CCCC-DDDD." in response.text
 
 
-@pytest.mark.parametrize("next_url, landing", [
-    ("/staff/orders?status=draft&page=1", "/staff/orders?status=draft&page=1"),
-    ("https://evil.example/", "/staff/orders"),
-])
+@pytest.mark.parametrize(
+    "next_url, landing",
+    [
+        ("/staff/orders?status=draft&page=1", "/staff/orders?status=draft&page=1"),
+        ("https://evil.example/", "/staff/orders"),
+    ],
+)
 def test_the_buttons_come_back_to_the_page_they_were_on(staff_client, shop, next_url, landing):
     number = place(shop, ("TEA", 1), status="draft")
     assert move(staff_client, number, "paid", next=next_url).location == landing
@@ -161,8 +174,13 @@ def test_the_buttons_come_back_to_the_page_they_were_on(staff_client, shop, next
 def test_orders_placed_by_code_show_up_too(staff_client, shop):
     """The observer, not the view, took the stock: any code path that writes an order is covered."""
     with staff_client.application.app_context():
-        order = place_order(db.session, [("CUP", 1)], status="paid", customer_name="Script",
-                            customer_email="script@example.com")
+        order = place_order(
+            db.session,
+            [("CUP", 1)],
+            status="paid",
+            customer_name="Script",
+            customer_email="script@example.com",
+        )
         db.session.commit()
         number = order.number
         db.session.remove()

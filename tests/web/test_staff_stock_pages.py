@@ -28,7 +28,7 @@ def rows(html: str) -> list[str]:
 
 def row(html: str, sku: str) -> str:
     start = html.index(f'data-sku="{sku}"')
-    return html[start:html.index("</tr>", start)]
+    return html[start : html.index("</tr>", start)]
 
 
 def test_the_stock_table_shows_sku_name_status_on_hand_and_low_stock(staff_client, products):
@@ -43,13 +43,16 @@ def test_the_stock_table_shows_sku_name_status_on_hand_and_low_stock(staff_clien
     assert "not stocked" in row(html, "GIFT") and "Low stock" not in row(html, "GIFT")
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("tea", ["TEA-BLACK", "TEA-GREEN"]),
-    ("GREEN", ["TEA-GREEN"]),
-    ("product cup", ["CUP"]),
-    ("%", []),
-    ("nothing", []),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("tea", ["TEA-BLACK", "TEA-GREEN"]),
+        ("GREEN", ["TEA-GREEN"]),
+        ("product cup", ["CUP"]),
+        ("%", []),
+        ("nothing", []),
+    ],
+)
 def test_the_stock_table_searches_sku_and_name(staff_client, products, query, expected):
     html = staff_client.get("/staff/", query_string={"q": query}).text
     assert rows(html) == expected
@@ -61,13 +64,16 @@ def test_the_stock_table_filters_low_stock(staff_client, products):
     assert rows(staff_client.get("/staff/?low=1").text) == ["CUP", "TEA-BLACK"]
 
 
-@pytest.mark.parametrize("sort, direction, expected", [
-    ("on_hand", "desc", ["TEA-GREEN", "TEA-BLACK", "CUP", "GIFT"]),
-    ("on_hand", "asc", ["GIFT", "CUP", "TEA-BLACK", "TEA-GREEN"]),
-    ("sku", "desc", ["TEA-GREEN", "TEA-BLACK", "GIFT", "CUP"]),
-    ("status", "asc", ["GIFT", "TEA-BLACK", "TEA-GREEN", "CUP"]),
-    ("bogus", "sideways", ["CUP", "GIFT", "TEA-BLACK", "TEA-GREEN"]),
-])
+@pytest.mark.parametrize(
+    "sort, direction, expected",
+    [
+        ("on_hand", "desc", ["TEA-GREEN", "TEA-BLACK", "CUP", "GIFT"]),
+        ("on_hand", "asc", ["GIFT", "CUP", "TEA-BLACK", "TEA-GREEN"]),
+        ("sku", "desc", ["TEA-GREEN", "TEA-BLACK", "GIFT", "CUP"]),
+        ("status", "asc", ["GIFT", "TEA-BLACK", "TEA-GREEN", "CUP"]),
+        ("bogus", "sideways", ["CUP", "GIFT", "TEA-BLACK", "TEA-GREEN"]),
+    ],
+)
 def test_the_stock_table_sorts(staff_client, products, sort, direction, expected):
     html = staff_client.get("/staff/", query_string={"sort": sort, "dir": direction}).text
     assert rows(html) == expected
@@ -75,7 +81,10 @@ def test_the_stock_table_sorts(staff_client, products, sort, direction, expected
 
 def test_the_sorted_column_is_announced(staff_client, products):
     html = staff_client.get("/staff/?sort=on_hand&dir=desc").text
-    assert re.search(r'<th scope="col" class="num" aria-sort="descending">\s*<a[^>]*href="/staff/\?sort=on_hand&amp;dir=asc"', html)
+    assert re.search(
+        r'<th scope="col" class="num" aria-sort="descending">\s*<a[^>]*href="/staff/\?sort=on_hand&amp;dir=asc"',
+        html,
+    )
 
 
 def test_the_stock_table_is_paginated(app, staff_client, products):
@@ -90,17 +99,23 @@ def test_the_stock_table_is_paginated(app, staff_client, products):
     assert rows(staff_client.get("/staff/?page=abc").text) == ["CUP", "GIFT", "TEA-BLACK"]
 
 
-def test_the_product_page_shows_its_ledger_newest_first_with_order_links(client, staff_client, products, session):
+def test_the_product_page_shows_its_ledger_newest_first_with_order_links(
+    client, staff_client, products, session
+):
     order_page = checkout(client, {"TEA-GREEN": 4}).location
     number = order_page.rsplit("/", 1)[1]
     html = staff_client.get("/staff/products/TEA-GREEN").text
-    table = html[html.index('<table class="ledger'):html.index("</table>")]
-    body_rows = re.findall(r"<tr>(.*?)</tr>", table[table.index("<tbody>"):], re.S)
+    table = html[html.index('<table class="ledger') : html.index("</table>")]
+    body_rows = re.findall(r"<tr>(.*?)</tr>", table[table.index("<tbody>") :], re.S)
     assert len(body_rows) == 2
     newest, oldest = body_rows
     assert "Order placed" in newest and ">customer<" in newest and f'href="/orders/{number}"' in newest
     assert re.search(r">-4</td>\s*<td class=\"num\" data-label=\"After\">6</td>", newest)
-    assert "Initial stock" in oldest and ">test<" in oldest and re.search(r">\+10</td>\s*<td class=\"num\" data-label=\"After\">10</td>", oldest)
+    assert (
+        "Initial stock" in oldest
+        and ">test<" in oldest
+        and re.search(r">\+10</td>\s*<td class=\"num\" data-label=\"After\">10</td>", oldest)
+    )
 
 
 def test_the_product_ledger_is_paginated(app, staff_client, products):
@@ -117,7 +132,7 @@ def test_the_product_ledger_is_paginated(app, staff_client, products):
 def test_the_product_page_draws_a_stock_chart_on_the_server(staff_client, products):
     staff_client.post("/staff/products/TEA-GREEN/adjust", data={"delta": "-4", "reason": "adjustment"})
     html = staff_client.get("/staff/products/TEA-GREEN").text
-    svg = html[html.index("<svg"):html.index("</svg>")]
+    svg = html[html.index("<svg") : html.index("</svg>")]
     assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
     assert '<title id="chart-title">Stock of TEA-GREEN over time</title>' in svg
     assert "Stock went from 10 to 6; lowest 6, highest 10. Low-stock threshold: 3." in svg
@@ -141,13 +156,20 @@ def test_an_unknown_product_page_is_404(staff_client, products):
 
 
 def test_staff_restock_a_product(staff_client, products, session):
-    response = staff_client.post("/staff/products/TEA-BLACK/adjust",
-                                 data={"delta": "12", "reason": "restock", "note": "  delivery 4711 "})
+    response = staff_client.post(
+        "/staff/products/TEA-BLACK/adjust",
+        data={"delta": "12", "reason": "restock", "note": "  delivery 4711 "},
+    )
     assert (response.status_code, response.location) == (302, "/staff/products/TEA-BLACK")
     assert stock(session, "TEA-BLACK") == 15
     last = ledger(session, "TEA-BLACK")[-1]
     assert (last.reason, last.delta, last.quantity_after, last.actor, last.note) == (
-        "restock", 12, 15, f"staff:{STAFF_EMAIL}", "delivery 4711")
+        "restock",
+        12,
+        15,
+        f"staff:{STAFF_EMAIL}",
+        "delivery 4711",
+    )
     page = staff_client.get(response.location)
     assert "TEA-BLACK: +12 (restock), now 15 on hand." in flashes(page.text)
 
@@ -163,17 +185,21 @@ def test_a_first_adjustment_stocks_a_product_that_had_no_inventory(staff_client,
     assert stock(session, "GIFT") == 5
 
 
-@pytest.mark.parametrize("data, status, message", [
-    ({"delta": "-11", "reason": "adjustment"}, 422, "TEA-GREEN: cannot remove 11, only 10 on hand."),
-    ({"delta": "-1", "reason": "restock"}, 422, "a restock adds stock; use an adjustment to remove it."),
-    ({"delta": "0", "reason": "adjustment"}, 422, "the change must be a non-zero whole number"),
-    ({"delta": "abc", "reason": "adjustment"}, 422, "Change in stock: Not a valid integer value."),
-    ({"delta": "", "reason": "adjustment"}, 422, "Change in stock: Enter the change, e.g. 12 or -3."),
-    ({"delta": "5", "reason": "order_placed"}, 422, "Reason: Not a valid choice."),
-    ({"delta": "5", "reason": "restock", "note": "x" * 501}, 422, "Note: At most 500 characters."),
-])
-def test_a_refused_adjustment_is_explained_and_changes_nothing(staff_client, products, session, data, status,
-                                                                message):
+@pytest.mark.parametrize(
+    "data, status, message",
+    [
+        ({"delta": "-11", "reason": "adjustment"}, 422, "TEA-GREEN: cannot remove 11, only 10 on hand."),
+        ({"delta": "-1", "reason": "restock"}, 422, "a restock adds stock; use an adjustment to remove it."),
+        ({"delta": "0", "reason": "adjustment"}, 422, "the change must be a non-zero whole number"),
+        ({"delta": "abc", "reason": "adjustment"}, 422, "Change in stock: Not a valid integer value."),
+        ({"delta": "", "reason": "adjustment"}, 422, "Change in stock: Enter the change, e.g. 12 or -3."),
+        ({"delta": "5", "reason": "order_placed"}, 422, "Reason: Not a valid choice."),
+        ({"delta": "5", "reason": "restock", "note": "x" * 501}, 422, "Note: At most 500 characters."),
+    ],
+)
+def test_a_refused_adjustment_is_explained_and_changes_nothing(
+    staff_client, products, session, data, status, message
+):
     before = row_count(session, InventoryMovement)
     response = staff_client.post("/staff/products/TEA-GREEN/adjust", data=data)
     assert response.status_code == status
@@ -184,7 +210,10 @@ def test_a_refused_adjustment_is_explained_and_changes_nothing(staff_client, pro
 
 
 def test_adjusting_an_unknown_product_is_404(staff_client, products):
-    assert staff_client.post("/staff/products/NOPE/adjust", data={"delta": "1", "reason": "restock"}).status_code == 404
+    assert (
+        staff_client.post("/staff/products/NOPE/adjust", data={"delta": "1", "reason": "restock"}).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize("status", ["unavailable", "discontinued", "active"])
@@ -206,5 +235,6 @@ def test_an_unavailable_product_can_no_longer_be_ordered(client, staff_client, p
 def test_an_unknown_product_status_is_refused(staff_client, products, session):
     response = staff_client.post("/staff/products/TEA-GREEN/status", data={"status": "deleted"})
     assert "The status was not changed: Status: Not a valid choice." in flashes(
-        staff_client.get(response.location).text)
+        staff_client.get(response.location).text
+    )
     assert read(session, select(Product.status).where(Product.sku == "TEA-GREEN")) == "active"

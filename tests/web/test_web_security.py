@@ -32,8 +32,9 @@ def token_of(client, path):
 
 def csrf_log_in(client):
     token = token_of(client, "/staff/login")
-    response = client.post("/staff/login", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD,
-                                                 "csrf_token": token})
+    response = client.post(
+        "/staff/login", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 302
 
 
@@ -50,9 +51,14 @@ def test_checkout_without_a_csrf_token_is_refused_and_writes_nothing(csrf_app, c
 
 def test_checkout_with_the_pages_csrf_token_goes_through(csrf_app, client, tea):
     page = client.get("/").text
-    data = {"csrf_token": CSRF.search(page).group(1),
-            "order_token": re.search(r'name="order_token" type="hidden" value="([^"]+)"', page).group(1),
-            "qty-TEA": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"}
+    data = {
+        "csrf_token": CSRF.search(page).group(1),
+        "order_token": re.search(r'name="order_token" type="hidden" value="([^"]+)"', page).group(1),
+        "qty-TEA": "1",
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "place": "1",
+    }
     assert client.post("/", data=data).status_code == 302
     assert stock(tea, "TEA") == 9
 
@@ -62,11 +68,14 @@ def test_login_without_a_csrf_token_is_refused(csrf_app, client, staff):
     assert client.get("/staff/").status_code == 302
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/staff/products/TEA/adjust", {"delta": "5", "reason": "restock"}),
-    ("/staff/products/TEA/status", {"status": "discontinued"}),
-    ("/staff/logout", {}),
-])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/staff/products/TEA/adjust", {"delta": "5", "reason": "restock"}),
+        ("/staff/products/TEA/status", {"status": "discontinued"}),
+        ("/staff/logout", {}),
+    ],
+)
 def test_staff_forms_without_a_csrf_token_are_refused(csrf_app, client, staff, tea, path, data):
     csrf_log_in(client)
     before = row_count(tea, InventoryMovement)
@@ -78,16 +87,27 @@ def test_staff_forms_without_a_csrf_token_are_refused(csrf_app, client, staff, t
 
 def test_order_buttons_without_a_csrf_token_are_refused(csrf_app, client, staff, tea):
     checkout_page = client.get("/").text
-    client.post("/", data={"csrf_token": CSRF.search(checkout_page).group(1), "qty-TEA": "2",
-                           "order_token": re.search(r'name="order_token" type="hidden" value="([^"]+)"',
-                                                    checkout_page).group(1),
-                           "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"})
+    client.post(
+        "/",
+        data={
+            "csrf_token": CSRF.search(checkout_page).group(1),
+            "qty-TEA": "2",
+            "order_token": re.search(
+                r'name="order_token" type="hidden" value="([^"]+)"', checkout_page
+            ).group(1),
+            "customer_name": "Ada",
+            "customer_email": "ada@example.com",
+            "place": "1",
+        },
+    )
     [order] = orders(tea)
     csrf_log_in(client)
     assert_csrf_refused(client.post(f"/staff/orders/{order.number}/status", data={"status": "cancelled"}))
     assert stock(tea, "TEA") == 8
     token = token_of(client, "/staff/orders")
-    response = client.post(f"/staff/orders/{order.number}/status", data={"status": "cancelled", "csrf_token": token})
+    response = client.post(
+        f"/staff/orders/{order.number}/status", data={"status": "cancelled", "csrf_token": token}
+    )
     assert response.status_code == 302 and stock(tea, "TEA") == 10
 
 

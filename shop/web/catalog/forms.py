@@ -8,7 +8,15 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import EmailField, HiddenField, IntegerField, StringField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+)
 
 from ...errors import Problem
 from ...models import new_order_number
@@ -58,17 +66,25 @@ class CheckoutForm(FlaskForm):
     """Build it with :meth:`for_products`: the quantity fields depend on the catalog."""
 
     customer_name = StringField(
-        "Your name", filters=[_strip],
-        validators=[DataRequired("Please enter your name."),
-                    Length(max=200, message="Your name can be at most 200 characters.")])
+        "Your name",
+        filters=[_strip],
+        validators=[
+            DataRequired("Please enter your name."),
+            Length(max=200, message="Your name can be at most 200 characters."),
+        ],
+    )
     customer_email = EmailField(
-        "E-mail address", filters=[_strip],
-        validators=[DataRequired("Please enter your e-mail address."),
-                    Length(max=254, message="The e-mail address can be at most 254 characters."),
-                    Regexp(EMAIL_PATTERN, message="Enter an e-mail address like name@example.com.")])
+        "E-mail address",
+        filters=[_strip],
+        validators=[
+            DataRequired("Please enter your e-mail address."),
+            Length(max=254, message="The e-mail address can be at most 254 characters."),
+            Regexp(EMAIL_PATTERN, message="Enter an e-mail address like name@example.com."),
+        ],
+    )
     order_token = SignedOrderNumberField(
-        default=new_order_number,
-        validators=[InputRequired("This form has expired; please submit it again.")])
+        default=new_order_number, validators=[InputRequired("This form has expired; please submit it again.")]
+    )
     place = SubmitField("Place order")
     save_draft = SubmitField("Save as draft")
 
@@ -80,15 +96,24 @@ class CheckoutForm(FlaskForm):
             pass
 
         for sku in dict.fromkeys(skus):
-            setattr(Form, QUANTITY_PREFIX + sku, IntegerField(
-                sku, validators=[Optional(), _at_most_max_quantity,
-                                 NumberRange(min=0, max=MAX_LINE_QUANTITY, message=QUANTITY_MESSAGE)]))
+            setattr(
+                Form,
+                QUANTITY_PREFIX + sku,
+                IntegerField(
+                    sku,
+                    validators=[
+                        Optional(),
+                        _at_most_max_quantity,
+                        NumberRange(min=0, max=MAX_LINE_QUANTITY, message=QUANTITY_MESSAGE),
+                    ],
+                ),
+            )
         return Form(**kwargs)
 
     @property
     def quantity_fields(self) -> dict:
         """SKU → its quantity field."""
-        return {f.name[len(QUANTITY_PREFIX):]: f for f in self if f.name.startswith(QUANTITY_PREFIX)}
+        return {f.name[len(QUANTITY_PREFIX) :]: f for f in self if f.name.startswith(QUANTITY_PREFIX)}
 
     def lines(self) -> list[tuple[str, int]]:
         """(SKU, quantity) for every product the customer asked for."""
@@ -117,7 +142,7 @@ class CheckoutForm(FlaskForm):
         lines = list(self.form_errors)
         for field in self:
             for error in field.errors:
-                sku = field.name[len(QUANTITY_PREFIX):] if field.name.startswith(QUANTITY_PREFIX) else None
+                sku = field.name[len(QUANTITY_PREFIX) :] if field.name.startswith(QUANTITY_PREFIX) else None
                 label = labels.get(sku, sku) if sku else field.label.text
                 lines.append(error if field is self.order_token else f"{label}: {error}")
         return lines

@@ -33,20 +33,22 @@ def catalog_products() -> list[Product]:
 
 def find_order(number: str) -> Order | None:
     return db.session.scalar(
-        select(Order).where(Order.number == number.strip().upper())
+        select(Order)
+        .where(Order.number == number.strip().upper())
         .options(selectinload(Order.items).selectinload(OrderItem.product))
     )
 
 
 def _posted_skus() -> list[str]:
     """SKUs of the quantity fields a submitted form carries (a product may be gone since)."""
-    return [key[len(QUANTITY_PREFIX):] for key in request.form if key.startswith(QUANTITY_PREFIX)]
+    return [key[len(QUANTITY_PREFIX) :] for key in request.form if key.startswith(QUANTITY_PREFIX)]
 
 
 def _render_catalog(products: list[Product], form: CheckoutForm, status: int = 200):
     items = [(product, availability(product), form[QUANTITY_PREFIX + product.sku]) for product in products]
-    return render_template("catalog/index.html", items=items, form=form,
-                           max_quantity=MAX_LINE_QUANTITY), status
+    return render_template(
+        "catalog/index.html", items=items, form=form, max_quantity=MAX_LINE_QUANTITY
+    ), status
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -64,10 +66,16 @@ def index():
     number = form.order_token.data
     try:
         order = commit_unit_of_work(
-            lambda: place_order(db.session, form.lines(), status=form.status,
-                                customer_name=form.customer_name.data,
-                                customer_email=form.customer_email.data, number=number),
-            actor=CUSTOMER_ACTOR)
+            lambda: place_order(
+                db.session,
+                form.lines(),
+                status=form.status,
+                customer_name=form.customer_name.data,
+                customer_email=form.customer_email.data,
+                number=number,
+            ),
+            actor=CUSTOMER_ACTOR,
+        )
     except InventoryError as exc:
         flash("\n".join([REFUSED_HEADING, *(p.message for p in exc.problems)]), "error")
         form.mark_problems(exc.problems)

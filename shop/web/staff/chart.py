@@ -61,8 +61,13 @@ def _fmt(value: float) -> str:
 
 
 def stock_chart(
-    history: Sequence[tuple[datetime, int]], *, threshold: int, sku: str, now: datetime,
-    width: int = WIDTH, height: int = HEIGHT,
+    history: Sequence[tuple[datetime, int]],
+    *,
+    threshold: int,
+    sku: str,
+    now: datetime,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> StockChart | None:
     """Geometry for ``history`` ((time, quantity after), oldest first); None when it is empty."""
     if not history:
@@ -92,9 +97,11 @@ def stock_chart(
     if span > 0:
         coords.append((right, y_of(values[-1])))
     points = " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in coords)
-    area = (f"M{_fmt(coords[0][0])},{_fmt(bottom)} "
-            + " ".join(f"L{_fmt(x)},{_fmt(y)}" for x, y in coords)
-            + f" L{_fmt(coords[-1][0])},{_fmt(bottom)} Z")
+    area = (
+        f"M{_fmt(coords[0][0])},{_fmt(bottom)} "
+        + " ".join(f"L{_fmt(x)},{_fmt(y)}" for x, y in coords)
+        + f" L{_fmt(coords[-1][0])},{_fmt(bottom)} Z"
+    )
 
     y_ticks = [Tick(round(y_of(v), 1), str(v), "end") for v in range(0, y_max + 1, step)]
     x_ticks = [Tick(left, _time_label(start, span), "start")]
@@ -108,8 +115,18 @@ def stock_chart(
         f"lowest {min(values)}, highest {max(values)}. Low-stock threshold: {threshold}."
     )
     return StockChart(
-        width=width, height=height, left=left, right=right, top=top, bottom=bottom,
-        points=points, area=area, last_point=(round(coords[-1][0], 1), round(coords[-1][1], 1)),
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        points=points,
+        area=area,
+        last_point=(round(coords[-1][0], 1), round(coords[-1][1], 1)),
         threshold_y=round(y_of(threshold), 1),
-        y_ticks=y_ticks, x_ticks=x_ticks, title=f"Stock of {sku} over time", description=description,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        title=f"Stock of {sku} over time",
+        description=description,
     )

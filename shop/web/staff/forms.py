@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, IntegerField, PasswordField, SelectField, SubmitField, TextAreaField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice as _choice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional
 
@@ -27,10 +35,14 @@ REASON_LABELS = {
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail address", filters=[_strip, _lower],
-                       validators=[InputRequired("Please enter your e-mail address."), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired("Please enter your password."),
-                                                      Length(max=1024)])
+    email = EmailField(
+        "E-mail address",
+        filters=[_strip, _lower],
+        validators=[InputRequired("Please enter your e-mail address."), Length(max=254)],
+    )
+    password = PasswordField(
+        "Password", validators=[InputRequired("Please enter your password."), Length(max=1024)]
+    )
     next = HiddenField()
     submit = SubmitField("Log in")
 
@@ -40,23 +52,32 @@ class LogoutForm(FlaskForm):
 
 
 class StockAdjustmentForm(FlaskForm):
-    delta = IntegerField("Change in stock", validators=[InputRequired("Enter the change, e.g. 12 or -3.")],
-                         description="A whole number: positive adds stock, negative removes it.")
+    delta = IntegerField(
+        "Change in stock",
+        validators=[InputRequired("Enter the change, e.g. 12 or -3.")],
+        description="A whole number: positive adds stock, negative removes it.",
+    )
     reason = SelectField("Reason", choices=[_choice(r.value, REASON_LABELS[r]) for r in MANUAL_REASONS])
-    note = TextAreaField("Note", filters=[_strip],
-                         validators=[Optional(), Length(max=500, message="At most 500 characters.")],
-                         description="Optional; kept in the ledger (e.g. delivery note number).")
+    note = TextAreaField(
+        "Note",
+        filters=[_strip],
+        validators=[Optional(), Length(max=500, message="At most 500 characters.")],
+        description="Optional; kept in the ledger (e.g. delivery note number).",
+    )
     submit = SubmitField("Apply change")
 
 
 class ProductStatusForm(FlaskForm):
-    status = SelectField("Status", choices=[_choice(s.value, PRODUCT_STATUS_LABELS[s]) for s in ProductStatus])
+    status = SelectField(
+        "Status", choices=[_choice(s.value, PRODUCT_STATUS_LABELS[s]) for s in ProductStatus]
+    )
     submit = SubmitField("Update status")
 
 
 class OrderStatusForm(FlaskForm):
     """One button of the order list: move an order to ``status``; ``next`` is where to come back."""
 
-    status = HiddenField(validators=[InputRequired(), AnyOf([s.value for s in OrderStatus],
-                                                            message="Unknown order status.")])
+    status = HiddenField(
+        validators=[InputRequired(), AnyOf([s.value for s in OrderStatus], message="Unknown order status.")]
+    )
     next = HiddenField()

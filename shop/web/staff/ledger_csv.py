@@ -48,5 +48,7 @@ def day_range(start: date | None, end: date | None) -> tuple[datetime | None, da
     """[start 00:00, the day after end 00:00): both days included."""
     if start and end and start > end:
         raise ValueError("'from' must not be after 'to'.")
-    return (datetime.combine(start, time()) if start else None,
-            datetime.combine(end + timedelta(days=1), time()) if end else None)
+    return (
+        datetime.combine(start, time()) if start else None,
+        datetime.combine(end + timedelta(days=1), time()) if end else None,
+    )

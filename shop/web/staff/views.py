@@ -64,8 +64,16 @@ def _problem_lines(heading: str, exc: InventoryError) -> str:
 
 
 def _form_errors(heading: str, form) -> str:
-    return "\n".join([heading, *(f"{field.label.text}: {error}" if field.label.text else error
-                                 for field in form for error in field.errors)])
+    return "\n".join(
+        [
+            heading,
+            *(
+                f"{field.label.text}: {error}" if field.label.text else error
+                for field in form
+                for error in field.errors
+            ),
+        ]
+    )
 
 
 # -- login ---------------------------------------------------------------------------------
@@ -109,15 +117,25 @@ def stock():
     stmt = select(Product).outerjoin(Inventory).options(contains_eager(Product.inventory))
     if query:
         needle = query.lower()
-        stmt = stmt.where(or_(func.lower(Product.sku).contains(needle, autoescape=True),
-                              func.lower(Product.name).contains(needle, autoescape=True)))
+        stmt = stmt.where(
+            or_(
+                func.lower(Product.sku).contains(needle, autoescape=True),
+                func.lower(Product.name).contains(needle, autoescape=True),
+            )
+        )
     if low_only:
         stmt = stmt.where(Inventory.quantity <= Product.low_stock_threshold)
     column = STOCK_SORTS[sort]
     stmt = stmt.order_by(column.desc() if descending else column.asc(), Product.sku)
     pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
-    return render_template("staff/stock.html", pagination=pagination, query=query, sort=sort,
-                           descending=descending, low_only=low_only)
+    return render_template(
+        "staff/stock.html",
+        pagination=pagination,
+        query=query,
+        sort=sort,
+        descending=descending,
+        low_only=low_only,
+    )
 
 
 # -- product page: ledger, chart, adjustment, status --------------------------------------
@@ -125,33 +143,55 @@ def stock():
 
 def _product_or_404(sku: str) -> Product:
     product = db.session.scalar(
-        select(Product).where(Product.sku == sku).options(selectinload(Product.inventory)))
+        select(Product).where(Product.sku == sku).options(selectinload(Product.inventory))
+    )
     if product is None:
         abort(404, description=f"There is no product with SKU {sku}.")
     return product
 
 
-def _render_product(product: Product, adjust_form: StockAdjustmentForm, status_form: ProductStatusForm,
-                    status: int = 200):
+def _render_product(
+    product: Product, adjust_form: StockAdjustmentForm, status_form: ProductStatusForm, status: int = 200
+):
     ledger = db.paginate(
-        select(InventoryMovement).where(InventoryMovement.product_id == product.id)
-        .options(selectinload(InventoryMovement.order)).order_by(InventoryMovement.id.desc()),
-        page=_page(), per_page=_page_size(), error_out=False)
+        select(InventoryMovement)
+        .where(InventoryMovement.product_id == product.id)
+        .options(selectinload(InventoryMovement.order))
+        .order_by(InventoryMovement.id.desc()),
+        page=_page(),
+        per_page=_page_size(),
+        error_out=False,
+    )
     recent = db.session.execute(
         select(InventoryMovement.created_at, InventoryMovement.quantity_after)
         .where(InventoryMovement.product_id == product.id)
-        .order_by(InventoryMovement.id.desc()).limit(CHART_MOVEMENTS)).all()
-    chart = stock_chart([tuple(row) for row in reversed(recent)], threshold=product.low_stock_threshold,
-                        sku=product.sku, now=utcnow())
-    return render_template("staff/product.html", product=product, ledger=ledger, chart=chart,
-                           adjust_form=adjust_form, status_form=status_form), status
+        .order_by(InventoryMovement.id.desc())
+        .limit(CHART_MOVEMENTS)
+    ).all()
+    chart = stock_chart(
+        [tuple(row) for row in reversed(recent)],
+        threshold=product.low_stock_threshold,
+        sku=product.sku,
+        now=utcnow(),
+    )
+    return render_template(
+        "staff/product.html",
+        product=product,
+        ledger=ledger,
+        chart=chart,
+        adjust_form=adjust_form,
+        status_form=status_form,
+    ), status
 
 
 @bp.get("/products/<sku>")
 def product(sku: str):
     product = _product_or_404(sku)
-    return _render_product(product, StockAdjustmentForm(formdata=None),
-                           ProductStatusForm(formdata=None, data={"status": product.status}))
+    return _render_product(
+        product,
+        StockAdjustmentForm(formdata=None),
+        ProductStatusForm(formdata=None, data={"status": product.status}),
+    )
 
 
 @bp.post("/products/<sku>/adjust")
@@ -165,13 +205,17 @@ def adjust(sku: str):
         return _render_product(product, form, status_form, 422)
     try:
         change = commit_unit_of_work(
-            lambda: adjust_stock(db.session, product, form.delta.data, form.reason.data,
-                                       form.note.data or None),
-            actor=staff_actor())
+            lambda: adjust_stock(
+                db.session, product, form.delta.data, form.reason.data, form.note.data or None
+            ),
+            actor=staff_actor(),
+        )
     except InventoryError as exc:
         flash(_problem_lines("The stock change was refused:", exc), "error")
         return _render_product(product, form, status_form, 422)
-    flash(f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.", "success")
+    flash(
+        f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.", "success"
+    )
     return redirect(url_for(".product", sku=sku))
 
 
@@ -206,8 +250,14 @@ def orders():
         stmt = stmt.where(Order.status == status)
     pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
     counts = dict(db.session.execute(select(Order.status, func.count()).group_by(Order.status)).all())
-    return render_template("staff/orders.html", pagination=pagination, status=status, counts=counts,
-                           statuses=list(OrderStatus), form=OrderStatusForm(formdata=None))
+    return render_template(
+        "staff/orders.html",
+        pagination=pagination,
+        status=status,
+        counts=counts,
+        statuses=list(OrderStatus),
+        form=OrderStatusForm(formdata=None),
+    )
 
 
 @bp.post("/orders/<number>/status")
@@ -249,14 +299,23 @@ def movements_csv():
     """The ledger as CSV, oldest first; ``sku``, ``from`` and ``to`` (ISO dates, inclusive) filter it."""
     sku = request.args.get("sku", "").strip()
     try:
-        start, end = day_range(parse_day(request.args.get("from"), "from"),
-                               parse_day(request.args.get("to"), "to"))
+        start, end = day_range(
+            parse_day(request.args.get("from"), "from"), parse_day(request.args.get("to"), "to")
+        )
     except ValueError as exc:
         abort(400, description=str(exc))
     stmt = (
-        select(InventoryMovement.id, InventoryMovement.created_at, Product.sku, InventoryMovement.delta,
-               InventoryMovement.quantity_after, InventoryMovement.reason, InventoryMovement.actor,
-               Order.number, InventoryMovement.note)
+        select(
+            InventoryMovement.id,
+            InventoryMovement.created_at,
+            Product.sku,
+            InventoryMovement.delta,
+            InventoryMovement.quantity_after,
+            InventoryMovement.reason,
+            InventoryMovement.actor,
+            Order.number,
+            InventoryMovement.note,
+        )
         .join(Product, InventoryMovement.product_id == Product.id)
         .outerjoin(Order, InventoryMovement.order_id == Order.id)
         .order_by(InventoryMovement.id)
@@ -275,10 +334,13 @@ def movements_csv():
         """Keyset pages of the ledger: bounded memory, no cursor kept open across the response."""
         last_id = 0
         while batch := db.session.execute(stmt.where(InventoryMovement.id > last_id)).all():
-            for movement_id, *row in batch:
+            for _, *row in batch:
                 yield row
-            last_id = movement_id
+            last_id = batch[-1][0]
 
     filename = "movements" + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', sku)}" if sku else "") + ".csv"
-    return Response(stream_with_context(csv_lines(rows())), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(csv_lines(rows())),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
