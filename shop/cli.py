@@ -18,8 +18,8 @@ from .database import commit_unit_of_work
 from .demo import seed_demo_catalog
 from .errors import InventoryError
 from .extensions import db
-from .models import Inventory, InventoryMovement, MovementReason, Order, OrderItem, OrderStatus, Product, User
-from .orders import place_order
+from .models import Inventory, InventoryMovement, MovementReason, Order, OrderStatus, Product, User
+from .orders import change_status, find_order, place_order
 
 CLI_ACTOR = "cli"
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -37,7 +37,7 @@ def _product(sku: str) -> Product:
 
 
 def _order(number: str) -> Order:
-    order = db.session.scalar(select(Order).where(Order.number == number.strip().upper()))
+    order = find_order(db.session, number)
     if order is None:
         raise click.ClickException(f"There is no order {number}.")
     return order
@@ -333,10 +333,9 @@ def orders_place(items: tuple[str, ...], status: str, customer: str, email: str)
 def orders_set_status(number: str, status: str):
     """Move order NUMBER to STATUS (cancelling a committed order returns its stock)."""
 
-    def work():
+    def work() -> Order:
         order = _order(number)
-        order.status = status
-        db.session.flush()
+        change_status(db.session, order, status, actor=CLI_ACTOR)
         return order
 
     try:
@@ -350,14 +349,7 @@ def orders_set_status(number: str, status: str):
 @click.argument("number")
 def orders_show(number: str):
     """Show order NUMBER with its lines and totals."""
-    order = db.session.scalar(
-        select(Order)
-        .where(Order.number == number.strip().upper())
-        .options(selectinload(Order.items).selectinload(OrderItem.product))
-    )
-    if order is None:
-        raise click.ClickException(f"There is no order {number}.")
-    click.echo("\n".join(describe(order)))
+    click.echo("\n".join(describe(_order(number))))
 
 
 def register(app: Flask) -> None:

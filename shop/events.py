@@ -1,23 +1,36 @@
-"""The session hook: turns ORM writes of orders and inventory into ``shop.signals``.
+"""The session hook: ORM writes of orders and inventory become signals and stock-service calls.
 
-Like Laravel model events, this fires for every ORM creation or status change of an
-``Order`` whichever code path makes it, so no caller has to remember to take stock.
+Like Laravel model events, it acts on every ORM creation or status change of an ``Order``,
+whichever code path makes it, so no caller has to remember to take stock:
+
+- before the flush: new orders get their lines checked (nothing invalid reaches an INSERT);
+  a status change is locked and judged (``shop.orders``) and announced as
+  ``order_status_changed``; edited lines, deleted orders and directly assigned
+  ``Inventory.quantity`` go through their rules;
+- after the flush (rows inserted, ids known): ``order_created`` for each new order, and an
+  ``initial_stock`` ledger row for each new inventory row with stock;
+- after commit: ``stock_changed`` and ``stock_low`` for what the transaction changed.
+
+The receivers of ``order_created`` and ``order_status_changed`` (``shop.observer``) run inside
+the flush: an error they raise rolls the whole unit of work back.
 """
 
 from __future__ import annotations
 
 from itertools import chain
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 
-from . import signals, stock
+from . import orders, signals, stock
 from .extensions import db
-from .models import Inventory, Order, OrderItem
+from .models import Inventory, MovementReason, Order, OrderItem, Product, utcnow
+from .stock import journal
 
 
-def _changed(obj, attr: str) -> tuple[object, object] | None:
+def _changed(obj: object, attr: str) -> tuple[Any, Any] | None:
     """(old, new) if ``attr`` of ``obj`` holds a new, different value."""
     history = inspect(obj).attrs[attr].history
     if history.added and history.deleted and history.added[0] != history.deleted[0]:
@@ -25,68 +38,104 @@ def _changed(obj, attr: str) -> tuple[object, object] | None:
     return None
 
 
-def _order_of(session: Session, item: OrderItem) -> Order | None:
-    return item.order or (session.get(Order, item.order_id) if item.order_id else None)
+def _app() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def before_flush(session: Session, flush_context, instances) -> None:
-    app = current_app._get_current_object()
-    stock.reset_after_flush(session)  # nothing queued by an earlier, failed flush survives
-    new, deleted = list(session.new), list(session.deleted)
-    dirty = [obj for obj in session.dirty if session.is_modified(obj)]
-
-    # Lines first: they are judged by whether the order had taken stock before this flush.
-    edited = {}
-    for obj in chain(new, dirty, deleted):
-        order = _order_of(session, obj) if isinstance(obj, OrderItem) else None
-        if isinstance(obj, Order) and obj in dirty and inspect(obj).attrs["items"].history.has_changes():
+def _orders_with_edited_lines(session: Session, dirty: list[object]) -> list[Order]:
+    """Existing orders whose lines this flush adds, changes or removes."""
+    edited: dict[int, Order] = {}
+    for obj in chain(session.new, dirty, session.deleted):
+        order = None
+        if isinstance(obj, OrderItem):
+            order = obj.order or (session.get(Order, obj.order_id) if obj.order_id else None)
+        elif isinstance(obj, Order) and obj in dirty and inspect(obj).attrs["items"].history.has_changes():
             order = obj
         if order is not None and order not in session.new and order not in session.deleted:
             edited[id(order)] = order
-    for order in edited.values():
-        signals.order_lines_changed.send(app, order=order)
+    return list(edited.values())
 
-    for obj in new:
+
+def before_flush(session: Session, flush_context: object, instances: object) -> None:
+    actor = stock.actor_of(session)
+    dirty = [obj for obj in session.dirty if session.is_modified(obj)]
+
+    # Lines first: they are judged by whether the order had taken stock before this flush.
+    for order in _orders_with_edited_lines(session, dirty):
+        orders.ensure_lines_editable(session, order)
+
+    for obj in session.new:
         if isinstance(obj, Order):
-            signals.order_created.send(app, order=obj)
-        elif isinstance(obj, Inventory):
-            signals.inventory_created.send(app, inventory=obj)
+            _check_new_order(session, obj)
     for obj in dirty:
-        if isinstance(obj, Order) and (change := _changed(obj, "status")):
-            signals.order_status_changed.send(app, order=obj, old_status=change[0], new_status=change[1])
-        elif isinstance(obj, Inventory) and (change := _changed(obj, "quantity")):
-            signals.inventory_quantity_assigned.send(
-                app, inventory=obj, old_quantity=change[0], new_quantity=change[1]
-            )
-    for obj in deleted:
+        if isinstance(obj, Order) and (status := _changed(obj, "status")):
+            change = orders.judge_status_change(session, obj, status[1], actor=actor)
+            if change is not None:
+                signals.order_status_changed.send(
+                    _app(),
+                    order=obj,
+                    old_status=change.old_status,
+                    new_status=status[1],
+                    actor=change.actor,
+                    reason=change.reason,
+                )
+        elif isinstance(obj, Inventory) and (quantity := _changed(obj, "quantity")):
+            _adjust_to_assigned_quantity(session, obj, *quantity)
+    for obj in session.deleted:
         if isinstance(obj, Order):
-            signals.order_deleted.send(app, order=obj)
+            orders.ensure_deletable(obj)
 
 
-def after_flush(session: Session, flush_context) -> None:
-    stock.run_after_flush(session)
+def _check_new_order(session: Session, order: Order) -> None:
+    """Check a new order's lines before its INSERT; an order created committing takes stock now."""
+    orders.check_status(order.status)
+    taking = order.status in orders.COMMITTING
+    stock.check_lines(session, order, taking=taking)
+    if taking:
+        order.stock_committed_at = utcnow()  # taken after the INSERT (order_created), or all rolls back
+
+
+def _adjust_to_assigned_quantity(session: Session, inventory: Inventory, old: int, new: int) -> None:
+    """A direct ``inventory.quantity = n`` becomes a locked, ledgered adjustment of the difference."""
+    attributes.set_committed_value(inventory, "quantity", old)  # the flush must not write it unlocked
+    product = session.get(Product, inventory.product_id)
+    assert product is not None
+    stock.adjust_stock(
+        session, product, new - old, MovementReason.ADJUSTMENT, note="direct quantity assignment"
+    )
+
+
+def after_flush(session: Session, flush_context: object) -> None:
+    # ``session.new`` still lists what this flush inserted.
+    actor = stock.actor_of(session)
+    new_inventory = [obj for obj in session.new if isinstance(obj, Inventory) and obj.quantity]
+    if new_inventory:
+        stock.record_initial_stock(session, new_inventory, actor=actor)
+    for obj in session.new:
+        if isinstance(obj, Order):
+            signals.order_created.send(_app(), order=obj, actor=actor)
 
 
 def after_commit(session: Session) -> None:
-    changes = stock.pop_changes(session)
+    changes = journal.pop(session)
     if not changes:
         return
-    app = current_app._get_current_object()
+    app = _app()
     signals.stock_changed.send(app, changes=changes)
     for change in changes:
         if change.is_low:
             signals.stock_low.send(app, change=change)
 
 
-def after_rollback(session: Session) -> None:
-    stock.discard_pending(session)
+def after_soft_rollback(session: Session, previous_transaction: object) -> None:
+    journal.discard(session)
 
 
 _LISTENERS = {
     "before_flush": before_flush,
     "after_flush": after_flush,
     "after_commit": after_commit,
-    "after_soft_rollback": lambda session, previous_transaction: after_rollback(session),
+    "after_soft_rollback": after_soft_rollback,
 }
 
 

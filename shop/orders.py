@@ -1,17 +1,101 @@
-"""Placing orders from SKU lines: the entry point the CLI, web and API share."""
+"""Order services: place an order, change its status, find it. Every edge (web, API, CLI) calls these.
+
+The status rules live here too: which statuses take stock, which moves are allowed, and the
+order-row lock that makes concurrent changes of one order go one at a time. The stock itself
+moves in ``shop.observer`` (on ``order_created`` and ``order_status_changed``), through
+``shop.stock``. See docs/architecture.md.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm import Session, attributes, selectinload
 
 from . import stock
-from .errors import Problem
-from .models import Order, OrderItem, Product
+from .errors import InvalidStatusTransition, InventoryError, OrderLocked, Problem
+from .models import Order, OrderItem, OrderStatus, Product
 
-_PRODUCTS_BY_SKU = select(Product).where(Product.sku.in_(bindparam("skus", expanding=True)))  # built once
+COMMITTING = frozenset({OrderStatus.CONFIRMED, OrderStatus.PAID})
+TRANSITIONS = {
+    OrderStatus.DRAFT: {OrderStatus.CONFIRMED, OrderStatus.PAID, OrderStatus.CANCELLED},
+    OrderStatus.CONFIRMED: {OrderStatus.PAID, OrderStatus.CANCELLED},
+    OrderStatus.PAID: {OrderStatus.CANCELLED},
+    OrderStatus.CANCELLED: set(),
+}
+ORDER_NUMBER = re.compile(r"[A-Z0-9-]{1,32}")
+
+# Statements built once.
+_PRODUCTS_BY_SKU = select(Product).where(Product.sku.in_(bindparam("skus", expanding=True)))
+_LOCK_ORDER = (
+    select(Order.status, Order.stock_committed_at).where(Order.id == bindparam("id")).with_for_update()
+)
+_ORDER_BY_NUMBER = select(Order).options(selectinload(Order.items).selectinload(OrderItem.product))
+
+
+# -- status rules ------------------------------------------------------------------------------
+
+
+def check_status(status: str) -> None:
+    if status not in TRANSITIONS:
+        raise InventoryError(
+            [
+                Problem(
+                    "invalid_status",
+                    f"Unknown order status {status!r}; use one of: " + ", ".join(TRANSITIONS) + ".",
+                )
+            ]
+        )
+
+
+def check_transition(old: str, new: str) -> None:
+    """Raise ``InvalidStatusTransition`` unless the rules allow ``old → new``."""
+    check_status(new)
+    if new not in TRANSITIONS.get(old, set()):
+        raise InvalidStatusTransition(old, new)
+
+
+def lock_order(session: Session, order: Order) -> str:
+    """Lock the order's row and return its status as committed; refresh what the rules read.
+
+    Concurrent status changes or line edits of one order then go one at a time, each seeing
+    the other's result: two cancellations cannot both return the stock.
+    """
+    status, committed_at = session.execute(_LOCK_ORDER, {"id": order.id}).one()
+    attributes.set_committed_value(order, "stock_committed_at", committed_at)
+    if not inspect(order).attrs["items"].history.has_changes():
+        session.expire(order, ["items"])  # reloaded on use, as committed by whoever held the lock
+    return status
+
+
+def ensure_lines_editable(session: Session, order: Order) -> None:
+    """Lines of an order that has taken stock are frozen; draft lines are checked like new ones."""
+    lock_order(session, order)
+    if order.stock_committed_at is not None:
+        raise OrderLocked(order.number)
+    stock.check_lines(session, order, taking=False)
+
+
+def ensure_deletable(order: Order) -> None:
+    if order.stock_committed_at is not None:
+        raise OrderLocked(order.number, "it cannot be deleted")
+
+
+# -- finding -----------------------------------------------------------------------------------
+
+
+def find_order(session: Session, number: str) -> Order | None:
+    """The order with this number (as typed: case and spaces forgiven), lines and products loaded."""
+    number = number.strip().upper()
+    if not ORDER_NUMBER.fullmatch(number):
+        return None
+    return session.scalar(_ORDER_BY_NUMBER.where(Order.number == number))
+
+
+# -- placing -----------------------------------------------------------------------------------
 
 
 def customer_problems(name: str | None, email: str | None) -> list[Problem]:
@@ -32,7 +116,7 @@ def place_order(
     customer_email: str,
     number: str | None = None,
 ) -> Order:
-    """Add an order for ``(sku, quantity)`` lines and flush it: the observer takes stock.
+    """Add an order for ``(sku, quantity)`` lines and flush it: the observer takes its stock.
 
     Raises an ``InventoryError`` listing every problem (unknown SKUs, bad quantities,
     unavailable products, shortages, bad customer details); nothing is written then.
@@ -40,8 +124,9 @@ def place_order(
     on the unique order number instead of placing a second order.
     """
     lines = list(lines)
-    stock.check_status(status)
-    products = {p.sku: p for p in session.scalars(_PRODUCTS_BY_SKU, {"skus": list({s for s, _ in lines})})}
+    check_status(status)
+    skus = list({sku for sku, _ in lines})
+    products = {p.sku: p for p in session.scalars(_PRODUCTS_BY_SKU, {"skus": skus})}
     problems = customer_problems(customer_name, customer_email)
     for sku in dict.fromkeys(sku for sku, _ in lines if sku not in products):
         problems.append(Problem("unknown_product", f"There is no product {sku}.", sku=sku))
@@ -53,7 +138,68 @@ def place_order(
         items=[OrderItem(product=products[sku], quantity=qty) for sku, qty in lines if sku in products],
     )
     if problems:  # raises, adding the problems of the known lines (stock included) to these
-        stock.prepare_lines(session, order, taking=status in stock.COMMITTING, problems=problems)
+        stock.check_lines(session, order, taking=status in COMMITTING, problems=problems)
     session.add(order)
-    session.flush()
+    session.flush()  # the session hook checks the lines, inserts, and sends order_created
     return order
+
+
+# -- changing status ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingStatusChange:
+    """A status change judged by ``change_status``, for the session hook to announce at the flush."""
+
+    old_status: str
+    actor: str
+    reason: str | None
+
+
+# Where ``change_status`` leaves its judged change, on the order's ``InstanceState.info``.
+PENDING_CHANGE = "shop.status_change"
+
+
+def change_status(
+    session: Session, order: Order, new_status: str, *, actor: str, reason: str | None = None
+) -> str:
+    """Move ``order`` to ``new_status``; return the status it had (as committed).
+
+    Locks the order's row (the one lock of this change) and judges the move against the
+    committed status, so a concurrent change of the same order waits and then sees this one.
+    The flush makes the session hook send ``order_status_changed``: the observer takes or
+    returns the stock, ledgered by ``actor`` and, for stock coming back, as ``reason``
+    (``order_cancelled`` unless given, e.g. ``hold_expired``). Re-saving the current status does
+    nothing; a move the rules do not allow raises ``InvalidStatusTransition``.
+    """
+    check_status(new_status)
+    old_status = lock_order(session, order)
+    if new_status == old_status:
+        return old_status
+    check_transition(old_status, new_status)
+    state_info = inspect(order).info
+    state_info[PENDING_CHANGE] = PendingStatusChange(old_status, actor, reason)
+    try:
+        order.status = new_status
+        session.flush()
+    finally:
+        state_info.pop(PENDING_CHANGE, None)
+    return old_status
+
+
+def judge_status_change(
+    session: Session, order: Order, new_status: str, *, actor: str
+) -> PendingStatusChange | None:
+    """For the session hook: the change an ORM write of ``order.status`` makes, judged as above.
+
+    ``change_status`` has judged its own change already (under its lock); any other write is
+    locked and judged here. None when the committed status already is ``new_status``.
+    """
+    change = inspect(order).info.pop(PENDING_CHANGE, None)
+    if change is not None:
+        return change
+    old_status = lock_order(session, order)
+    if new_status == old_status:
+        return None  # someone else made the same change first
+    check_transition(old_status, new_status)
+    return PendingStatusChange(old_status, actor, None)

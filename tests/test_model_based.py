@@ -14,7 +14,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, func, select
 
-from shop import stock
+from shop import orders, stock
 from shop.cli import ledger_mismatches
 from shop.database import commit_unit_of_work
 from shop.errors import InventoryError
@@ -82,7 +82,7 @@ class ShopMachine(RuleBasedStateMachine):
         for sku, quantity in lines:
             wanted[sku] += quantity
         lines_ok = all(sku in CATALOG and quantity >= 1 for sku, quantity in lines)
-        takes = status in stock.COMMITTING
+        takes = status in orders.COMMITTING
         expect_ok = lines_ok and (not takes or self.can_take(wanted))
         try:
             order = commit_unit_of_work(
@@ -105,8 +105,8 @@ class ShopMachine(RuleBasedStateMachine):
     def change_status(self, data, target_status):
         number = data.draw(st.sampled_from(sorted(self.orders)))
         order = self.orders[number]
-        allowed = target_status in stock.TRANSITIONS[order["status"]]
-        takes = allowed and target_status in stock.COMMITTING and not order["committed"]
+        allowed = target_status in orders.TRANSITIONS[order["status"]]
+        takes = allowed and target_status in orders.COMMITTING and not order["committed"]
         returns = allowed and target_status == "cancelled" and order["committed"]
         same = target_status == order["status"]
         expect_ok = same or (allowed and (not takes or self.can_take(order["lines"])))

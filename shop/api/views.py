@@ -18,8 +18,8 @@ from .. import stock
 from ..database import commit_unit_of_work
 from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError
 from ..extensions import db
-from ..models import InventoryMovement, Order, OrderItem, Product, ProductStatus
-from ..orders import customer_problems, place_order
+from ..models import InventoryMovement, Order, Product, ProductStatus
+from ..orders import change_status, customer_problems, find_order, place_order
 from .auth import authenticate, require_staff
 from .models import IdempotencyKey
 from .problems import ApiError, init_blueprint, problem_item
@@ -47,7 +47,6 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as in the OpenAPI document
-ORDER_NUMBER = re.compile(r"[A-Z0-9-]{1,32}")
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
@@ -125,20 +124,11 @@ def _refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError
 # -- lookups --------------------------------------------------------------------------------
 
 
-def _find_order(number: str, *, lock: bool = False) -> Order:
-    number = number.strip().upper()
-    if ORDER_NUMBER.fullmatch(number):
-        stmt = (
-            select(Order)
-            .where(Order.number == number)
-            .options(selectinload(Order.items).selectinload(OrderItem.product))
-        )
-        if lock:  # serialise status changes of one order (two cancels must not both return stock)
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        order = db.session.scalar(stmt)
-        if order is not None:
-            return order
-    raise ApiError(404, f"There is no order {number}.", code="order_not_found")
+def _find_order(number: str) -> Order:
+    order = find_order(db.session, number)
+    if order is None:
+        raise ApiError(404, f"There is no order {number.strip().upper()}.", code="order_not_found")
+    return order
 
 
 def _find_product(sku: str) -> Product:
@@ -333,9 +323,8 @@ def set_order_status(number: str):
     body = validate(StatusChange, read_json())
 
     def work() -> OrderOut:
-        order = _find_order(number, lock=True)
-        order.status = body.status
-        db.session.flush()
+        order = _find_order(number)
+        change_status(db.session, order, body.status, actor=caller.actor)
         return order_out(order)
 
     try:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from flask import request, url_for
 
 from ..models import OrderStatus, Product, ProductStatus
-from ..stock import TRANSITIONS
+from ..orders import TRANSITIONS
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from shop.models import Inventory, Product
-from shop.stock import TRANSITIONS
+from shop.orders import TRANSITIONS
 from shop.web.presentation import availability, is_low_stock, money, order_actions, safe_next
 from shop.web.staff.chart import nice_step, stock_chart
 from shop.web.staff.ledger_csv import csv_lines, day_range, parse_day, safe_cell

@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 from ...database import commit_unit_of_work
 from ...errors import InventoryError
 from ...extensions import db
-from ...models import Order, OrderItem, Product
-from ...orders import place_order
+from ...models import Product
+from ...orders import find_order, place_order
 from ...stock import MAX_LINE_QUANTITY
 from ..presentation import availability
 from . import bp
@@ -29,14 +29,6 @@ def catalog_products() -> list[Product]:
     return db.session.scalars(
         select(Product).options(selectinload(Product.inventory)).order_by(Product.name, Product.sku)
     ).all()
-
-
-def find_order(number: str) -> Order | None:
-    return db.session.scalar(
-        select(Order)
-        .where(Order.number == number.strip().upper())
-        .options(selectinload(Order.items).selectinload(OrderItem.product))
-    )
 
 
 def _posted_skus() -> list[str]:
@@ -82,7 +74,7 @@ def index():
         return _render_catalog(products, form, 422)
     except IntegrityError:
         # The same form came back (double click, back and resubmit): its number is taken.
-        existing = find_order(number)
+        existing = find_order(db.session, number)
         if existing is None:
             raise
         flash(f"This order was already submitted: here is order {existing.number}.", "info")
@@ -98,7 +90,7 @@ def index():
 @bp.get("/orders/<number>")
 def order(number: str):
     """An order's lines, totals and status; the unguessable number is the key."""
-    found = find_order(number)
+    found = find_order(db.session, number)
     if found is None:
         abort(404, description="There is no order with that number. Please check the link.")
     return render_template("catalog/order.html", order=found)

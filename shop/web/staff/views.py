@@ -23,6 +23,7 @@ from ...database import commit_unit_of_work
 from ...errors import InventoryError
 from ...extensions import db
 from ...models import Inventory, InventoryMovement, Order, OrderStatus, Product, utcnow
+from ...orders import change_status, find_order
 from ...stock import adjust_stock
 from ..presentation import PRODUCT_STATUS_LABELS, safe_next
 from . import bp
@@ -270,14 +271,11 @@ def order_status(number: str):
         return redirect(back)
     new_status = form.status.data
 
-    def work():
-        order = db.session.scalar(select(Order).where(Order.number == number))
+    def work() -> str:
+        order = find_order(db.session, number)
         if order is None:
             abort(404, description=f"There is no order {number}.")
-        old_status = order.status
-        order.status = new_status
-        db.session.flush()
-        return old_status
+        return change_status(db.session, order, new_status, actor=staff_actor())
 
     try:
         old_status = commit_unit_of_work(work, actor=staff_actor())

@@ -1,0 +1,27 @@
+"""The stock changes of the current transaction, kept on the session until it ends.
+
+The session hook (``shop.events``) reports them after commit (``signals.stock_changed``) and
+drops them on rollback: nothing is announced that did not happen.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from .rules import StockChange
+
+_KEY = "shop.stock_changes"
+
+
+def record(session: Session, changes: list[StockChange]) -> None:
+    session.info.setdefault(_KEY, []).extend(changes)
+
+
+def pop(session: Session) -> list[StockChange]:
+    """The changes of the transaction that just committed, forgotten as they are returned."""
+    return session.info.pop(_KEY, [])
+
+
+def discard(session: Session) -> None:
+    """Forget the changes of a transaction that rolled back."""
+    session.info.pop(_KEY, None)

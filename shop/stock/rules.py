@@ -1,0 +1,152 @@
+"""The stock rules that need no database: limits, line and adjustment checks, shortages.
+
+Every function here takes plain values and returns problems; nothing reads or writes a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple, TypeGuard
+
+from ..errors import Problem
+from ..models import MovementReason, Order, ProductStatus
+
+MAX_LINE_QUANTITY = 10_000
+MAX_LINES = 500
+MAX_ADJUSTMENT = 1_000_000
+MANUAL_REASONS = (MovementReason.RESTOCK, MovementReason.ADJUSTMENT)
+
+
+class StockRow(NamedTuple):
+    """What the stock rules need of one product, read together with its inventory row."""
+
+    sku: str
+    status: str
+    low_stock_threshold: int
+    quantity: int | None  # None: the product has no inventory row
+
+
+@dataclass(frozen=True)
+class StockChange:
+    """One ledger row, reported after commit (audit log, low-stock notice)."""
+
+    product_id: int
+    sku: str
+    delta: int
+    quantity_after: int
+    reason: str
+    actor: str
+    order_number: str | None
+    note: str | None
+    low_stock_threshold: int
+
+    @property
+    def is_low(self) -> bool:
+        return self.delta < 0 and self.quantity_after <= self.low_stock_threshold
+
+
+def is_whole_number(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def quantity_problem(sku: str | None, quantity: object) -> Problem | None:
+    """A problem if ``quantity`` is not a whole number between 1 and ``MAX_LINE_QUANTITY``."""
+    if is_whole_number(quantity) and 0 < quantity <= MAX_LINE_QUANTITY:
+        return None
+    if is_whole_number(quantity) and quantity > MAX_LINE_QUANTITY:
+        return Problem(
+            "quantity_too_large",
+            f"{sku}: {quantity} is more than the {MAX_LINE_QUANTITY} allowed on one line.",
+            sku=sku,
+            requested=quantity,
+        )
+    return Problem(
+        "invalid_quantity",
+        f"{sku}: quantity must be a whole number of at least 1, not {quantity!r}.",
+        sku=sku,
+    )
+
+
+def ordered_quantities(order: Order) -> dict[int, int]:
+    """Quantity per product id across an order's lines (duplicates summed)."""
+    totals: dict[int, int] = {}
+    for item in order.items:
+        totals[item.product_id] = totals.get(item.product_id, 0) + item.quantity
+    return totals
+
+
+def shortage(row: StockRow, wanted: int) -> Problem:
+    return Problem(
+        "insufficient_stock",
+        f"{row.sku}: {wanted} requested, only {row.quantity} available.",
+        sku=row.sku,
+        requested=wanted,
+        available=row.quantity,
+    )
+
+
+def stock_problems(requested: Mapping[int, int], rows: Mapping[int, StockRow]) -> list[Problem]:
+    """Availability, status and shortage problems of ``requested`` quantities per product id."""
+    problems = []
+    for pid, wanted in requested.items():
+        row = rows.get(pid)
+        if row is None:
+            problems.append(Problem("unknown_product", f"Product #{pid} does not exist.", requested=wanted))
+        elif row.status == ProductStatus.DISCONTINUED:
+            problems.append(
+                Problem(
+                    "discontinued", f"{row.sku} is discontinued.", sku=row.sku, requested=wanted, available=0
+                )
+            )
+        elif row.status == ProductStatus.UNAVAILABLE:
+            problems.append(
+                Problem(
+                    "unavailable",
+                    f"{row.sku} is temporarily unavailable.",
+                    sku=row.sku,
+                    requested=wanted,
+                    available=0,
+                )
+            )
+        elif row.quantity is None:
+            problems.append(
+                Problem(
+                    "no_inventory", f"{row.sku} is not stocked.", sku=row.sku, requested=wanted, available=0
+                )
+            )
+        elif row.quantity < wanted:
+            problems.append(shortage(row, wanted))
+    return problems
+
+
+def return_problems(product_ids: Iterable[int], rows: Mapping[int, StockRow]) -> list[Problem]:
+    """Products that have no inventory row to give stock back to."""
+    return [
+        Problem("no_inventory", f"Product #{pid} has no inventory row to return stock to.")
+        for pid in product_ids
+        if rows.get(pid) is None or rows[pid].quantity is None
+    ]
+
+
+def adjustment_problems(sku: str, delta: object, reason: str) -> list[Problem]:
+    """Problems of a manual change of ``delta`` units for ``reason`` (``restock`` or ``adjustment``)."""
+    problems = []
+    if reason not in MANUAL_REASONS:
+        problems.append(
+            Problem("invalid_reason", f"Reason must be one of: {', '.join(MANUAL_REASONS)}.", sku=sku)
+        )
+    if not is_whole_number(delta) or delta == 0 or abs(delta) > MAX_ADJUSTMENT:
+        problems.append(
+            Problem(
+                "invalid_delta",
+                f"{sku}: the change must be a non-zero whole number "
+                f"between -{MAX_ADJUSTMENT} and {MAX_ADJUSTMENT}.",
+                sku=sku,
+            )
+        )
+    elif reason == MovementReason.RESTOCK and is_whole_number(delta) and delta < 0:
+        problems.append(
+            Problem("invalid_delta", f"{sku}: a restock adds stock; use an adjustment to remove it.", sku=sku)
+        )
+    return problems
