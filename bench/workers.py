@@ -1,4 +1,4 @@
-"""Load-generating worker processes for bench/run.py.
+"""Load-generating worker processes, started by bench/processes.py for the service and SQLite rows.
 
 Each worker is a separate process (forked by multiprocessing) that builds its own app
 or connection, places a few warm-up orders, waits on a barrier with its siblings, then
@@ -14,7 +14,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 
-# The catalogue bench/run.py seeds (the same for every row): spread SKUs have product ids
+# The catalogue bench/database.py seeds (the same for every row): spread SKUs have product ids
 # 1..N_SPREAD, the hot SKU has id HOT_ID.
 N_SPREAD = 1000
 HOT_ID = N_SPREAD + 1
