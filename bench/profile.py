@@ -27,6 +27,7 @@ OUT = Path(__file__).resolve().parent / "profile"
 
 
 def main(argv=None) -> int:
+    """Place orders on ``shop_bench`` and write the profiles to bench/profile/."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -25,6 +25,7 @@ CUSTOMER_EMAIL = "bench@example.com"
 
 
 def spread_sku(product_id: int) -> str:
+    """The SKU of spread product ``product_id`` (SKU-0001..SKU-1000)."""
     return f"SKU-{product_id:04d}"
 
 
@@ -36,6 +37,7 @@ def order_product_ids(case: str, rng: random.Random) -> list[int]:
 
 
 def order_lines(case: str, rng: random.Random) -> list[tuple[str, int]]:
+    """The (sku, quantity) lines of one order of ``case``."""
     return [(HOT_SKU if pid == HOT_ID else spread_sku(pid), 1) for pid in order_product_ids(case, rng)]
 
 
@@ -83,6 +85,7 @@ def _guard(worker: Callable, barrier, queue, *args) -> None:
 
 
 def service_worker(url: str, case: str, seed: int, duration: float, warmup: int, barrier, queue) -> None:
+    """Place orders through the shop's service layer on ``url`` and report to ``queue``."""
     _guard(_service_worker, barrier, queue, url, case, seed, duration, warmup)
 
 
@@ -121,6 +124,7 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
 def sqlite_direct_worker(
     path: str, case: str, seed: int, duration: float, warmup: int, barrier, queue
 ) -> None:
+    """Place orders with plain sqlite3 on the file at ``path`` and report to ``queue``."""
     _guard(_sqlite_direct_worker, barrier, queue, path, case, seed, duration, warmup)
 
 
