@@ -109,6 +109,7 @@ def measure(cases: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
+    """Run the rounds (or, with ``--one``, measure this variant) and print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -4,7 +4,7 @@
 -- order_placed ledger row, commit. The whole transaction goes in one round trip
 -- (pipeline mode, prepared statements); the row lock is taken by the UPDATE, after the
 -- INSERTs, and held only until COMMIT.
--- Variables from bench/run.py: -D run=<tag> -D seq=0 -D hot_id=<product id>.
+-- Variables from bench/ceiling.py: -D run=<tag> -D seq=0 -D hot_id=<product id>.
 \set seq :seq + 1
 \startpipeline
 BEGIN;

@@ -3,7 +3,7 @@
 -- One round trip (pipeline mode, prepared statements). The inventory rows are locked
 -- in product-id order (no deadlocks between orders sharing products) after the
 -- INSERTs, decremented with a guard and ledgered in one statement, held until COMMIT.
--- Variables from bench/run.py: -D run=<tag> -D seq=0.
+-- Variables from bench/ceiling.py: -D run=<tag> -D seq=0.
 \set seq :seq + 1
 \set a random(0, 999)
 \set b (:a + random(1, 499)) % 1000

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.profile [--orders 1000] [--case hot|spread] [--tool pyinstrument|cprofile|none]
 
-Runs in one process against ``shop_bench`` (built and reset as by bench/run.py) and writes
+Runs in one process against ``shop_bench`` (built and reset by bench/database.py) and writes
 to bench/profile/:
   <case>-pyinstrument.txt / .html   wall-clock call tree (includes waiting on PostgreSQL)
   <case>-cpu.txt                    cProfile with a CPU-time clock: where the Python CPU goes
@@ -20,12 +20,14 @@ import random
 import time
 from pathlib import Path
 
-from bench import run, workers
+from bench import workers
+from bench.database import pg_url, reset_pg, setup_pg
 
 OUT = Path(__file__).resolve().parent / "profile"
 
 
 def main(argv=None) -> int:
+    """Place orders on ``shop_bench`` and write the profiles to bench/profile/."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -36,15 +38,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if not args.no_setup:
-        run.setup_pg()
-    run.reset_pg()
+        setup_pg()
+    reset_pg()
 
     from shop import create_app
     from shop.database import commit_unit_of_work
     from shop.extensions import db
     from shop.orders import place_order
 
-    app = create_app({"DATABASE_URL": run.pg_url(), "SECRET_KEY": "bench"})
+    app = create_app({"DATABASE_URL": pg_url(), "SECRET_KEY": "bench"})
     rng = random.Random(1)
     OUT.mkdir(exist_ok=True)
 

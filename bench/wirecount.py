@@ -13,6 +13,8 @@ import threading
 
 
 class TurnCounter:
+    """The proxy: listens on ``127.0.0.1:port`` and forwards every connection to ``target``."""
+
     def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)):
         self.target = target
         self.turns = 0
@@ -28,10 +30,12 @@ class TurnCounter:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def snapshot(self) -> int:
+        """Round trips counted so far, over all connections."""
         with self._lock:
             return self.turns
 
     def close(self) -> None:
+        """Stop listening and close every proxied connection."""
         self._closed = True
         for s in [self._listener, *self._sockets]:
             try:

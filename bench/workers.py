@@ -1,4 +1,4 @@
-"""Load-generating worker processes for bench/run.py.
+"""Load-generating worker processes, started by bench/processes.py for the service and SQLite rows.
 
 Each worker is a separate process (forked by multiprocessing) that builds its own app
 or connection, places a few warm-up orders, waits on a barrier with its siblings, then
@@ -14,7 +14,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 
-# The catalogue bench/run.py seeds (the same for every row): spread SKUs have product ids
+# The catalogue bench/database.py seeds (the same for every row): spread SKUs have product ids
 # 1..N_SPREAD, the hot SKU has id HOT_ID.
 N_SPREAD = 1000
 HOT_ID = N_SPREAD + 1
@@ -25,6 +25,7 @@ CUSTOMER_EMAIL = "bench@example.com"
 
 
 def spread_sku(product_id: int) -> str:
+    """The SKU of spread product ``product_id`` (SKU-0001..SKU-1000)."""
     return f"SKU-{product_id:04d}"
 
 
@@ -36,6 +37,7 @@ def order_product_ids(case: str, rng: random.Random) -> list[int]:
 
 
 def order_lines(case: str, rng: random.Random) -> list[tuple[str, int]]:
+    """The (sku, quantity) lines of one order of ``case``."""
     return [(HOT_SKU if pid == HOT_ID else spread_sku(pid), 1) for pid in order_product_ids(case, rng)]
 
 
@@ -83,6 +85,7 @@ def _guard(worker: Callable, barrier, queue, *args) -> None:
 
 
 def service_worker(url: str, case: str, seed: int, duration: float, warmup: int, barrier, queue) -> None:
+    """Place orders through the shop's service layer on ``url`` and report to ``queue``."""
     _guard(_service_worker, barrier, queue, url, case, seed, duration, warmup)
 
 
@@ -121,6 +124,7 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
 def sqlite_direct_worker(
     path: str, case: str, seed: int, duration: float, warmup: int, barrier, queue
 ) -> None:
+    """Place orders with plain sqlite3 on the file at ``path`` and report to ``queue``."""
     _guard(_sqlite_direct_worker, barrier, queue, path, case, seed, duration, warmup)
 
 

@@ -1,0 +1,112 @@
+"""The cost section: SQL statements, round trips, latency and CPU per order, counted through a wire proxy."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+from bench import BENCH_DIR, workers
+from bench.ceiling import pgbench_cmd
+from bench.database import PG_DB, PG_HOST, PG_PORT, pg_url, reset_pg
+from bench.processes import run_in_child
+from bench.rows import CASES, log
+from bench.wirecount import TurnCounter
+from bench.workers import spread_sku
+
+
+def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
+    """Statements (cursor executions) and round trips per order, through the counting proxy."""
+    from sqlalchemy import event
+
+    from shop import create_app
+    from shop.database import commit_unit_of_work
+    from shop.extensions import db
+    from shop.orders import place_order
+
+    proxy = TurnCounter((PG_HOST, PG_PORT))
+    app = create_app({"DATABASE_URL": pg_url(port=proxy.port), "SECRET_KEY": "bench"})
+    out = {}
+    with app.app_context():
+        statements: list[str] = []
+        event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda conn, cursor, statement, *rest: statements.append(statement),
+        )
+
+        def place(lines):
+            commit_unit_of_work(
+                lambda: place_order(
+                    db.session,
+                    lines,
+                    status="confirmed",
+                    customer_name=workers.CUSTOMER_NAME,
+                    customer_email=workers.CUSTOMER_EMAIL,
+                ),
+                actor="bench",
+            )
+
+        for n in line_counts:
+            lines = [(spread_sku(pid), 1) for pid in range(1, n + 1)]
+            for _ in range(6):  # warm caches and psycopg's prepared statements
+                place(lines)
+            s0, t0, c0, cpu0 = len(statements), proxy.snapshot(), time.perf_counter(), time.process_time()
+            for _ in range(repeat):
+                place(lines)
+            elapsed, cpu = time.perf_counter() - c0, time.process_time() - cpu0
+            out[str(n)] = {
+                "statements": (len(statements) - s0) / repeat,
+                "round_trips": (proxy.snapshot() - t0) / repeat,
+                "latency_ms": round(elapsed / repeat * 1000, 3),
+                "cpu_ms": round(cpu / repeat * 1000, 3),
+                "sql": [
+                    re.sub(r"\s+", " ", s)[:90] for s in statements[-int((len(statements) - s0) / repeat) :]
+                ],
+            }
+        db.session.remove()
+        db.engine.dispose()
+    proxy.close()
+    return out
+
+
+def measure_ceiling_cost() -> dict:
+    """Round trips per pgbench transaction (1-line hot and 3-line spread), through the proxy."""
+    proxy = TurnCounter((PG_HOST, PG_PORT))
+    out = {}
+    for case in CASES:
+        counts = []
+        for n in (1, 21):
+            before = proxy.snapshot()
+            subprocess.run(
+                pgbench_cmd(case, 1, f"c{case[0]}{n}", proxy.port) + ["-t", str(n), PG_DB],
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
+            counts.append(proxy.snapshot() - before)
+        sql = (BENCH_DIR / f"ceiling_{case}.sql").read_text()
+        body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith(("--", "\\")))
+        stmts = [s.strip() for s in body.split(";") if s.strip()]
+        out[case] = {
+            "round_trips": (counts[1] - counts[0]) / 20,
+            "statements": sum(1 for s in stmts if s.upper() not in ("BEGIN", "COMMIT")),
+        }
+    proxy.close()
+    return out
+
+
+def measure_cost() -> dict:
+    """The cost section on a freshly reset ``shop_bench``: ``{"service": by line count, "ceiling": by case}``."""
+    reset_pg()
+    log("measuring statements and round trips per order")
+    cost = {
+        "service": run_in_child(measure_service_cost, (1, 10, 100), 20),
+        "ceiling": run_in_child(measure_ceiling_cost),
+    }
+    for n, c in cost["service"].items():
+        log(
+            f"cost {n:>3} lines: {c['statements']:g} statements, {c['round_trips']:g} round trips, "
+            f"{c['latency_ms']:.2f} ms, {c['cpu_ms']:.2f} ms CPU"
+        )
+    return cost

@@ -1,0 +1,167 @@
+"""The benchmark's databases: PostgreSQL ``shop_bench`` and a SQLite file, built by the migrations, seeded, reset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from bench import ROOT
+from bench.workers import HOT_ID, HOT_SKU, N_SPREAD, spread_sku
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_DB = os.environ.get("BENCH_DATABASE", "shop_bench")
+HOT_STOCK = 10_000_000  # enough for any row: the hot SKU never runs out
+SPREAD_STOCK = 1_000_000
+SQLITE_DIR = Path(tempfile.gettempdir()) / "shop_bench_sqlite"
+
+if PG_DB in {"test", "shop_test", "postgres"}:
+    raise SystemExit(f"refusing to benchmark on the shared database {PG_DB!r}")
+
+
+def pg_conninfo(db: str = PG_DB, port: int = PG_PORT) -> str:
+    """libpq connection string of ``db`` (psycopg, pgbench's server)."""
+    return f"host={PG_HOST} port={port} user={PG_USER} dbname={db}"
+
+
+def pg_url(db: str = PG_DB, port: int = PG_PORT) -> str:
+    """SQLAlchemy URL of ``db``, as the shop's DATABASE_URL."""
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{port}/{db}"
+
+
+def migrate(url: str) -> None:
+    """Build the schema with the project's migrations (`flask --app app db upgrade`)."""
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        raise SystemExit(f"migration failed on {url}:\n{proc.stdout}\n{proc.stderr}")
+
+
+def catalogue() -> list[tuple[int, str, str, int]]:
+    """The products of every row: (id, sku, name, price_cents), spread SKUs then the hot one."""
+    rows = [(pid, spread_sku(pid), f"Bench product {pid}", 100 + pid) for pid in range(1, N_SPREAD + 1)]
+    rows.append((HOT_ID, HOT_SKU, "Bench hot product", 999))
+    return rows
+
+
+def initial_stock() -> dict[int, int]:
+    """Stock of each product id at the start of every row."""
+    return {pid: (HOT_STOCK if pid == HOT_ID else SPREAD_STOCK) for pid, *_ in catalogue()}
+
+
+def now_utc() -> datetime:
+    """The current UTC time without tzinfo, as the shop stores timestamps."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def setup_pg() -> None:
+    """Create ``shop_bench`` if needed, rebuild its schema with the migrations and seed the catalogue."""
+    with psycopg.connect(pg_conninfo("postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{PG_DB}"')
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    migrate(pg_url())
+    now = now_utc()
+    with psycopg.connect(pg_conninfo()) as conn:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO products (id, sku, name, price_cents, status, low_stock_threshold, created_at,"
+                " updated_at) VALUES (%s, %s, %s, %s, 'active', 5, %s, %s)",
+                [(*row, now, now) for row in catalogue()],
+            )
+            cur.execute("SELECT setval('products_id_seq', %s)", (HOT_ID,))
+            cur.executemany(
+                "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (%s, 0, %s)",
+                [(pid, now) for pid in initial_stock()],
+            )
+
+
+def reset_pg() -> None:
+    """Same starting state for every row: no orders, initial stock ledgered, vacuumed, checkpointed."""
+    now = now_utc()
+    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("TRUNCATE inventory_movements, order_items, orders RESTART IDENTITY CASCADE")
+            conn.execute(
+                "UPDATE inventory SET quantity = CASE WHEN product_id = %s THEN %s ELSE %s END,"
+                " updated_at = %s",
+                (HOT_ID, HOT_STOCK, SPREAD_STOCK, now),
+            )
+            conn.execute(
+                "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
+                " actor, created_at) SELECT product_id, NULL, quantity, quantity, 'initial_stock',"
+                " 'bench-seed', %s FROM inventory",
+                (now,),
+            )
+        for table in ("inventory", "products", "orders", "order_items", "inventory_movements"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute("CHECKPOINT")
+
+
+def count_pg_orders() -> int:
+    """Number of orders in ``shop_bench``."""
+    with psycopg.connect(pg_conninfo()) as conn:
+        return conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+
+
+# -- SQLite -------------------------------------------------------------------------------------
+
+
+def setup_sqlite() -> Path:
+    """A migrated, seeded SQLite file under SQLITE_DIR, which every SQLite row starts from a copy of."""
+    shutil.rmtree(SQLITE_DIR, ignore_errors=True)
+    SQLITE_DIR.mkdir(parents=True)
+    pristine = SQLITE_DIR / "pristine.sqlite"
+    migrate(f"sqlite:///{pristine}")
+    now = now_utc().isoformat(sep=" ")
+    conn = sqlite3.connect(pristine)
+    with conn:
+        conn.executemany(
+            "INSERT INTO products (id, sku, name, price_cents, status, low_stock_threshold,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, 'active', 5, ?, ?)",
+            [(*row, now, now) for row in catalogue()],
+        )
+        conn.executemany(
+            "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (?, ?, ?)",
+            [(pid, q, now) for pid, q in initial_stock().items()],
+        )
+        conn.executemany(
+            "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
+            " actor, created_at) VALUES (?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
+            [(pid, q, q, now) for pid, q in initial_stock().items()],
+        )
+    conn.execute("VACUUM")
+    conn.close()
+    return pristine
+
+
+def reset_sqlite(pristine: Path) -> Path:
+    """A fresh copy of the pristine file (no WAL left over), for one row."""
+    target = SQLITE_DIR / "run.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(pristine, target)
+    return target
+
+
+def remove_sqlite_files() -> None:
+    """Delete SQLITE_DIR and the files in it."""
+    shutil.rmtree(SQLITE_DIR, ignore_errors=True)

@@ -1,0 +1,76 @@
+"""Process plumbing: N worker processes (bench/workers.py) through one timed window, and one-off forked children."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import traceback
+from collections.abc import Callable
+
+from bench.rows import Measured, Row, log, ms, percentile
+
+WARMUP_ORDERS = 10  # per worker process, before the timed window
+
+
+def run_workers(target: Callable, args_for: Callable[[int], tuple], duration: float, row: Row) -> Measured:
+    """Run ``row.clients`` processes of ``target(*args_for(i), ...)`` together and fill ``row`` from their reports."""
+    clients = row.clients
+    ctx = mp.get_context("fork")
+    barrier, queue = ctx.Barrier(clients + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=target, args=(*args_for(i), duration, WARMUP_ORDERS, barrier, queue), daemon=True)
+        for i in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        barrier.wait(timeout=180)
+    except threading.BrokenBarrierError:
+        pass
+    results = []
+    for _ in procs:
+        try:
+            results.append(queue.get(timeout=duration + 180))
+        except Exception:  # noqa: BLE001
+            results.append({"failed": "worker did not report"})
+    for p in procs:
+        p.join(timeout=30)
+        if p.is_alive():
+            p.kill()
+    failures = [r["failed"] for r in results if "failed" in r]
+    if failures:
+        row.status = "failed"
+        row.note = failures[0].strip().splitlines()[-1][:200]
+        log("worker failure:\n" + failures[0])
+        return Measured(row)
+    latencies = [x for r in results for x in r["latencies"]]
+    elapsed = max(r["elapsed"] for r in results)
+    row.orders = len(latencies)
+    row.tps = round(len(latencies) / elapsed, 1)
+    row.p50_ms, row.p99_ms = ms(percentile(latencies, 50)), ms(percentile(latencies, 99))
+    if latencies:
+        row.cpu_ms_per_order = round(sum(r["cpu"] for r in results) / len(latencies) * 1000, 3)
+    for r in results:
+        for k, v in r["errors"].items():
+            row.errors[k] = row.errors.get(k, 0) + v
+    return Measured(row, orders_placed=row.orders + WARMUP_ORDERS * clients)
+
+
+def run_in_child(fn, *args):
+    """Run ``fn(*args)`` in a forked process and return its (picklable) result."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+
+    def target():
+        try:
+            queue.put(("ok", fn(*args)))
+        except BaseException as exc:  # noqa: BLE001
+            queue.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+    proc = ctx.Process(target=target, daemon=True)
+    proc.start()
+    status, value = queue.get(timeout=600)
+    proc.join(timeout=30)
+    if status != "ok":
+        raise RuntimeError(value)
+    return value

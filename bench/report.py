@@ -1,0 +1,302 @@
+"""The report: the table, results.json's summary and targets, results.md, and the README's Performance section."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from bench import ROOT
+from bench.database import pg_conninfo
+from bench.http_api import http_workers
+from bench.rows import CASES, Row
+
+README = ROOT / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+LAYER_NAMES = {
+    "ceiling": "ceiling (pgbench, SQL)",
+    "service": "service (ORM + observer)",
+    "http": "HTTP (gunicorn + wrk)",
+    "sqlite3": "SQLite: plain sqlite3",
+    "service-sqlite": "SQLite: service layer",
+}
+LAYER_ORDER = list(LAYER_NAMES)
+
+
+def machine() -> dict:
+    """CPU, memory, kernel, PostgreSQL and its settings, library versions and the commit of this run."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    with psycopg.connect(pg_conninfo("postgres")) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('fsync',"
+                " 'synchronous_commit', 'shared_buffers', 'max_connections')"
+            ).fetchall()
+        )
+    import sqlalchemy
+
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "shop", "migrations"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "pg_settings": settings,
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg": psycopg.__version__,
+        "commit": rev.strip() + ("+dirty" if dirty.strip() else ""),
+    }
+
+
+def fmt(value, digits=1) -> str:
+    """A value for the table and the log: — for None, thousands separators, ``digits`` decimals for floats."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a markdown table, by layer, case and client count."""
+    rows = sorted(rows, key=lambda r: (LAYER_ORDER.index(r.layer), CASES.index(r.case), r.clients))
+    out = [
+        "| layer | case | clients | orders/s | p50 ms | p99 ms | × ceiling | oversold | client CPU ms/order | checks |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        if r.status != "ok":
+            out.append(
+                f"| {LAYER_NAMES[r.layer]} | {r.case} | {r.clients} | {r.status} | | | | | | {r.note} |"
+            )
+            continue
+        checks = "ok" if r.checks_ok else "FAIL: " + "; ".join(r.check_notes)
+        if r.errors:
+            checks += " (" + ", ".join(f"{k}: {v}" for k, v in r.errors.items()) + ")"
+        out.append(
+            f"| {LAYER_NAMES[r.layer]} | {r.case} | {r.clients} | {fmt(r.tps)} | {fmt(r.p50_ms, 2)} | "
+            f"{fmt(r.p99_ms, 2)} | {fmt(r.ratio, 2)} | {fmt(r.oversold)} | {fmt(r.cpu_ms_per_order, 2)} | {checks} |"
+        )
+    return "\n".join(out)
+
+
+def best(rows: list[Row], layer: str, case: str) -> Row | None:
+    """The layer's row with the most orders/s for ``case``, among those that ran."""
+    ok = [r for r in rows if r.layer == layer and r.case == case and r.status == "ok" and r.tps]
+    return max(ok, key=lambda r: r.tps) if ok else None
+
+
+def find(rows: list[Row], layer: str, case: str, clients: int) -> Row | None:
+    """The row of ``layer``, ``case`` and ``clients`` if it ran."""
+    return next(
+        (r for r in rows if (r.layer, r.case, r.clients) == (layer, case, clients) and r.status == "ok"), None
+    )
+
+
+def summarise(
+    rows: list[Row],
+    cost: dict,
+    *,
+    duration: float,
+    clients: list[int],
+    load_start: list[float],
+    elapsed: float,
+) -> dict:
+    """results.json: the run's settings and machine, best orders/s and ratios per layer, cost, targets, rows.
+
+    Also sets each row's ``ratio`` (to the ceiling, or to plain sqlite3 for the SQLite rows).
+    """
+    for r in rows:
+        ref_layer = "sqlite3" if r.layer.endswith("sqlite") or r.layer == "sqlite3" else "ceiling"
+        ref = find(rows, ref_layer, r.case, r.clients)
+        if r.status == "ok" and ref and ref.tps and r.tps is not None:
+            r.ratio = round(r.tps / ref.tps, 3)
+    most = max(clients)
+    result: dict = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": duration,
+        "loadavg_start": load_start,
+        "clients": clients,
+        "machine": machine(),
+        "wall_time_s": round(elapsed, 1),
+        "http_workers_by_clients": {str(n): http_workers(n) for n in clients},
+    }
+    for layer in ("ceiling", "service", "http"):
+        for case in CASES:
+            b = best(rows, layer, case)
+            result[f"{layer}_{case}_tps"] = b.tps if b else None
+            result[f"{layer}_{case}_best_clients"] = b.clients if b else None
+            result[f"{layer}_{case}_tps_by_clients"] = {
+                str(r.clients): r.tps
+                for r in rows
+                if r.layer == layer and r.case == case and r.status == "ok"
+            }
+    for layer in ("service", "http"):
+        for case in CASES:
+            ceiling, mine = result[f"ceiling_{case}_tps"], result[f"{layer}_{case}_tps"]
+            result[f"ratio_{layer}_{case}"] = round(mine / ceiling, 3) if mine and ceiling else None
+            b = best(rows, layer, case)
+            same = find(rows, "ceiling", case, b.clients) if b else None
+            result[f"ratio_{layer}_{case}_same_clients"] = round(b.tps / same.tps, 3) if b and same else None
+    for layer in ("ceiling", "service", "http"):
+        for case in CASES:
+            r = find(rows, layer, case, most)
+            result[f"{layer}_{case}_p99_ms_at_{most}"] = r.p99_ms if r else None
+    result["http_status"] = next(
+        (r.status + (": " + r.note if r.note else "") for r in rows if r.layer == "http"), "not run"
+    )
+    service_cost = cost.get("service", {})
+    result["statements_by_lines"] = {n: c["statements"] for n, c in service_cost.items()}
+    result["round_trips_by_lines"] = {n: c["round_trips"] for n, c in service_cost.items()}
+    result["latency_ms_by_lines_1_client"] = {n: c["latency_ms"] for n, c in service_cost.items()}
+    result["cpu_ms_by_lines_1_client"] = {n: c["cpu_ms"] for n, c in service_cost.items()}
+    result["ceiling_cost"] = cost.get("ceiling", {})
+    result["service_sql_by_lines"] = {n: c["sql"] for n, c in service_cost.items()}
+    result["oversold_total"] = sum(r.oversold or 0 for r in rows)
+    result["all_checks_ok"] = all(r.checks_ok for r in rows if r.status == "ok")
+    result["targets"] = targets(result, most)
+    result["rows"] = [asdict(r) | {"key": r.key} for r in rows]
+    return result
+
+
+def targets(res: dict, most_clients: int) -> dict:
+    """The issue's targets, each with its value, goal and whether it is met (None: not measured)."""
+    n = most_clients
+    out = {}
+
+    def target(name, value, limit, ok):
+        out[name] = {"value": value, "target": limit, "met": None if value is None else bool(ok)}
+
+    v = res.get("ratio_service_hot")
+    target("service_hot_vs_ceiling", v, ">= 0.6", v is not None and v >= 0.6)
+    v = res.get("ratio_http_hot")
+    target("http_hot_vs_ceiling", v, ">= 0.3", v is not None and v >= 0.3)
+    # The other reading of "at its best client count": the ceiling at the layer's best client count.
+    for layer, goal in (("service", 0.6), ("http", 0.3)):
+        v = res.get(f"ratio_{layer}_hot_same_clients")
+        target(f"{layer}_hot_vs_ceiling_same_clients", v, f">= {goal}", v is not None and v >= goal)
+    stmts = res.get("statements_by_lines") or {}
+    flat = len(set(stmts.values())) == 1 and bool(stmts)
+    target("statements_flat_in_lines", stmts or None, "same for 1, 10, 100 lines", flat)
+    worst = max(stmts.values()) if stmts else None
+    target("statements_per_order", worst, "<= 6", worst is not None and worst <= 6)
+    for layer in ("service", "http"):
+        for case in CASES:
+            mine, ceil = res.get(f"{layer}_{case}_p99_ms_at_{n}"), res.get(f"ceiling_{case}_p99_ms_at_{n}")
+            ratio = round(mine / ceil, 2) if mine and ceil else None
+            target(
+                f"p99_{layer}_{case}_at_{n}_vs_ceiling", ratio, "<= 3.0", ratio is not None and ratio <= 3.0
+            )
+    return out
+
+
+def markdown(res: dict, rows: list[Row]) -> str:
+    """results.md: the machine, the table, the targets and the cost per order."""
+    m = res["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated {res['generated_at']} by `make bench` ({res['duration_s']} s per row, clients "
+        f"{', '.join(map(str, res['clients']))}; whole run {res['wall_time_s']} s) at commit {m['commit']}.",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}; "
+        f"PostgreSQL {m['postgresql']} (fsync={m['pg_settings'].get('fsync')}, synchronous_commit="
+        f"{m['pg_settings'].get('synchronous_commit')}); Python {m['python']}, SQLAlchemy {m['sqlalchemy']}, "
+        f"psycopg {m['psycopg']}. Server, load generators and the app share the same CPUs. "
+        f"Load average before the run {res['loadavg_start']}, after {m['loadavg_end']} "
+        "(anything else running on the machine skews every row).",
+        "",
+        table(rows),
+        "",
+        "Clients: worker processes (service), pgbench or wrk connections (ceiling, HTTP); HTTP rows run "
+        f"gunicorn with {', '.join(str(n) for n in res['http_workers_by_clients'].values())} sync workers at "
+        f"{', '.join(res['http_workers_by_clients'])} clients. "
+        "× ceiling: orders/s divided by the ceiling's at the same case and client count "
+        "(SQLite rows: by plain sqlite3's). Oversold: units sold beyond the initial stock plus negative stock "
+        "(must be 0). Checks: on hand + sold = initial for every product, the ledger sums to the stock, "
+        "every order has its ledger rows, and the database holds the orders the clients counted.",
+        "",
+        "## Targets",
+        "",
+        "| target | value | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for name, t in res["targets"].items():
+        met = "—" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(f"| {name} | {t['value']} | {t['target']} | {met} |")
+    lines += [
+        "",
+        "The headline ratios (`*_vs_ceiling`) divide each layer's best orders/s by the ceiling's best, "
+        "whatever the client counts; `*_same_clients` divide by the ceiling at the layer's best client count "
+        '(the other reading of the issue\'s "at its best client count").',
+        "",
+    ]
+    if res.get("statements_by_lines"):
+        lines += [
+            "## Cost per order (service layer, PostgreSQL, 1 client)",
+            "",
+            "| lines | SQL statements | round trips | latency ms | client CPU ms |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for n in res["statements_by_lines"]:
+            lines.append(
+                f"| {n} | {res['statements_by_lines'][n]:g} | {res['round_trips_by_lines'][n]:g} | "
+                f"{res['latency_ms_by_lines_1_client'][n]:.2f} | {res['cpu_ms_by_lines_1_client'][n]:.2f} |"
+            )
+        cc = res.get("ceiling_cost") or {}
+        if cc:
+            lines += [
+                "",
+                "Ceiling (pgbench script): "
+                + "; ".join(
+                    f"{case}: {c['statements']} statements + BEGIN/COMMIT, {c['round_trips']:g} round trip(s)"
+                    for case, c in cc.items()
+                )
+                + ".",
+            ]
+        first = next(iter(res["service_sql_by_lines"].values()), [])
+        lines += [
+            "",
+            "Statements of one service-layer order (round trips not listed here: BEGIN, COMMIT, and a "
+            "ping when the pooled connection sat idle for over a second):",
+            "",
+        ]
+        lines += [f"{i}. `{s}`" for i, s in enumerate(first, 1)]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def update_readme(md: str) -> None:
+    """Put the run's table and targets (results.md up to the cost section) in the README's Performance section."""
+    text = README.read_text()
+    start, end = text.split(README_START)[0], text.split(README_END)[1]
+    summary = (
+        md.split("## Cost per order")[0]
+        .replace("# Benchmark results\n\n", "")
+        .replace("## Targets", "Targets:")
+    )
+    README.write_text(f"{start}{README_START}\n{summary.strip()}\n{README_END}{end}")
