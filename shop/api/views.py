@@ -18,7 +18,7 @@ from .. import stock
 from ..database import commit_unit_of_work
 from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError
 from ..extensions import db
-from ..models import InventoryMovement, Order, Product, ProductStatus
+from ..models import InventoryMovement, Order, Product
 from ..orders import change_status, customer_problems, find_order, place_order
 from .auth import authenticate, require_staff
 from .models import IdempotencyKey
@@ -172,25 +172,15 @@ def order_out(order: Order) -> OrderOut:
     )
 
 
-def availability(product: Product) -> str:
-    if product.status == ProductStatus.DISCONTINUED:
-        return "discontinued"
-    if product.status == ProductStatus.UNAVAILABLE:
-        return "unavailable"
-    on_hand = product.inventory.quantity if product.inventory else 0
-    if on_hand <= 0:
-        return "out_of_stock"
-    return "low_stock" if on_hand <= product.low_stock_threshold else "in_stock"
-
-
 def product_out(product: Product) -> ProductOut:
+    on_hand = product.inventory.quantity if product.inventory else None
     return ProductOut(
         sku=product.sku,
         name=product.name,
         price_cents=product.price_cents,
         status=product.status,
-        stock=product.inventory.quantity if product.inventory else None,
-        availability=availability(product),
+        stock=on_hand,
+        availability=stock.availability(product.status, on_hand, product.low_stock_threshold),
         low_stock_threshold=product.low_stock_threshold,
     )
 

@@ -14,8 +14,10 @@ from .rules import (
     MAX_ADJUSTMENT,
     MAX_LINE_QUANTITY,
     MAX_LINES,
+    Availability,
     StockChange,
     StockRow,
+    availability,
     ordered_quantities,
     quantity_problem,
 )
@@ -30,6 +32,7 @@ from .service import (
 )
 
 __all__ = [
+    "Availability",
     "MANUAL_REASONS",
     "MAX_ADJUSTMENT",
     "MAX_LINES",
@@ -38,6 +41,7 @@ __all__ = [
     "StockRow",
     "actor_of",
     "adjust_stock",
+    "availability",
     "check_lines",
     "ordered_quantities",
     "quantity_problem",

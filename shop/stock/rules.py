@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import NamedTuple, TypeGuard
 
 from ..errors import Problem
@@ -44,6 +45,33 @@ class StockChange:
     @property
     def is_low(self) -> bool:
         return self.delta < 0 and self.quantity_after <= self.low_stock_threshold
+
+
+class Availability(StrEnum):
+    """What a customer is told about a product (the web badges and the API's ``availability``)."""
+
+    IN_STOCK = "in_stock"
+    LOW_STOCK = "low_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    UNAVAILABLE = "unavailable"
+    DISCONTINUED = "discontinued"
+
+    @property
+    def orderable(self) -> bool:
+        return self in (Availability.IN_STOCK, Availability.LOW_STOCK)
+
+
+def availability(status: str, on_hand: int | None, low_stock_threshold: int) -> Availability:
+    """Discontinued, temporarily unavailable, out of stock (none on hand or not stocked), low, in stock."""
+    if status == ProductStatus.DISCONTINUED:
+        return Availability.DISCONTINUED
+    if status == ProductStatus.UNAVAILABLE:
+        return Availability.UNAVAILABLE
+    if not on_hand or on_hand <= 0:
+        return Availability.OUT_OF_STOCK
+    if on_hand <= low_stock_threshold:
+        return Availability.LOW_STOCK
+    return Availability.IN_STOCK
 
 
 def is_whole_number(value: object) -> TypeGuard[int]:

@@ -13,25 +13,30 @@ from flask import request, url_for
 
 from ..models import OrderStatus, Product, ProductStatus
 from ..orders import TRANSITIONS
+from ..stock import Availability
+from ..stock import availability as stock_availability
 
 
 @dataclass(frozen=True)
-class Availability:
-    """What a customer is told about a product, and whether it can be ordered now."""
+class Badge:
+    """How an availability is shown: a label and a CSS class; ``orderable`` enables the quantity field."""
 
-    key: str  # in_stock, low, out, unavailable, discontinued
+    key: Availability
     label: str
-    orderable: bool
+    css_class: str
 
     @property
-    def css_class(self) -> str:
-        return {
-            "in_stock": "badge-in-stock",
-            "low": "badge-low",
-            "out": "badge-out",
-            "unavailable": "badge-unavailable",
-            "discontinued": "badge-discontinued",
-        }[self.key]
+    def orderable(self) -> bool:
+        return self.key.orderable
+
+
+_BADGES = {
+    Availability.IN_STOCK: ("In stock", "badge-in-stock"),
+    Availability.LOW_STOCK: ("Only {on_hand} left", "badge-low"),
+    Availability.OUT_OF_STOCK: ("Out of stock", "badge-out"),
+    Availability.UNAVAILABLE: ("Temporarily unavailable", "badge-unavailable"),
+    Availability.DISCONTINUED: ("Discontinued", "badge-discontinued"),
+}
 
 
 def on_hand(product: Product) -> int | None:
@@ -45,18 +50,11 @@ def is_low_stock(product: Product) -> bool:
     return quantity is not None and quantity <= product.low_stock_threshold
 
 
-def availability(product: Product) -> Availability:
-    """The badge for ``product``: discontinued, temporarily unavailable, out, only N left, in stock."""
-    if product.status == ProductStatus.DISCONTINUED:
-        return Availability("discontinued", "Discontinued", False)
-    if product.status == ProductStatus.UNAVAILABLE:
-        return Availability("unavailable", "Temporarily unavailable", False)
-    quantity = on_hand(product) or 0
-    if quantity <= 0:
-        return Availability("out", "Out of stock", False)
-    if quantity <= product.low_stock_threshold:
-        return Availability("low", f"Only {quantity} left", True)
-    return Availability("in_stock", "In stock", True)
+def availability(product: Product) -> Badge:
+    """The badge for ``product`` (the rule is ``shop.stock.availability``, as in the API)."""
+    key = stock_availability(product.status, on_hand(product), product.low_stock_threshold)
+    label, css_class = _BADGES[key]
+    return Badge(key, label.format(on_hand=on_hand(product)), css_class)
 
 
 PRODUCT_STATUS_LABELS = {
