@@ -38,10 +38,11 @@ browser:
 test: install databases browser
 	$(BIN)/python -m pytest
 
-## lint: ruff's checks and formatting over the repository
+## lint: ruff's checks and formatting over the repository, mypy over shop/
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## stress: the server tests with more clients, plus a real stop/start of the PostgreSQL and MariaDB
 ## servers under the running shop. It stops the servers every other test run shares: never in make test.

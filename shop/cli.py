@@ -155,7 +155,9 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
     if reader.fieldnames is None or sorted(f.strip() for f in reader.fieldnames) != sorted(IMPORT_COLUMNS):
         return [], [f"line 1: the header must be {','.join(IMPORT_COLUMNS)}."]
     reader.fieldnames = [f.strip() for f in reader.fieldnames]
-    rows, errors, seen = [], [], {}
+    rows: list[ImportRow] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
     for record in reader:
         line = reader.line_num
         problems = []
@@ -177,7 +179,7 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
             problems.append(
                 f"quantity {record['quantity']!r} must be a whole number from 0 to {stock.MAX_ADJUSTMENT}"
             )
-        if problems:
+        if problems or price is None or quantity is None:
             errors.append(f"line {line}: " + "; ".join(problems) + ".")
         else:
             seen[sku] = line

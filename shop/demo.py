@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from .extensions import DbSession
 from .models import Inventory, Product, ProductStatus
 
 # sku, name, price in cents, stock (None: not stocked), status
@@ -23,7 +23,7 @@ DEMO_CATALOG = [
 ]
 
 
-def seed_demo_catalog(session: Session) -> int:
+def seed_demo_catalog(session: DbSession) -> int:
     """Add the demo products that are missing; return how many were added."""
     existing = set(session.scalars(select(Product.sku)))
     added = 0

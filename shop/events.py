@@ -17,15 +17,16 @@ the flush: an error they raise rolls the whole unit of work back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy.orm import attributes
 
 from . import orders, signals, stock
-from .extensions import db
+from .extensions import DbSession, db
 from .models import Inventory, MovementReason, Order, OrderItem, Product, utcnow
 from .stock import journal
 
@@ -42,7 +43,7 @@ def _app() -> Flask:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def _orders_with_edited_lines(session: Session, dirty: list[object]) -> list[Order]:
+def _orders_with_edited_lines(session: DbSession, dirty: list[object]) -> list[Order]:
     """Existing orders whose lines this flush adds, changes or removes."""
     edited: dict[int, Order] = {}
     for obj in chain(session.new, dirty, session.deleted):
@@ -56,7 +57,7 @@ def _orders_with_edited_lines(session: Session, dirty: list[object]) -> list[Ord
     return list(edited.values())
 
 
-def before_flush(session: Session, flush_context: object, instances: object) -> None:
+def before_flush(session: DbSession, flush_context: object, instances: object) -> None:
     actor = stock.actor_of(session)
     dirty = [obj for obj in session.dirty if session.is_modified(obj)]
 
@@ -86,7 +87,7 @@ def before_flush(session: Session, flush_context: object, instances: object) -> 
             orders.ensure_deletable(obj)
 
 
-def _check_new_order(session: Session, order: Order) -> None:
+def _check_new_order(session: DbSession, order: Order) -> None:
     """Check a new order's lines before its INSERT; an order created committing takes stock now."""
     orders.check_status(order.status)
     taking = order.status in orders.COMMITTING
@@ -95,7 +96,7 @@ def _check_new_order(session: Session, order: Order) -> None:
         order.stock_committed_at = utcnow()  # taken after the INSERT (order_created), or all rolls back
 
 
-def _adjust_to_assigned_quantity(session: Session, inventory: Inventory, old: int, new: int) -> None:
+def _adjust_to_assigned_quantity(session: DbSession, inventory: Inventory, old: int, new: int) -> None:
     """A direct ``inventory.quantity = n`` becomes a locked, ledgered adjustment of the difference."""
     attributes.set_committed_value(inventory, "quantity", old)  # the flush must not write it unlocked
     product = session.get(Product, inventory.product_id)
@@ -105,7 +106,7 @@ def _adjust_to_assigned_quantity(session: Session, inventory: Inventory, old: in
     )
 
 
-def after_flush(session: Session, flush_context: object) -> None:
+def after_flush(session: DbSession, flush_context: object) -> None:
     # ``session.new`` still lists what this flush inserted.
     actor = stock.actor_of(session)
     new_inventory = [obj for obj in session.new if isinstance(obj, Inventory) and obj.quantity]
@@ -116,7 +117,7 @@ def after_flush(session: Session, flush_context: object) -> None:
             signals.order_created.send(_app(), order=obj, actor=actor)
 
 
-def after_commit(session: Session) -> None:
+def after_commit(session: DbSession) -> None:
     changes = journal.pop(session)
     if not changes:
         return
@@ -127,11 +128,11 @@ def after_commit(session: Session) -> None:
             signals.stock_low.send(app, change=change)
 
 
-def after_soft_rollback(session: Session, previous_transaction: object) -> None:
+def after_soft_rollback(session: DbSession, previous_transaction: object) -> None:
     journal.discard(session)
 
 
-_LISTENERS = {
+_LISTENERS: dict[str, Callable[..., None]] = {
     "before_flush": before_flush,
     "after_flush": after_flush,
     "after_commit": after_commit,

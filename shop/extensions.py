@@ -1,6 +1,7 @@
 """Flask extension objects, created unbound and initialised by ``create_app``."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -8,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
 
 # Stable constraint names keep Alembic migrations reviewable and portable.
 NAMING_CONVENTION = {
@@ -32,3 +33,12 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+
+if TYPE_CHECKING:
+    Model = Base  # what db.Model is, as far as a type checker can tell (it is built at run time)
+else:
+    Model = db.Model
+
+# The services take the session they work in: Flask-SQLAlchemy's scoped ``db.session`` at the
+# edges, or a plain ``Session`` (``object_session(order)`` in the observer).
+DbSession: TypeAlias = Session | scoped_session[Any]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db
+from .extensions import Model
 
 
 def utcnow() -> datetime:
@@ -61,7 +61,7 @@ def new_order_number() -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:]}"
 
 
-class Product(db.Model):
+class Product(Model):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
@@ -84,7 +84,7 @@ class Product(db.Model):
         return f"<Product {self.sku}>"
 
 
-class Inventory(db.Model):
+class Inventory(Model):
     __tablename__ = "inventory"
     __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
 
@@ -99,7 +99,7 @@ class Inventory(db.Model):
         return f"<Inventory product={self.product_id} quantity={self.quantity}>"
 
 
-class Order(db.Model):
+class Order(Model):
     __tablename__ = "orders"
     __table_args__ = (CheckConstraint(_in("status", OrderStatus), name="status_valid"),)
 
@@ -131,7 +131,7 @@ class Order(db.Model):
         return f"<Order {self.number} {self.status}>"
 
 
-class OrderItem(db.Model):
+class OrderItem(Model):
     __tablename__ = "order_items"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
@@ -150,7 +150,7 @@ class OrderItem(db.Model):
         return self.quantity * self.unit_price_cents
 
 
-class InventoryMovement(db.Model):
+class InventoryMovement(Model):
     """Append-only stock ledger: for every product, SUM(delta) == inventory.quantity."""
 
     __tablename__ = "inventory_movements"
@@ -176,7 +176,7 @@ class InventoryMovement(db.Model):
     order: Mapped[Order | None] = relationship()
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

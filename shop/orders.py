@@ -13,14 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, inspect, select
-from sqlalchemy.orm import Session, attributes, selectinload
+from sqlalchemy.orm import attributes, selectinload
 
 from . import stock
 from .errors import InvalidStatusTransition, InventoryError, OrderLocked, Problem
+from .extensions import DbSession
 from .models import Order, OrderItem, OrderStatus, Product
 
-COMMITTING = frozenset({OrderStatus.CONFIRMED, OrderStatus.PAID})
-TRANSITIONS = {
+COMMITTING: frozenset[str] = frozenset({OrderStatus.CONFIRMED, OrderStatus.PAID})
+TRANSITIONS: dict[str, set[str]] = {
     OrderStatus.DRAFT: {OrderStatus.CONFIRMED, OrderStatus.PAID, OrderStatus.CANCELLED},
     OrderStatus.CONFIRMED: {OrderStatus.PAID, OrderStatus.CANCELLED},
     OrderStatus.PAID: {OrderStatus.CANCELLED},
@@ -58,7 +59,7 @@ def check_transition(old: str, new: str) -> None:
         raise InvalidStatusTransition(old, new)
 
 
-def lock_order(session: Session, order: Order) -> str:
+def lock_order(session: DbSession, order: Order) -> str:
     """Lock the order's row and return its status as committed; refresh what the rules read.
 
     Concurrent status changes or line edits of one order then go one at a time, each seeing
@@ -71,7 +72,7 @@ def lock_order(session: Session, order: Order) -> str:
     return status
 
 
-def ensure_lines_editable(session: Session, order: Order) -> None:
+def ensure_lines_editable(session: DbSession, order: Order) -> None:
     """Lines of an order that has taken stock are frozen; draft lines are checked like new ones."""
     lock_order(session, order)
     if order.stock_committed_at is not None:
@@ -87,7 +88,7 @@ def ensure_deletable(order: Order) -> None:
 # -- finding -----------------------------------------------------------------------------------
 
 
-def find_order(session: Session, number: str) -> Order | None:
+def find_order(session: DbSession, number: str) -> Order | None:
     """The order with this number (as typed: case and spaces forgiven), lines and products loaded."""
     number = number.strip().upper()
     if not ORDER_NUMBER.fullmatch(number):
@@ -108,12 +109,12 @@ def customer_problems(name: str | None, email: str | None) -> list[Problem]:
 
 
 def place_order(
-    session: Session,
+    session: DbSession,
     lines: Iterable[tuple[str, object]],
     *,
     status: str,
-    customer_name: str,
-    customer_email: str,
+    customer_name: str | None,
+    customer_email: str | None,
     number: str | None = None,
 ) -> Order:
     """Add an order for ``(sku, quantity)`` lines and flush it: the observer takes its stock.
@@ -161,7 +162,7 @@ PENDING_CHANGE = "shop.status_change"
 
 
 def change_status(
-    session: Session, order: Order, new_status: str, *, actor: str, reason: str | None = None
+    session: DbSession, order: Order, new_status: str, *, actor: str, reason: str | None = None
 ) -> str:
     """Move ``order`` to ``new_status``; return the status it had (as committed).
 
@@ -188,7 +189,7 @@ def change_status(
 
 
 def judge_status_change(
-    session: Session, order: Order, new_status: str, *, actor: str
+    session: DbSession, order: Order, new_status: str, *, actor: str
 ) -> PendingStatusChange | None:
     """For the session hook: the change an ORM write of ``order.status`` makes, judged as above.
 

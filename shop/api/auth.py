@@ -14,10 +14,9 @@ from datetime import timedelta
 
 from flask import request
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from ..database import commit_unit_of_work
-from ..extensions import db
+from ..extensions import DbSession, db
 from ..models import User, utcnow
 from .models import ApiToken
 from .problems import ApiError
@@ -33,7 +32,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+def issue_token(session: DbSession, user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for ``user``: the row (added, not committed) and the token, shown only once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user=user, token_hash=hash_token(token), name=name)

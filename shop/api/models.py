@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from ..models import Order, User, utcnow
 
 # MariaDB/MySQL compare strings case-insensitively by default: idempotency keys are case-sensitive.
@@ -17,7 +17,7 @@ KEY_TYPE = String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"),
 BODY_TYPE = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A staff bearer token. Only the SHA-256 of the token is stored; revoked tokens stay for the record."""
 
     __tablename__ = "api_tokens"
@@ -40,7 +40,7 @@ class ApiToken(db.Model):
         return f"<ApiToken {self.id} user={self.user_id}{' revoked' if self.revoked_at else ''}>"
 
 
-class IdempotencyKey(db.Model):
+class IdempotencyKey(Model):
     """The first response to a ``POST /api/v1/orders`` with an ``Idempotency-Key``.
 
     Inserted, response included, in the same transaction as the order, after it: a request that

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import stock
 from . import schemas
@@ -17,8 +18,8 @@ from .views import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
 
-REQUEST_MODELS = [schemas.OrderCreate, schemas.StatusChange, schemas.AdjustmentCreate]
-RESPONSE_MODELS = [
+REQUEST_MODELS: list[type[BaseModel]] = [schemas.OrderCreate, schemas.StatusChange, schemas.AdjustmentCreate]
+RESPONSE_MODELS: list[type[BaseModel]] = [
     schemas.OrderOut,
     schemas.ProductOut,
     schemas.ProductPage,
@@ -81,8 +82,11 @@ def _body(model: str, example: dict) -> dict:
     return {"required": True, "content": {"application/json": {"schema": _ref(model), "example": example}}}
 
 
-PUBLIC = [{}, {"bearerAuth": []}]  # no token needed; a token, if sent, must be valid
-STAFF = [{"bearerAuth": []}]
+PUBLIC: list[dict[str, list[str]]] = [
+    {},
+    {"bearerAuth": []},
+]  # no token needed; a token, if sent, must be valid
+STAFF: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 ORDER_NUMBER_EXAMPLE = "K7QM-2XPA-9RTD-F3HW"
 ORDER_EXAMPLE = {
@@ -336,10 +340,9 @@ def _with_unavailable(paths: dict) -> dict:
 
 
 def build_document() -> dict:
-    _, top = models_json_schema(
-        [(m, "validation") for m in REQUEST_MODELS] + [(m, "serialization") for m in RESPONSE_MODELS],
-        ref_template=REF,
-    )
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in REQUEST_MODELS]
+    modes += [(m, "serialization") for m in RESPONSE_MODELS]
+    _, top = models_json_schema(modes, ref_template=REF)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shop API", "version": "1.0.0", "description": DESCRIPTION},

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .. import stock
 from ..errors import Problem
-from ..models import OrderStatus
+from ..models import MovementReason, OrderStatus, ProductStatus
+from ..stock import Availability
 from .problems import problem_item
 
 # -- text that can be stored on every database --------------------------------------------
@@ -42,9 +43,22 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _text(*validators, **constraints):
-    """A string type: JSON-Schema constraints first (they appear in the document), then checks."""
-    return Annotated[str, Field(**constraints), *(AfterValidator(v) for v in validators)]
+# String types: JSON-Schema constraints first (they appear in the document), then checks.
+CustomerName = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=r"\S", examples=["Ada Lovelace"]),
+    AfterValidator(_no_controls),
+    AfterValidator(_not_blank),
+]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", examples=["ada@example.com"]),
+    AfterValidator(_no_controls),
+]
+Sku = Annotated[
+    str, Field(min_length=1, max_length=64, examples=["TEA-SENCHA"]), AfterValidator(_no_controls)
+]
+Note = Annotated[str, Field(max_length=500), AfterValidator(_no_controls_but_line_breaks)]
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -55,16 +69,12 @@ class RequestModel(BaseModel):
 
 
 class CustomerIn(RequestModel):
-    name: _text(
-        _no_controls, _not_blank, min_length=1, max_length=200, pattern=r"\S", examples=["Ada Lovelace"]
-    )
-    email: _text(
-        _no_controls, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", examples=["ada@example.com"]
-    )
+    name: CustomerName
+    email: Email
 
 
 class LineIn(RequestModel):
-    sku: _text(_no_controls, min_length=1, max_length=64, examples=["TEA-SENCHA"])
+    sku: Sku
     quantity: Annotated[int, Field(ge=1, le=stock.MAX_LINE_QUANTITY, examples=[2])]
 
 
@@ -103,7 +113,7 @@ class AdjustmentCreate(RequestModel):
         AfterValidator(_not_zero),
     ]
     reason: Literal["restock", "adjustment"]
-    note: _text(_no_controls_but_line_breaks, max_length=500) | None = None
+    note: Note | None = None
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -113,6 +123,10 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
 def utc(value: datetime | None) -> datetime | None:
     """The database's naive UTC timestamps as aware ones (RFC 3339 with ``Z``)."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
@@ -152,9 +166,9 @@ class ProductOut(ResponseModel):
     sku: str
     name: str
     price_cents: int
-    status: Literal["active", "unavailable", "discontinued"]
+    status: ProductStatus
     stock: int | None = Field(description="Units on hand; null when the product is not stocked at all.")
-    availability: Literal["in_stock", "low_stock", "out_of_stock", "unavailable", "discontinued"]
+    availability: Availability
     low_stock_threshold: int
 
 
@@ -173,7 +187,7 @@ class MovementOut(ResponseModel):
     created_at: datetime
     delta: int
     quantity_after: int
-    reason: Literal["initial_stock", "order_placed", "order_cancelled", "restock", "adjustment"]
+    reason: MovementReason
     actor: str
     note: str | None
     order_number: str | None

@@ -18,7 +18,7 @@ from .. import stock
 from ..database import commit_unit_of_work
 from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError
 from ..extensions import db
-from ..models import InventoryMovement, Order, Product
+from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus
 from ..orders import change_status, customer_problems, find_order, place_order
 from .auth import authenticate, require_staff
 from .models import IdempotencyKey
@@ -158,7 +158,7 @@ def order_out(order: Order) -> OrderOut:
     ]
     return OrderOut(
         number=order.number,
-        status=order.status,
+        status=OrderStatus(order.status),
         customer=Customer(name=order.customer_name, email=order.customer_email),
         lines=lines,
         totals=Totals(
@@ -178,7 +178,7 @@ def product_out(product: Product) -> ProductOut:
         sku=product.sku,
         name=product.name,
         price_cents=product.price_cents,
-        status=product.status,
+        status=ProductStatus(product.status),
         stock=on_hand,
         availability=stock.availability(product.status, on_hand, product.low_stock_threshold),
         low_stock_threshold=product.low_stock_threshold,
@@ -221,6 +221,7 @@ class Stored(NamedTuple):
 
     @classmethod
     def of(cls, record: IdempotencyKey) -> Stored:
+        assert record.response_status is not None and record.response_body is not None
         number = json.loads(record.response_body).get("number")
         return cls(record.request_hash, record.response_status, record.response_body, number)
 
@@ -333,7 +334,7 @@ def set_order_status(number: str):
 def list_products():
     authenticate()
     page, per_page = page_args()
-    total = db.session.scalar(select(func.count()).select_from(Product))
+    total = db.session.scalar(select(func.count()).select_from(Product)) or 0
     products = db.session.scalars(
         select(Product)
         .options(selectinload(Product.inventory))
@@ -383,7 +384,7 @@ def list_movements(sku: str):
     page, per_page = page_args()
     product = _find_product(sku)
     where = InventoryMovement.product_id == product.id
-    total = db.session.scalar(select(func.count()).select_from(InventoryMovement).where(where))
+    total = db.session.scalar(select(func.count()).select_from(InventoryMovement).where(where)) or 0
     rows = db.session.execute(
         select(InventoryMovement, Order.number)
         .outerjoin(Order, Order.id == InventoryMovement.order_id)
@@ -398,7 +399,7 @@ def list_movements(sku: str):
             created_at=utc(m.created_at),
             delta=m.delta,
             quantity_after=m.quantity_after,
-            reason=m.reason,
+            reason=MovementReason(m.reason),
             actor=m.actor,
             note=m.note,
             order_number=number,

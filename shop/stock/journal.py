@@ -6,22 +6,21 @@ drops them on rollback: nothing is announced that did not happen.
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
+from ..extensions import DbSession
 from .rules import StockChange
 
 _KEY = "shop.stock_changes"
 
 
-def record(session: Session, changes: list[StockChange]) -> None:
+def record(session: DbSession, changes: list[StockChange]) -> None:
     session.info.setdefault(_KEY, []).extend(changes)
 
 
-def pop(session: Session) -> list[StockChange]:
+def pop(session: DbSession) -> list[StockChange]:
     """The changes of the transaction that just committed, forgotten as they are returned."""
     return session.info.pop(_KEY, [])
 
 
-def discard(session: Session) -> None:
+def discard(session: DbSession) -> None:
     """Forget the changes of a transaction that rolled back."""
     session.info.pop(_KEY, None)

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case, inspect, update
-from sqlalchemy.orm import Session, attributes
+from sqlalchemy.orm import attributes
 
 from ..errors import InsufficientStock, Problem
+from ..extensions import DbSession
 from ..models import Inventory, utcnow
 from . import journal, statements
 from .rules import StockChange, StockRow
@@ -72,18 +73,24 @@ class Movement:
 # -- reads and locks ---------------------------------------------------------------------
 
 
-def read_rows(session: Session, ids: Iterable[int]) -> dict[int, StockRow]:
+def read_rows(session: DbSession, ids: Iterable[int]) -> dict[int, StockRow]:
     """Products with their stock, without locks (for reporting)."""
-    return {pid: StockRow(*rest) for pid, *rest in session.execute(statements.READ_ROWS, {"ids": list(ids)})}
+    result = session.execute(statements.READ_ROWS, {"ids": list(ids)})
+    return {
+        pid: StockRow(sku, status, threshold, quantity) for pid, sku, status, threshold, quantity in result
+    }
 
 
-def lock_rows(session: Session, ids: Iterable[int]) -> dict[int, StockRow]:
+def lock_rows(session: DbSession, ids: Iterable[int]) -> dict[int, StockRow]:
     """Lock the inventory rows of ``ids`` in one statement, in product-id order.
 
     Products without an inventory row are looked up without a lock.
     """
     ids = sorted(set(ids))
-    rows = {pid: StockRow(*rest) for pid, *rest in session.execute(statements.LOCK_ROWS, {"ids": ids})}
+    result = session.execute(statements.LOCK_ROWS, {"ids": ids})
+    rows = {
+        pid: StockRow(sku, status, threshold, quantity) for pid, sku, status, threshold, quantity in result
+    }
     if len(rows) < len(ids):
         rows.update(read_rows(session, set(ids) - rows.keys()))
     return rows
@@ -96,7 +103,7 @@ def _stock_changed() -> InsufficientStock:
     return InsufficientStock([Problem("insufficient_stock", "Stock changed while it was being taken.")])
 
 
-def _remember(session: Session, changes: list[StockChange]) -> list[StockChange]:
+def _remember(session: DbSession, changes: list[StockChange]) -> list[StockChange]:
     """Keep loaded Inventory objects true without reloading them; journal the changes for after commit."""
     for c in changes:
         key = inspect(Inventory).identity_key_from_primary_key((c.product_id,))
@@ -108,7 +115,7 @@ def _remember(session: Session, changes: list[StockChange]) -> list[StockChange]
 
 
 def write_locked(
-    session: Session, deltas: Mapping[int, int], rows: Mapping[int, StockRow], movement: Movement
+    session: DbSession, deltas: Mapping[int, int], rows: Mapping[int, StockRow], movement: Movement
 ) -> list[StockChange]:
     """Guarded update of rows this transaction has locked, plus one ledger row each: two statements."""
     ids = sorted(deltas)
@@ -121,16 +128,15 @@ def write_locked(
     )
     if result.rowcount != len(ids):  # type: ignore[attr-defined]  # only if a row was not locked
         raise _stock_changed()
-    changes = [
-        movement.report(
-            pid, rows[pid].sku, rows[pid].low_stock_threshold, deltas[pid], rows[pid].quantity + deltas[pid]
-        )
-        for pid in ids
-    ]
+    changes = []
+    for pid in ids:
+        sku, _, threshold, quantity = rows[pid]
+        assert quantity is not None, "write_locked needs existing inventory rows"
+        changes.append(movement.report(pid, sku, threshold, deltas[pid], quantity + deltas[pid]))
     return write_ledger(session, changes, movement)
 
 
-def write_ledger(session: Session, changes: list[StockChange], movement: Movement) -> list[StockChange]:
+def write_ledger(session: DbSession, changes: list[StockChange], movement: Movement) -> list[StockChange]:
     """One ledger row per change, in one ``executemany``."""
     session.execute(
         statements.INSERT_MOVEMENTS,
@@ -140,7 +146,7 @@ def write_ledger(session: Session, changes: list[StockChange], movement: Movemen
 
 
 def step_by_step(
-    session: Session, deltas: Mapping[int, int], movement: Movement, check: Check, *, only_active: bool
+    session: DbSession, deltas: Mapping[int, int], movement: Movement, check: Check, *, only_active: bool
 ) -> list[StockChange]:
     """Any database: lock the rows in product-id order, ``check`` them, then ``write_locked``.
 
@@ -152,7 +158,7 @@ def step_by_step(
 
 
 def in_one_statement(
-    session: Session, deltas: Mapping[int, int], movement: Movement, check: Check, *, only_active: bool
+    session: DbSession, deltas: Mapping[int, int], movement: Movement, check: Check, *, only_active: bool
 ) -> list[StockChange]:
     """PostgreSQL: lock, guarded update and ledger in one statement (``statements.PG_CHANGE_STOCK``).
 
@@ -181,7 +187,7 @@ def in_one_statement(
 
 
 def change_stock(
-    session: Session, deltas: Mapping[int, int], movement: Movement, check: Check, *, only_active: bool
+    session: DbSession, deltas: Mapping[int, int], movement: Movement, check: Check, *, only_active: bool
 ) -> list[StockChange]:
     """Move stock by ``deltas`` (product id → units) with ledger rows, the fastest way the database allows.
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.base import NO_VALUE
 
 from ..errors import InsufficientStock, InvalidStockChange, InventoryError, Problem
+from ..extensions import DbSession
 from ..models import Inventory, MovementReason, Order, OrderItem, Product
 from . import moves
 from .moves import Movement
@@ -27,7 +27,7 @@ from .rules import (
 )
 
 
-def actor_of(session: Session) -> str:
+def actor_of(session: DbSession) -> str:
     """Who the current unit of work acts for (set by ``shop.database.commit_unit_of_work``)."""
     return session.info.get("actor", "system")
 
@@ -35,7 +35,7 @@ def actor_of(session: Session) -> str:
 # -- checking an order's lines, before they are written ----------------------------------------
 
 
-def _load_products(session: Session, items: Iterable[OrderItem]) -> dict[int, Product]:
+def _load_products(session: DbSession, items: Iterable[OrderItem]) -> dict[int, Product]:
     """The products of ``items`` by id: from the identity map, else in one query."""
     ids = {item.product_id for item in items if item.product_id is not None}
     found = {}
@@ -57,7 +57,7 @@ def _product_of(item: OrderItem, products: Mapping[int, Product]) -> Product | N
 
 
 def check_lines(
-    session: Session, order: Order, *, taking: bool, problems: Iterable[Problem] = ()
+    session: DbSession, order: Order, *, taking: bool, problems: Iterable[Problem] = ()
 ) -> dict[int, int]:
     """Fill in unit prices and check every line; raise one error listing every problem.
 
@@ -100,7 +100,7 @@ def check_lines(
 
 
 def take_stock(
-    session: Session, order: Order, quantities: Mapping[int, int], *, actor: str
+    session: DbSession, order: Order, quantities: Mapping[int, int], *, actor: str
 ) -> list[StockChange]:
     """Lock, check every line and decrement: one ``order_placed`` row per product.
 
@@ -119,7 +119,7 @@ def take_stock(
 
 
 def return_stock(
-    session: Session,
+    session: DbSession,
     order: Order,
     quantities: Mapping[int, int],
     *,
@@ -140,7 +140,7 @@ def return_stock(
 # -- stock on hand -----------------------------------------------------------------------------
 
 
-def _inventory_row(session: Session, product: Product) -> StockRow:
+def _inventory_row(session: DbSession, product: Product) -> StockRow:
     """``product``'s locked stock row, created at zero (through the ORM, ledgered) if it has none."""
     row = moves.lock_rows(session, [product.id])[product.id]
     if row.quantity is None:
@@ -151,7 +151,7 @@ def _inventory_row(session: Session, product: Product) -> StockRow:
 
 
 def adjust_stock(
-    session: Session, product: Product, delta: int, reason: str, note: str | None = None
+    session: DbSession, product: Product, delta: int, reason: str, note: str | None = None
 ) -> StockChange:
     """A staff or operator change of stock (``restock`` or ``adjustment``), locked and ledgered."""
     problems = adjustment_problems(product.sku, delta, reason)
@@ -176,7 +176,7 @@ def adjust_stock(
 
 
 def set_stock(
-    session: Session, product: Product, quantity: int, reason: str, note: str | None = None
+    session: DbSession, product: Product, quantity: int, reason: str, note: str | None = None
 ) -> StockChange | None:
     """Bring a product's stock to ``quantity`` (an import or a count), ledgering the difference."""
     row = moves.lock_rows(session, [product.id])[product.id]
@@ -190,7 +190,7 @@ def set_stock(
     return moves.write_locked(session, delta, {product.id: row}, movement)[0]
 
 
-def record_initial_stock(session: Session, inventories: list[Inventory], *, actor: str) -> None:
+def record_initial_stock(session: DbSession, inventories: list[Inventory], *, actor: str) -> None:
     """Ledger the quantity new inventory rows were inserted with (right after their INSERT)."""
     rows = moves.read_rows(session, [inventory.product_id for inventory in inventories])
     movement = Movement(MovementReason.INITIAL_STOCK, actor)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ScalarSelect, bindparam, insert, select, text
+from typing import cast
+
+from sqlalchemy import ScalarSelect, Table, bindparam, insert, select, text
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..models import Inventory, InventoryMovement, Product
 
-INVENTORY = Inventory.__table__
-MOVEMENTS = InventoryMovement.__table__
+INVENTORY = cast(Table, Inventory.__table__)
+MOVEMENTS = cast(Table, InventoryMovement.__table__)
 
 
 def _product_fact(column: InstrumentedAttribute) -> ScalarSelect:

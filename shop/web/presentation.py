@@ -57,14 +57,14 @@ def availability(product: Product) -> Badge:
     return Badge(key, label.format(on_hand=on_hand(product)), css_class)
 
 
-PRODUCT_STATUS_LABELS = {
+PRODUCT_STATUS_LABELS: dict[str, str] = {
     ProductStatus.ACTIVE: "Active",
     ProductStatus.UNAVAILABLE: "Temporarily unavailable",
     ProductStatus.DISCONTINUED: "Discontinued",
 }
 
 
-_PRODUCT_STATUS_CLASSES = {
+_PRODUCT_STATUS_CLASSES: dict[str, str] = {
     ProductStatus.ACTIVE: "badge-in-stock",
     ProductStatus.UNAVAILABLE: "badge-unavailable",
     ProductStatus.DISCONTINUED: "badge-discontinued",
@@ -101,7 +101,7 @@ def order_actions(status: str) -> list[OrderAction]:
     return [action for action in _ACTIONS if action.status in allowed]
 
 
-_STATUS_NOTES = {
+_STATUS_NOTES: dict[str, str] = {
     OrderStatus.DRAFT: "This is a draft: it is saved, but nothing is reserved until it is placed.",
     OrderStatus.CONFIRMED: "Your order is confirmed and its items are reserved for you.",
     OrderStatus.PAID: "Your order is paid. Thank you!",
@@ -147,6 +147,7 @@ def safe_next(target: str | None) -> str | None:
 def url_with(**changes) -> str:
     """The current page's URL with some query arguments changed (None removes one)."""
     args = {**request.args.to_dict(), **changes}
+    assert request.endpoint is not None  # only called while rendering a routed page
     return url_for(
         request.endpoint,
         **(request.view_args or {}),

@@ -39,7 +39,7 @@ def _at_most_max_quantity(form, field) -> None:
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=_SALT)
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
 class SignedOrderNumberField(HiddenField):
@@ -92,8 +92,7 @@ class CheckoutForm(FlaskForm):
     def for_products(cls, skus: Iterable[str], **kwargs) -> CheckoutForm:
         """A form with a quantity field named ``qty-<SKU>`` for each SKU."""
 
-        class Form(cls):
-            pass
+        Form = type("Form", (cls,), {})
 
         for sku in dict.fromkeys(skus):
             setattr(

@@ -26,9 +26,8 @@ REFUSED_HEADING = "We couldn't place your order:"
 
 
 def catalog_products() -> list[Product]:
-    return db.session.scalars(
-        select(Product).options(selectinload(Product.inventory)).order_by(Product.name, Product.sku)
-    ).all()
+    stmt = select(Product).options(selectinload(Product.inventory)).order_by(Product.name, Product.sku)
+    return list(db.session.scalars(stmt))
 
 
 def _posted_skus() -> list[str]:
@@ -56,6 +55,7 @@ def index():
         return _render_catalog(products, form, 422)
 
     number = form.order_token.data
+    assert number is not None  # InputRequired
     try:
         order = commit_unit_of_work(
             lambda: place_order(

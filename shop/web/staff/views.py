@@ -87,7 +87,7 @@ def login():
         return redirect(safe_next(request.args.get("next")) or url_for(".stock"))
     form = LoginForm(next=request.args.get("next"))
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
+        user = authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
             login_user(user)
             flash(f"Welcome, {user.email}.", "success")
@@ -112,7 +112,8 @@ def logout():
 def stock():
     """Every product with status, stock on hand and a low-stock flag; search, sort, pages."""
     query = request.args.get("q", "").strip()[:100]
-    sort = request.args.get("sort") if request.args.get("sort") in STOCK_SORTS else "sku"
+    sort = request.args.get("sort", "sku")
+    sort = sort if sort in STOCK_SORTS else "sku"
     descending = request.args.get("dir") == "desc"
     low_only = request.args.get("low") == "1"
     stmt = select(Product).outerjoin(Inventory).options(contains_eager(Product.inventory))
@@ -170,7 +171,7 @@ def _render_product(
         .limit(CHART_MOVEMENTS)
     ).all()
     chart = stock_chart(
-        [tuple(row) for row in reversed(recent)],
+        [(created_at, quantity) for created_at, quantity in reversed(recent)],
         threshold=product.low_stock_threshold,
         sku=product.sku,
         now=utcnow(),
@@ -205,10 +206,10 @@ def adjust(sku: str):
         flash(_form_errors("Please check the stock change:", form), "error")
         return _render_product(product, form, status_form, 422)
     try:
+        delta, reason = form.delta.data, form.reason.data
+        assert delta is not None and reason is not None  # required fields of a validated form
         change = commit_unit_of_work(
-            lambda: adjust_stock(
-                db.session, product, form.delta.data, form.reason.data, form.note.data or None
-            ),
+            lambda: adjust_stock(db.session, product, delta, reason, form.note.data or None),
             actor=staff_actor(),
         )
     except InventoryError as exc:
@@ -269,7 +270,7 @@ def order_status(number: str):
     if not form.validate_on_submit():
         flash(_form_errors(f"Order {number} was not changed:", form), "error")
         return redirect(back)
-    new_status = form.status.data
+    new_status = form.status.data or ""
 
     def work() -> str:
         order = find_order(db.session, number)
