@@ -30,7 +30,12 @@ from shop import create_app
 from shop.extensions import db
 from shop.models import Inventory, Product
 from tests.api.support import make_staff
-from tests.conftest import SERVER_BACKENDS, _migrate_from_scratch, _run_on_server, create_server_database
+from tests.support.databases import (
+    SERVER_BACKENDS,
+    create_server_database,
+    migrate_from_scratch,
+    run_on_server,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -254,10 +259,10 @@ def backend_url(request):
     """A freshly migrated database of its own on each server, dropped at the end."""
     url, drop = create_server_database(request.param, f"server_{os.getpid()}")
     try:
-        _migrate_from_scratch(url)
+        migrate_from_scratch(url)
         yield request.param, url
     finally:
-        _run_on_server(url, *drop)
+        run_on_server(url, *drop)
 
 
 @pytest.fixture(scope="package")
