@@ -13,4 +13,5 @@ pytest.register_assert_rewrite("tests.support")
 pytest_plugins = [
     "tests.support.databases",
     "tests.support.web",
+    "tests.support.api",
 ]

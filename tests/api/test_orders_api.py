@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from shop.api.models import IdempotencyKey
 from shop.models import InventoryMovement, Order
-from tests.api.support import order_body
+from tests.support.api import order_body
 from tests.support.factories import add_product
 from tests.support.readers import count, counts, movements, stock_of
 

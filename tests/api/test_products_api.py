@@ -3,8 +3,8 @@
 import pytest
 
 from shop.models import User
-from tests.api.support import make_staff, order_body
-from tests.support.factories import add_product
+from tests.support.api import order_body
+from tests.support.factories import add_product, make_staff
 from tests.support.readers import movements, stock_of
 
 

@@ -29,13 +29,13 @@ from sqlalchemy.pool import NullPool
 from shop import create_app
 from shop.extensions import db
 from shop.models import Inventory, Product
-from tests.api.support import make_staff
 from tests.support.databases import (
     SERVER_BACKENDS,
     create_server_database,
     migrate_from_scratch,
     run_on_server,
 )
+from tests.support.factories import make_staff
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shop.api.auth import issue_token
 from shop.models import Inventory, Order, OrderItem, Product, User
 
 
@@ -38,3 +39,12 @@ def make_user(session, email=STAFF_EMAIL, password=STAFF_PASSWORD, *, is_staff=T
     session.add(user)
     session.commit()
     return user
+
+
+def make_staff(session, email=STAFF_EMAIL, *, is_staff=True) -> tuple[User, str]:
+    """A committed staff user of the API (no password) and a live bearer token of theirs."""
+    user = User(email=email, is_staff=is_staff, password_hash="!")  # no password: API only
+    session.add(user)
+    _, token = issue_token(session, user, "tests")
+    session.commit()
+    return user, token
