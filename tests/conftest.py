@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.support.databases",
     "tests.support.web",
     "tests.support.api",
+    "tests.support.browser",
 ]
