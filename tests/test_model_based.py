@@ -23,6 +23,7 @@ from shop.models import Inventory, InventoryMovement, Order, Product
 from shop.orders import place_order
 from tests.support.databases import make_app
 
+# sku: (initial stock or None for no inventory row, status)
 CATALOG = {
     "A": (6, "active"),
     "B": (3, "active"),
