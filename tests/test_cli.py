@@ -8,8 +8,8 @@ from sqlalchemy import text
 from shop.demo import DEMO_CATALOG
 from shop.extensions import db
 from shop.models import Order, Product, User
-from tests.conftest import add_product
-from tests.helpers import count, counts, movements, stock_of
+from tests.support.factories import add_product
+from tests.support.readers import count, counts, movements, stock_of
 
 
 @pytest.fixture

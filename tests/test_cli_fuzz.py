@@ -4,8 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import _make_app, add_product
-from tests.helpers import counts, stock_of
+from tests.support.databases import make_app
+from tests.support.factories import add_product
+from tests.support.readers import counts, stock_of
 
 FUZZ = settings(
     max_examples=60,
@@ -46,7 +47,7 @@ NASTY = st.one_of(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fuzz_app(request, database_urls):
-    yield from _make_app(database_urls(request.param))
+    yield from make_app(database_urls(request.param))
 
 
 @pytest.fixture

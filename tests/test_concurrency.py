@@ -16,7 +16,7 @@ from shop.errors import InsufficientStock
 from shop.extensions import db
 from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product
 from shop.orders import place_order
-from tests.conftest import add_product
+from tests.support.factories import add_product
 
 THREADS = 8
 OPERATIONS_PER_THREAD = 30

@@ -9,8 +9,9 @@ from shop import database
 from shop.database import commit_unit_of_work
 from shop.extensions import db
 from shop.orders import place_order
-from tests.conftest import _make_app, add_product
-from tests.helpers import stock_of
+from tests.support.databases import make_app
+from tests.support.factories import add_product
+from tests.support.readers import stock_of
 
 # By dialect: the id of this connection, ending another, whether one is still there.
 CONNECTION_ID = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}
@@ -67,7 +68,7 @@ def test_a_pooled_connection_closed_by_the_server_is_replaced_at_once(server_app
 
 @pytest.fixture
 def postgresql_app(database_urls):
-    yield from _make_app(database_urls("postgresql"))
+    yield from make_app(database_urls("postgresql"))
 
 
 def test_postgresql_pings_only_connections_idle_for_a_while(postgresql_app, monkeypatch):

@@ -10,8 +10,8 @@ from shop.database import commit_unit_of_work
 from shop.extensions import db
 from shop.models import Order, Product
 from shop.orders import place_order
-from tests.conftest import add_product
-from tests.helpers import counts, stock_of
+from tests.support.factories import add_product
+from tests.support.readers import counts, stock_of
 
 
 class InjectedFault(Exception):

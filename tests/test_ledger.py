@@ -11,8 +11,8 @@ from shop import stock
 from shop.cli import ledger_mismatches
 from shop.errors import InsufficientStock, InvalidStockChange
 from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product
-from tests.conftest import add_product
-from tests.helpers import count, counts, movements, order_of, stock_of
+from tests.support.factories import add_product, order_of
+from tests.support.readers import count, counts, movements, stock_of
 
 
 def test_a_new_inventory_row_with_stock_writes_initial_stock(session):

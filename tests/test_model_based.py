@@ -21,7 +21,7 @@ from shop.errors import InventoryError
 from shop.extensions import db
 from shop.models import Inventory, InventoryMovement, Order, Product
 from shop.orders import place_order
-from tests.conftest import _make_app
+from tests.support.databases import make_app
 
 # sku: (initial stock or None for no inventory row, status)
 CATALOG = {
@@ -40,7 +40,7 @@ STATUSES = ["draft", "confirmed", "paid", "cancelled"]
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def model_app(request, database_urls):
-    yield from _make_app(database_urls(request.param))
+    yield from make_app(database_urls(request.param))
 
 
 class ShopMachine(RuleBasedStateMachine):

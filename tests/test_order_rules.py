@@ -5,8 +5,8 @@ from sqlalchemy.exc import IntegrityError
 
 from shop.errors import InvalidStatusTransition, InventoryError, OrderLocked
 from shop.models import Order, OrderItem
-from tests.conftest import add_product
-from tests.helpers import count, movements, order_of, stock_of
+from tests.support.factories import add_product, order_of
+from tests.support.readers import count, movements, stock_of
 
 
 def place(session, *lines, status="confirmed"):

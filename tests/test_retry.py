@@ -10,8 +10,8 @@ from shop.database import commit_unit_of_work
 from shop.errors import InsufficientStock
 from shop.extensions import db
 from shop.models import Product
-from tests.conftest import add_product
-from tests.helpers import movements, stock_of
+from tests.support.factories import add_product
+from tests.support.readers import movements, stock_of
 
 
 def test_two_units_of_work_that_deadlock_both_land_once(server_app, caplog):

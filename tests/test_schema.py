@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from shop.extensions import db
 from shop.models import Inventory, InventoryMovement, Product
-from tests.conftest import add_product
+from tests.support.factories import add_product
 
 
 def test_the_migrations_match_the_models(session):

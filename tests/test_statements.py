@@ -4,7 +4,7 @@ import pytest
 
 from shop.models import Inventory, Product
 from shop.orders import place_order
-from tests.helpers import stock_of
+from tests.support.readers import stock_of
 
 
 @pytest.fixture

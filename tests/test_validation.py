@@ -6,8 +6,8 @@ from shop.errors import InsufficientStock, InventoryError, OrderRejected
 from shop.models import Order, OrderItem
 from shop.orders import place_order
 from shop.stock import MAX_LINE_QUANTITY, MAX_LINES
-from tests.conftest import add_product
-from tests.helpers import counts, movements, order_of, stock_of
+from tests.support.factories import add_product, order_of
+from tests.support.readers import counts, movements, stock_of
 
 
 def refused(session, order):

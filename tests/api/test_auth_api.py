@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from shop.api.models import ApiToken
 from shop.models import User
-from tests.api.support import make_staff
-from tests.conftest import add_product
+from tests.support.factories import add_product, make_staff
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from shop.api.models import IdempotencyKey
 from shop.extensions import db
 from shop.models import Order
-from tests.api.support import assert_conforms, order_body
-from tests.conftest import add_product
-from tests.helpers import count, movements, stock_of
+from tests.support.api import assert_conforms, order_body
+from tests.support.factories import add_product
+from tests.support.readers import count, movements, stock_of
 
 THREADS = 8
 

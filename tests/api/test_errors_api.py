@@ -3,7 +3,7 @@
 import logging
 
 from shop import create_app
-from tests.api.support import ApiClient
+from tests.support.api import ApiClient
 
 
 def test_an_unexpected_error_is_a_500_problem_without_details(tmp_path, caplog):

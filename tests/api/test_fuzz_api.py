@@ -29,7 +29,7 @@ from shop.api.openapi import ORDER_NUMBER_EXAMPLE as EXAMPLE_ORDER
 from shop.demo import seed_demo_catalog
 from shop.extensions import db
 from shop.orders import place_order
-from tests.api.support import make_staff
+from tests.support.factories import make_staff
 
 MAX_EXAMPLES = 25
 CHECKS = [

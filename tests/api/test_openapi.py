@@ -8,7 +8,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.versions import consts, get_spec_version
 
 from shop import create_app
-from tests.api.support import API, assert_conforms, document
+from tests.support.api import API, assert_conforms, document
 
 
 @pytest.fixture(scope="module")

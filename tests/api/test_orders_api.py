@@ -5,9 +5,9 @@ from sqlalchemy import select
 
 from shop.api.models import IdempotencyKey
 from shop.models import InventoryMovement, Order
-from tests.api.support import order_body
-from tests.conftest import add_product
-from tests.helpers import count, counts, movements, stock_of
+from tests.support.api import order_body
+from tests.support.factories import add_product
+from tests.support.readers import count, counts, movements, stock_of
 
 
 def test_creating_a_confirmed_order_takes_stock_and_answers_201(session, api, keys):

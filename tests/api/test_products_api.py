@@ -3,9 +3,9 @@
 import pytest
 
 from shop.models import User
-from tests.api.support import make_staff, order_body
-from tests.conftest import add_product
-from tests.helpers import movements, stock_of
+from tests.support.api import order_body
+from tests.support.factories import add_product, make_staff
+from tests.support.readers import movements, stock_of
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 
 from shop import stock
 from shop.api.models import IdempotencyKey
-from tests.api.support import order_body
-from tests.conftest import add_product
-from tests.helpers import count, counts, stock_of
+from tests.support.api import order_body
+from tests.support.factories import add_product
+from tests.support.readers import count, counts, stock_of
 
 GOOD = order_body(("TEA", 1))
 

@@ -15,7 +15,7 @@ from shop.database import commit_unit_of_work
 from shop.extensions import db
 from shop.models import Order
 from shop.orders import place_order
-from tests.browser.conftest import STAFF_EMAIL, log_in, screenshot
+from tests.support.browser import STAFF_EMAIL, log_in, screenshot
 
 ORDER_URL = re.compile(r"/orders/[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$")
 PHONE = {"width": 375, "height": 812}

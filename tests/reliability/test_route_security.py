@@ -15,9 +15,10 @@ from flask import Flask
 from shop.api.auth import issue_token
 from shop.extensions import db
 from shop.models import User
-from tests.conftest import _make_app
-from tests.reliability.conftest import make_web_app, snapshot
-from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, log_in, make_user, order_token
+from tests.support.databases import make_app
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, make_user
+from tests.support.readers import snapshot
+from tests.support.web import log_in, make_web_app, order_token
 
 # Who may call each endpoint, whatever its methods. Classify every new route here.
 PUBLIC = {
@@ -252,7 +253,7 @@ def production_app(monkeypatch, database_urls):
     monkeypatch.setenv("SHOP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
-    for app in _make_app(database_urls("sqlite")):
+    for app in make_app(database_urls("sqlite")):
         app.config["TESTING"] = False
         with app.app_context():
             make_user(db.session)

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from tests.reliability.conftest import assert_ledger_balances, make_web_app, snapshot, staff_client_of
-from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, order_token
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD
+from tests.support.readers import assert_ledger_balances, snapshot
+from tests.support.web import make_web_app, order_token, staff_client_of
 
 FUZZ = settings(
     max_examples=40,

@@ -9,8 +9,9 @@ import pytest
 
 from shop.extensions import db
 from shop.models import InventoryMovement, Order
-from tests.conftest import add_product
-from tests.web.conftest import checkout, flashes, ledger, order_token, orders, row_count, stock
+from tests.support.factories import add_product
+from tests.support.readers import ledger, orders, row_count, stock
+from tests.support.web import checkout, flashes, order_token
 
 NUMBER = re.compile(r"^/orders/([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})$")
 

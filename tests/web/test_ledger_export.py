@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from shop.models import InventoryMovement
-from tests.conftest import add_product
+from tests.support.factories import add_product
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import select, update
 
 from shop.models import User
-from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, flashes, log_in, make_user, read
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, make_user
+from tests.support.readers import read
+from tests.support.web import flashes, log_in
 
 STAFF_ROUTES = [
     ("GET", "/staff/"),

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from shop.extensions import db
 from shop.models import Order
 from shop.orders import place_order
-from tests.conftest import add_product
-from tests.web.conftest import flashes, ledger, read, stock
+from tests.support.factories import add_product
+from tests.support.readers import ledger, read, stock
+from tests.support.web import flashes
 
 
 @pytest.fixture

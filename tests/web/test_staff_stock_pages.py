@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from shop.models import InventoryMovement, Product
-from tests.conftest import add_product
-from tests.web.conftest import STAFF_EMAIL, checkout, flashes, ledger, read, row_count, stock
+from tests.support.factories import STAFF_EMAIL, add_product
+from tests.support.readers import ledger, read, row_count, stock
+from tests.support.web import checkout, flashes
 
 
 @pytest.fixture

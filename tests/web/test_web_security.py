@@ -8,8 +8,9 @@ import pytest
 from flask import abort
 
 from shop.models import InventoryMovement, Order
-from tests.conftest import add_product
-from tests.web.conftest import STAFF_EMAIL, STAFF_PASSWORD, checkout, flashes, orders, row_count, stock
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product
+from tests.support.readers import orders, row_count, stock
+from tests.support.web import checkout, flashes
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -1,4 +1,4 @@
-"""Fixtures for browser tests of the server-rendered UI.
+"""The browser tests: Playwright driving Chromium against a live server of the UI.
 
 Playwright for Python drives Debian's Chromium (``/usr/bin/chromium``, installed
 by ``scripts/install-chromium.sh``). Playwright's own browser downloads are
@@ -12,9 +12,12 @@ Fixtures:
                  127.0.0.1 with a random port and yields its base URL
                  (``"http://127.0.0.1:PORT"``, no trailing slash).
 ``screenshot``   the ``screenshot(page, name)`` helper below, as a fixture.
+``browser_app``  the real shop on SQLite with the demo catalog and a staff
+                 user (``STAFF_EMAIL`` / ``STAFF_PASSWORD`` below, which
+                 ``log_in(page, base_url)`` uses).
 
-Browser tests define ``browser_app`` themselves (in their module or in a
-conftest next to them), for example::
+A browser test that serves another app overrides ``browser_app`` (in its
+module or in a conftest next to it), for example::
 
     @pytest.fixture
     def browser_app(tmp_path):
@@ -47,7 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
-SCREENSHOT_DIR = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "browser" / "screenshots"
 
 # Never let Playwright try to fetch a browser build of its own.
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -112,11 +115,6 @@ def page(browser):
         yield page
     finally:
         context.close()
-
-
-# `browser_app` is deliberately not defined here: each browser test module (or a
-# conftest beside it) provides a fixture named `browser_app` returning the Flask
-# app to serve. See the module docstring.
 
 
 @pytest.fixture

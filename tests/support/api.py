@@ -1,6 +1,10 @@
-"""Helpers of the API tests. Every response the ``api`` client receives is checked against the
-OpenAPI document: its status must be documented for the operation, its content type listed, and
-its body valid against the documented schema (formats included)."""
+"""The JSON API through Flask's test client. Every response the ``api`` client receives is checked
+against the OpenAPI document: its status must be documented for the operation, its content type
+listed, and its body valid against the documented schema (formats included).
+
+Fixtures: ``api`` (an ``ApiClient`` of the ``app``), ``staff_token`` (a live bearer token of a staff
+user) and ``keys`` (fresh idempotency keys).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ import json
 import re
 from functools import cache
 
+import pytest
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
-from shop.api.auth import issue_token
 from shop.api.openapi import build_document
-from shop.models import User
+from tests.support.factories import make_staff
 
 API = "/api/v1"
 
@@ -115,18 +119,26 @@ class ApiClient:
         return self.request("POST", path, json_body=json, **kwargs)
 
 
-def make_staff(session, email="staff@example.com", *, is_staff=True) -> tuple[User, str]:
-    """A committed staff user and a live token of theirs."""
-    user = User(email=email, is_staff=is_staff, password_hash="!")  # no password: API only
-    session.add(user)
-    _, token = issue_token(session, user, "tests")
-    session.commit()
-    return user, token
-
-
 def order_body(*lines, status="confirmed", name="Ada Lovelace", email="ada@example.com") -> dict:
     return {
         "status": status,
         "customer": {"name": name, "email": email},
         "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
     }
+
+
+@pytest.fixture
+def api(app):
+    return ApiClient(app)
+
+
+@pytest.fixture
+def staff_token(session):
+    return make_staff(session)[1]
+
+
+@pytest.fixture
+def keys():
+    """Fresh idempotency keys: key-1, key-2, …"""
+    counter = iter(range(1, 1_000_000))
+    return lambda: f"key-{next(counter)}"

@@ -1,0 +1,128 @@
+"""Readers used by the tests: they always go to the database, never the identity map.
+
+``stock_of``, ``movements``, ``count`` and ``counts`` read through the test's session. The readers
+of the web tests (``read``, ``read_rows``, ``stock``, ``orders``, ``ledger``, ``row_count``) roll
+back after reading: on SQLite every transaction holds the write lock (``BEGIN IMMEDIATE``), so a
+test must not keep one open while its client writes. ``snapshot`` and ``assert_ledger_balances``
+take an app and use a session of their own.
+"""
+
+from sqlalchemy import func, select
+
+from shop.extensions import db
+from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product
+
+
+def stock_of(session, sku):
+    return session.scalar(select(Inventory.quantity).join(Product).where(Product.sku == sku))
+
+
+def movements(session, sku=None, reason=None):
+    stmt = select(InventoryMovement).join(Product).order_by(InventoryMovement.id)
+    if sku:
+        stmt = stmt.where(Product.sku == sku)
+    if reason:
+        stmt = stmt.where(InventoryMovement.reason == reason)
+    return session.scalars(stmt).all()
+
+
+def count(session, model):
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def counts(session):
+    """Rows in the tables an order writes to: a refused order changes none of them."""
+    return {m.__tablename__: count(session, m) for m in (Order, OrderItem, InventoryMovement)}
+
+
+# -- readers that roll back after reading (the web tests) -----------------------------------------
+
+
+def read(session, stmt):
+    """One value from the database, then roll back (see the module docstring)."""
+    try:
+        return session.scalar(stmt)
+    finally:
+        session.rollback()
+
+
+def read_rows(session, stmt):
+    """Plain rows (not ORM objects, which would reload themselves later), then roll back."""
+    try:
+        return session.execute(stmt).all()
+    finally:
+        session.rollback()
+
+
+def stock(session, sku):
+    return read(session, select(Inventory.quantity).join(Product).where(Product.sku == sku))
+
+
+def orders(session):
+    """(id, number, status, customer_name, customer_email) of every order, oldest first."""
+    return read_rows(
+        session,
+        select(Order.id, Order.number, Order.status, Order.customer_name, Order.customer_email).order_by(
+            Order.id
+        ),
+    )
+
+
+def ledger(session, sku=None):
+    """(reason, delta, quantity_after, actor, note, order_id) of every ledger row, oldest first."""
+    stmt = (
+        select(
+            InventoryMovement.reason,
+            InventoryMovement.delta,
+            InventoryMovement.quantity_after,
+            InventoryMovement.actor,
+            InventoryMovement.note,
+            InventoryMovement.order_id,
+        )
+        .join(Product)
+        .order_by(InventoryMovement.id)
+    )
+    if sku:
+        stmt = stmt.where(Product.sku == sku)
+    return read_rows(session, stmt)
+
+
+def row_count(session, model):
+    return read(session, select(func.count()).select_from(model))
+
+
+# -- readers of a whole app, in a session of their own (the reliability tests) --------------------
+
+
+def snapshot(app):
+    """Everything a refused request must leave alone: stock per product, ledger, orders, statuses."""
+    with app.app_context():
+        try:
+            return {
+                "stock": dict(
+                    db.session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all()
+                ),
+                "status": dict(db.session.execute(select(Product.sku, Product.status)).all()),
+                "ledger": db.session.scalar(select(func.count()).select_from(InventoryMovement)),
+                "orders": dict(db.session.execute(select(Order.number, Order.status)).all()),
+                "items": db.session.scalar(select(func.count()).select_from(OrderItem)),
+            }
+        finally:
+            db.session.remove()
+
+
+def assert_ledger_balances(app):
+    """DESIGN.md §4: for every product, stock on hand == the sum of its ledger deltas."""
+    with app.app_context():
+        try:
+            ledger = dict(
+                db.session.execute(
+                    select(InventoryMovement.product_id, func.sum(InventoryMovement.delta)).group_by(
+                        InventoryMovement.product_id
+                    )
+                ).all()
+            )
+            stock = dict(db.session.execute(select(Inventory.product_id, Inventory.quantity)).all())
+        finally:
+            db.session.remove()
+    assert stock == {pid: ledger.get(pid, 0) for pid in stock}

@@ -1,0 +1,302 @@
+"""The real server of tests/server: ``Server`` (one gunicorn), ``Database`` (the test's own view of
+that server's database) and the HTTP helpers the tests drive them with.
+
+The fixtures that start them (``backend_url``, ``database``, ``server``, ``shop``) are in
+``tests/server/conftest.py``: they are package-scoped, and a package-scoped fixture only ends
+with its package when it is defined in that package's conftest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from shop import create_app
+from shop.extensions import db
+from shop.models import Inventory, Product
+from tests.support.factories import make_staff
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+GUNICORN_CONF = ROOT / "tests" / "server" / "gunicorn_conf.py"
+SECRET_KEY = "server-tests-secret"
+SERVER_WORKERS = int(os.environ.get("SERVER_WORKERS", "4"))
+TIMEOUT = 15  # seconds, every HTTP request of these tests
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+ORDER_TOKEN = re.compile(r'name="order_token" type="hidden" value="([^"]+)"')
+
+
+def poll(condition, *, timeout: float, interval: float = 0.02, what: str = "condition"):
+    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One gunicorn master and its workers, in their own process group."""
+
+    def __init__(self, url: str, pause_dir: Path, log: Path):
+        self.url, self.pause_dir, self.log = url, pause_dir, log
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET_KEY,
+            "SHOP_ENV": "development",
+            "SHOP_TEST_PAUSE_DIR": str(pause_dir),
+            "SHOP_TEST_PARENT_PID": str(os.getpid()),
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                str(GUNICORN_CONF),
+                "--workers",
+                str(SERVER_WORKERS),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--error-logfile",
+                str(log),
+                "app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            return requests.get(self.base + "/", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def stop(self) -> None:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            if self.proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=wait)
+        with contextlib.suppress(ProcessLookupError):  # workers left behind by a dead master
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    # -- the pause hook of gunicorn_conf.py ----------------------------------------------------
+
+    def paused(self, name: str, timeout: float = 10) -> dict:
+        """Wait until the request sent with ``X-Test-Pause: name`` pauses; its worker pid and connection id."""
+        marker = self.pause_dir / f"{name}.paused"
+        poll(marker.exists, timeout=timeout, what=f"the request {name} to pause in the stock update")
+        return json.loads(marker.read_text())
+
+    def release(self, name: str) -> None:
+        (self.pause_dir / f"{name}.release").touch()
+
+
+class Database:
+    """The test's own view of the server's database: seeding, checks, and administrative SQL."""
+
+    def __init__(self, backend: str, url: str):
+        self.backend, self.url = backend, url
+        self.name = make_url(url).database
+        self.app = create_app({"TESTING": True, "DATABASE_URL": url})
+
+    @contextlib.contextmanager
+    def session(self):
+        with self.app.app_context():
+            db.session.info["actor"] = "test"
+            try:
+                yield db.session
+            finally:
+                db.session.remove()
+
+    def empty(self) -> None:
+        with self.session() as session:
+            for table in reversed(db.metadata.sorted_tables):
+                session.execute(delete(table))
+            session.commit()
+
+    def seed(self, stock: dict[str, int]) -> str:
+        """Products with their initial stock (ledgered as initial_stock) and a staff token."""
+        with self.session() as session:
+            for sku, quantity in stock.items():
+                session.add(
+                    Product(
+                        sku=sku,
+                        name=f"Product {sku}",
+                        price_cents=500,
+                        status="active",
+                        low_stock_threshold=2,
+                        inventory=Inventory(quantity=quantity),
+                    )
+                )
+            session.commit()
+            return make_staff(session)[1]
+
+    def scalar(self, sql: str, **params):
+        with self.session() as session:
+            return session.execute(text(sql), params).scalar()
+
+    def rows(self, sql: str, **params) -> list:
+        with self.session() as session:
+            return session.execute(text(sql), params).all()
+
+    def dispose(self) -> None:
+        with self.app.app_context():
+            db.engine.dispose()
+
+    # -- administrative SQL, on a connection of its own ------------------------------------------
+
+    @contextlib.contextmanager
+    def connect(self, database: str | None = None, **options):
+        admin = {"postgresql": "postgres", "mariadb": "mysql"}[self.backend]
+        engine = create_engine(
+            make_url(self.url).set(database=database or admin),
+            poolclass=NullPool,
+            **(options or {"isolation_level": "AUTOCOMMIT"}),
+        )
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    def app_connections(self) -> list[int]:
+        """Ids of every connection to this database except the asking one."""
+        with self.connect() as conn:
+            if self.backend == "postgresql":
+                sql = "SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+            else:
+                sql = "SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"
+            return [row[0] for row in conn.execute(text(sql), {"db": self.name})]
+
+    def kill_connection(self, connection_id: int) -> None:
+        """Drop one connection from the server side, as a crash or an operator would."""
+        with self.connect() as conn:
+            if self.backend == "postgresql":
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": connection_id})
+            else:
+                with contextlib.suppress(Exception):  # already gone
+                    conn.execute(text(f"KILL CONNECTION {int(connection_id)}"))
+
+    def kill_all_connections(self) -> int:
+        """Terminate every connection to this database (the app's pools included); how many there were."""
+        ids = self.app_connections()
+        for connection_id in ids:
+            self.kill_connection(connection_id)
+        poll(lambda: not self.app_connections(), timeout=10, what="the killed connections to go away")
+        return len(ids)
+
+    def lock_free(self, sku: str, lock_timeout: float = 1.0) -> bool:
+        """True if the inventory row of ``sku`` can be locked within ``lock_timeout`` seconds now."""
+        with self.connect(self.name, isolation_level="READ COMMITTED") as conn:
+            if self.backend == "postgresql":
+                conn.execute(text(f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'"))
+            else:
+                conn.execute(text(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}"))
+            try:
+                conn.execute(
+                    text(
+                        "SELECT i.quantity FROM inventory i JOIN products p ON p.id = i.product_id "
+                        "WHERE p.sku = :sku FOR UPDATE"
+                    ),
+                    {"sku": sku},
+                ).all()
+                return True
+            except Exception as exc:  # noqa: BLE001 - lock timeout (55P03 / 1205)
+                if "lock" in str(exc).lower():
+                    return False
+                raise
+            finally:
+                conn.rollback()
+
+
+# -- HTTP helpers --------------------------------------------------------------------------------
+
+
+def form_values(page: str) -> tuple[str, str]:
+    """(CSRF token, signed order number) of a rendered checkout form."""
+    return CSRF.search(page).group(1), ORDER_TOKEN.search(page).group(1)
+
+
+def checkout_form(
+    http: requests.Session,
+    base: str,
+    quantities: dict[str, int],
+    *,
+    name: str = "Ada Lovelace",
+    email: str = "ada@example.com",
+) -> dict:
+    """GET / and fill in its checkout form: the data a browser would POST."""
+    page = http.get(base + "/", timeout=TIMEOUT)
+    assert page.status_code == 200, page.status_code
+    csrf, token = form_values(page.text)
+    data = {f"qty-{sku}": str(q) for sku, q in quantities.items()}
+    data.update(csrf_token=csrf, order_token=token, customer_name=name, customer_email=email, place="1")
+    return data
+
+
+def post_form(
+    http: requests.Session, base: str, data: dict, headers: dict | None = None
+) -> requests.Response:
+    return http.post(base + "/", data=data, headers=headers, allow_redirects=False, timeout=TIMEOUT)
+
+
+def order_body(quantities: dict[str, int]) -> dict:
+    return {
+        "status": "confirmed",
+        "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "lines": [{"sku": sku, "quantity": q} for sku, q in quantities.items()],
+    }
+
+
+def post_order(
+    http: requests.Session, base: str, quantities: dict[str, int], key: str, headers: dict | None = None
+) -> requests.Response:
+    return http.post(
+        base + "/api/v1/orders",
+        json=order_body(quantities),
+        timeout=TIMEOUT,
+        headers={"Idempotency-Key": key, **(headers or {})},
+    )
+
+
+def number_from_redirect(response: requests.Response) -> str:
+    """The order number of a checkout's redirect to /orders/<number>."""
+    return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]

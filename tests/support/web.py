@@ -1,0 +1,129 @@
+"""The web UI through Flask's test client: an isolated client, a staff login, the checkout form, flashes.
+
+Fixtures: ``staff`` (a staff user with a password), ``staff_client`` (the ``client``, logged in as
+them through the login form) and ``sqlite_app`` (``make_web_app`` on SQLite). ``tests/web/conftest.py``
+turns CSRF off for the tests there and makes their ``client`` an ``IsolatedClient``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import html
+import re
+
+import pytest
+from flask.testing import FlaskClient
+
+from shop.extensions import db
+from shop.models import User
+from tests.support.databases import make_app
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product, make_user
+
+TOKEN = re.compile(r'name="order_token" type="hidden" value="([^"]+)"')
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run as in production, each in its own app context.
+
+    Flask reuses an app context that is already pushed (the ``session`` fixture pushes one),
+    which would share ``g`` (Flask-Login's cached user) and the database session between the
+    test and every request it makes.
+    """
+
+    def open(self, *args, **kwargs):
+        context = contextvars.Context()
+        response = context.run(super().open, *args, **kwargs)
+        if response.is_streamed:  # the body is produced later, in the request's context too
+            response.response = _run_in(context, response.response)
+        return response
+
+
+def _run_in(context, iterable):
+    iterator = iter(iterable)
+    try:
+        while True:
+            try:
+                yield context.run(next, iterator)
+            except StopIteration:
+                return
+    finally:
+        if hasattr(iterable, "close"):
+            context.run(iterable.close)
+
+
+@pytest.fixture
+def staff(session) -> User:
+    return make_user(session)
+
+
+def log_in(client, email=STAFF_EMAIL, password=STAFF_PASSWORD, **data):
+    return client.post("/staff/login", data={"email": email, "password": password, **data})
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    """A client logged in as a staff member through the login form."""
+    response = log_in(client)
+    assert response.status_code == 302, response.text
+    return client
+
+
+def order_token(client) -> str:
+    """The signed order number of a freshly rendered checkout form."""
+    return TOKEN.search(client.get("/").text).group(1)
+
+
+def checkout(
+    client,
+    quantities: dict[str, object],
+    *,
+    token=None,
+    button="place",
+    name="Ada Lovelace",
+    email="ada@example.com",
+    follow=False,
+):
+    """Submit the checkout form as a browser would."""
+    data = {f"qty-{sku}": str(q) for sku, q in quantities.items()}
+    data.update(customer_name=name, customer_email=email, order_token=token or order_token(client))
+    data[button] = "1"
+    return client.post("/", data=data, follow_redirects=follow)
+
+
+def flashes(page: str) -> str:
+    """The text of the flash messages of a page, whitespace collapsed."""
+    found = re.search(r'<div class="flashes">(.*?)</div>\s*</div>\s*</div>', page, re.S)
+    if not found:
+        return ""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
+
+
+# -- a whole shop of its own (the reliability tests pick their backends themselves) ---------------
+
+
+def make_web_app(database_urls, backend: str, *, csrf: bool = False):
+    """Yield an app on a migrated ``backend`` database holding two stocked products and a staff user."""
+    for app in make_app(database_urls(backend)):
+        app.config["WTF_CSRF_ENABLED"] = csrf
+        app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash must show up as the 500 a user would get
+        app.test_client_class = IsolatedClient
+        with app.app_context():
+            add_product(db.session, "TEA", 50)
+            add_product(db.session, "COFFEE", 5, threshold=10)
+            make_user(db.session)
+            db.session.remove()
+        yield app
+
+
+def staff_client_of(app):
+    """A client of ``app`` logged in as the staff user of ``make_web_app``."""
+    client = app.test_client()
+    response = log_in(client)
+    assert response.status_code == 302, response.text
+    return client
+
+
+@pytest.fixture
+def sqlite_app(database_urls):
+    """``make_web_app`` on SQLite."""
+    yield from make_web_app(database_urls, "sqlite")
