@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432, user postgres, trust) and MariaDB (127.0.0.1:3306,
-# root, empty password) are running for the test suite: install them from Debian when they
-# are missing, start them when they are down, and wait until both answer.
+# Make sure PostgreSQL (127.0.0.1:5432, user postgres, trust), MariaDB (127.0.0.1:3306, root,
+# empty password) and Redis (127.0.0.1:6379, the rate limits' shared store; it keeps nothing on
+# disk) are running for the test suite: install them from Debian when they are missing, start
+# them when they are down, and wait until each answers.
 set -euo pipefail
 
 SUDO=()
@@ -13,6 +14,7 @@ apt_install() {
 
 postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432 -U postgres 2>/dev/null; }
 mariadb_up() { mysqladmin --protocol=tcp -h 127.0.0.1 -P 3306 -u root status >/dev/null 2>&1; }
+redis_up() { [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == PONG ]]; }
 
 wait_for() {
     local name=$1 check=$2
@@ -54,3 +56,11 @@ if ! mariadb_up; then
     fi
 fi
 wait_for MariaDB mariadb_up
+
+if ! redis_up; then
+    command -v redis-server >/dev/null || apt_install redis-server
+    "${SUDO[@]}" mkdir -p /var/lib/redis /var/log/redis
+    "${SUDO[@]}" redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/shop-tests.log
+fi
+wait_for Redis redis_up

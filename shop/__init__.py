@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import Flask
 
@@ -22,14 +22,56 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     return app
 
 
+def _flag(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("use 1/0, true/false, yes/no or on/off")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+# What an operator sets in the environment: name → (parser, default). The README's
+# Configuration table lists them; a mapping passed to create_app overrides any of them.
+SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
+    "SHOP_ENV": (str, "development"),
+    "SECRET_KEY": (str, None),
+    "DATABASE_URL": (str, None),  # None: a SQLite file in the instance folder
+    "SHOP_HOLD_MINUTES": (_positive_int, 15),
+    "SHOP_PAYMENT_SECRET": (str, None),  # None: signed payment notifications are refused
+    "SHOP_CURRENCY": (str, "EUR"),
+    "SHOP_DEMO_PAYMENTS": (_flag, None),  # None: on, except in production
+    "SHOP_CHECKOUT_RATE_LIMIT": (str, "10 per minute"),
+    "SHOP_LOGIN_RATE_LIMIT": (str, "5 per minute"),
+    "RATELIMIT_STORAGE_URI": (str, "memory://"),
+    "RATELIMIT_KEY_PREFIX": (str, "shop"),  # tells apart shops that share one Redis
+    "RATELIMIT_ENABLED": (_flag, True),
+}
+
+
+def _from_environment() -> dict[str, object]:
+    values = {}
+    for name, (parse, default) in SETTINGS.items():
+        raw = os.environ.get(name)
+        try:
+            values[name] = default if raw is None else parse(raw)
+        except ValueError as exc:
+            raise RuntimeError(f"{name}={raw!r} is not valid: {exc}.") from None
+    return values
+
+
 def configure(app: Flask, test_config: Mapping | None) -> None:
     from .database import engine_options, normalize_url
 
-    app.config.from_mapping(
-        SHOP_ENV=os.environ.get("SHOP_ENV", "development"),
-        SECRET_KEY=os.environ.get("SECRET_KEY"),
-        DATABASE_URL=os.environ.get("DATABASE_URL")
-        or "sqlite:///" + os.path.join(app.instance_path, "shop.sqlite"),
+    app.config.from_mapping(_from_environment())
+    app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
+        app.instance_path, "shop.sqlite"
     )
     production = (test_config or {}).get("SHOP_ENV", app.config["SHOP_ENV"]) == "production"
     app.config.from_mapping(
@@ -40,6 +82,8 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=production,
     )
+    if app.config["SHOP_DEMO_PAYMENTS"] is None:
+        app.config["SHOP_DEMO_PAYMENTS"] = not production
     if test_config:
         app.config.from_mapping(test_config)
     url = normalize_url(app.config["DATABASE_URL"])
@@ -56,6 +100,7 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
 def register_extensions(app: Flask) -> None:
     from . import database
     from .extensions import csrf, db, login_manager, migrate
+    from .rate_limits import limiter
 
     db.init_app(app)
     database.init_app(app)
@@ -64,6 +109,7 @@ def register_extensions(app: Flask) -> None:
     )
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
 
 def register_inventory_observer(app: Flask) -> None:

@@ -18,6 +18,7 @@ from .database import commit_unit_of_work
 from .demo import seed_demo_catalog
 from .errors import InventoryError
 from .extensions import db
+from .holds import is_expired, release_expired_holds
 from .models import Inventory, InventoryMovement, MovementReason, Order, OrderStatus, Product, User
 from .orders import change_status, find_order, place_order
 
@@ -293,6 +294,9 @@ def describe(order: Order) -> list[str]:
     lines.append(f"Total: {_money(order.total_cents)}")
     if order.stock_committed_at:
         lines.append(f"Stock taken at {order.stock_committed_at:%Y-%m-%d %H:%M:%S} UTC")
+    if order.hold_expires_at:
+        state = "expired" if is_expired(order) else "held"
+        lines.append(f"Hold: {state}, until {order.hold_expires_at:%Y-%m-%d %H:%M:%S} UTC")
     return lines
 
 
@@ -345,6 +349,19 @@ def orders_set_status(number: str, status: str):
     except InventoryError as exc:
         raise _refused(exc) from None
     click.echo(f"Order {order.number} is now {order.status}.")
+
+
+@orders_cli.command("expire-holds")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Release at most this many holds (default: every expired one).",
+)
+def orders_expire_holds(limit: int | None):
+    """Release expired holds: cancel them and put their stock back (safe from cron, in parallel)."""
+    released = release_expired_holds(limit=limit)
+    click.echo(f"Released {released.orders} expired hold(s), {released.units} unit(s) back in stock.")
 
 
 @orders_cli.command("show")

@@ -14,6 +14,7 @@ class Problem:
     sku: str | None = None
     requested: int | None = None
     available: int | None = None
+    limit: int | None = None  # the product's per-order limit, for ``over_limit``
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,3 +62,14 @@ class OrderLocked(InventoryError):
 
 class InvalidStockChange(InventoryError):
     """A manual stock adjustment that cannot be applied."""
+
+
+class PaymentRefused(InventoryError):
+    """A payment notification that cannot pay its order; nothing is written."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__([Problem(code, message)])
+
+    @property
+    def code(self) -> str:
+        return self.problems[0].code

@@ -47,6 +47,7 @@ class MovementReason(StrEnum):
     INITIAL_STOCK = "initial_stock"
     ORDER_PLACED = "order_placed"
     ORDER_CANCELLED = "order_cancelled"
+    HOLD_EXPIRED = "hold_expired"
     RESTOCK = "restock"
     ADJUSTMENT = "adjustment"
 
@@ -67,6 +68,7 @@ class Product(Model):
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("low_stock_threshold >= 0", name="threshold_not_negative"),
         CheckConstraint(_in("status", ProductStatus), name="status_valid"),
+        CheckConstraint("max_per_order IS NULL OR max_per_order > 0", name="max_per_order_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +77,7 @@ class Product(Model):
     price_cents: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.ACTIVE)
     low_stock_threshold: Mapped[int] = mapped_column(default=5)
+    max_per_order: Mapped[int | None]  # units of this product one order may take; None: no limit
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -110,6 +113,8 @@ class Order(Model):
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(254))
     stock_committed_at: Mapped[datetime | None]
+    # A customer's confirmed order holds its stock until then, unless paid (docs/architecture.md).
+    hold_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -190,3 +195,20 @@ class User(UserMixin, Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+class Payment(Model):
+    """A payment notification that was acted on: the order it paid (one row per provider payment)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[str] = mapped_column(exact_string(100), unique=True)  # the provider's id
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"), index=True)
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship()

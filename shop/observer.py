@@ -36,8 +36,14 @@ class InventoryObserver:
     def order_status_changed(
         self, app: Flask, *, order: Order, old_status: str, new_status: str, actor: str, reason: str | None
     ) -> None:
-        """An allowed status change, judged under the order's lock: take or return its stock."""
+        """An allowed status change, judged under the order's lock: take or return its stock.
+
+        A paid or cancelled order is no longer a hold; only a released one keeps its expiry time,
+        to show when it ran out.
+        """
         session = _session_of(order)
+        if new_status != OrderStatus.CONFIRMED and reason != MovementReason.HOLD_EXPIRED:
+            order.hold_expires_at = None
         if new_status in COMMITTING and order.stock_committed_at is None:
             quantities = stock.check_lines(session, order, taking=True)
             order.stock_committed_at = utcnow()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import attributes, selectinload
@@ -32,7 +33,9 @@ ORDER_NUMBER = re.compile(r"[A-Z0-9-]{1,32}")
 # Statements built once.
 _PRODUCTS_BY_SKU = select(Product).where(Product.sku.in_(bindparam("skus", expanding=True)))
 _LOCK_ORDER = (
-    select(Order.status, Order.stock_committed_at).where(Order.id == bindparam("id")).with_for_update()
+    select(Order.status, Order.stock_committed_at, Order.hold_expires_at)
+    .where(Order.id == bindparam("id"))
+    .with_for_update()
 )
 _ORDER_BY_NUMBER = select(Order).options(selectinload(Order.items).selectinload(OrderItem.product))
 
@@ -65,8 +68,9 @@ def lock_order(session: DbSession, order: Order) -> str:
     Concurrent status changes or line edits of one order then go one at a time, each seeing
     the other's result: two cancellations cannot both return the stock.
     """
-    status, committed_at = session.execute(_LOCK_ORDER, {"id": order.id}).one()
+    status, committed_at, hold_expires_at = session.execute(_LOCK_ORDER, {"id": order.id}).one()
     attributes.set_committed_value(order, "stock_committed_at", committed_at)
+    attributes.set_committed_value(order, "hold_expires_at", hold_expires_at)
     if not inspect(order).attrs["items"].history.has_changes():
         session.expire(order, ["items"])  # reloaded on use, as committed by whoever held the lock
     return status
@@ -116,13 +120,16 @@ def place_order(
     customer_name: str | None,
     customer_email: str | None,
     number: str | None = None,
+    hold_until: datetime | None = None,
 ) -> Order:
     """Add an order for ``(sku, quantity)`` lines and flush it: the observer takes its stock.
 
     Raises an ``InventoryError`` listing every problem (unknown SKUs, bad quantities,
     unavailable products, shortages, bad customer details); nothing is written then.
     A ``number`` chosen in advance (by a checkout form) makes a repeated submission fail
-    on the unique order number instead of placing a second order.
+    on the unique order number instead of placing a second order. ``hold_until`` makes a
+    customer's ``confirmed`` order a hold that expires then (``shop.holds``); other statuses
+    ignore it.
     """
     lines = list(lines)
     check_status(status)
@@ -134,6 +141,7 @@ def place_order(
     order = Order(
         **({"number": number} if number else {}),
         status=status,
+        hold_expires_at=hold_until if status == OrderStatus.CONFIRMED else None,
         customer_name=(customer_name or "").strip(),
         customer_email=(customer_email or "").strip(),
         items=[OrderItem(product=products[sku], quantity=qty) for sku, qty in lines if sku in products],
@@ -175,8 +183,26 @@ def change_status(
     """
     check_status(new_status)
     old_status = lock_order(session, order)
+    move_locked_order(session, order, old_status, new_status, actor=actor, reason=reason)
+    return old_status
+
+
+def move_locked_order(
+    session: DbSession,
+    order: Order,
+    old_status: str,
+    new_status: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """``change_status`` for an order the caller has locked already, whose committed status is ``old_status``.
+
+    The sweeper claims expired holds with ``SKIP LOCKED`` and a payment judges the order under
+    its lock first: each change still takes one lock.
+    """
     if new_status == old_status:
-        return old_status
+        return
     check_transition(old_status, new_status)
     state_info = inspect(order).info
     state_info[PENDING_CHANGE] = PendingStatusChange(old_status, actor, reason)
@@ -185,7 +211,6 @@ def change_status(
         session.flush()
     finally:
         state_info.pop(PENDING_CHANGE, None)
-    return old_status
 
 
 def judge_status_change(

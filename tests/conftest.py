@@ -1,10 +1,17 @@
-"""The root conftest: it only loads the shared fixtures, which live in ``tests/support/``.
+"""The root conftest: it loads the shared fixtures, which live in ``tests/support/``, and turns rate limits off.
 
 See tests/README.md for where each fixture, factory and reader lives and how a new test gets
 a database of each backend, a client or a staff login.
 """
 
+import os
+
 import pytest
+
+# A test client posts far more checkouts and log-ins a minute than any person: rate limits are
+# off for the suite (the apps it creates and the gunicorn servers it starts inherit this), and
+# the tests about them turn them on in their own app's configuration.
+os.environ["RATELIMIT_ENABLED"] = "0"
 
 # Assertions in the support modules report their values like the tests' own; this must run
 # before any of them is imported.

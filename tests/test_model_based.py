@@ -1,9 +1,15 @@
-"""A Hypothesis state machine drives the shop and checks it against a small in-memory model."""
+"""A Hypothesis state machine drives the shop and checks it against a small in-memory model.
+
+Its steps: orders (staff orders and customer holds), status changes, stock adjustments,
+product statuses, time passing, the hold sweeper and payments.
+"""
 
 from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, settings
+import time_machine
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -17,10 +23,12 @@ from sqlalchemy import delete, func, select
 from shop import orders, stock
 from shop.cli import ledger_mismatches
 from shop.database import commit_unit_of_work
-from shop.errors import InventoryError
+from shop.errors import InventoryError, PaymentRefused
 from shop.extensions import db
-from shop.models import Inventory, InventoryMovement, Order, Product
+from shop.holds import commit_checkout, hold_until, release_expired_holds
+from shop.models import Inventory, InventoryMovement, Order, Product, utcnow
 from shop.orders import place_order
+from shop.payments import Outcome, PaymentNotice, record_payment
 from tests.support.databases import make_app
 
 # sku: (initial stock or None for no inventory row, status)
@@ -36,6 +44,7 @@ CATALOG = {
 LINE_SKUS = st.sampled_from(["A", "A", "B", "C", "C", "C", "D", "E", "F", "NOPE"])
 QUANTITIES = st.sampled_from([1, 1, 1, 2, 2, 3, 0, -1])
 STATUSES = ["draft", "confirmed", "paid", "cancelled"]
+NEW_STATUSES = st.sampled_from(["draft", "confirmed", "confirmed", "confirmed", "paid", "cancelled"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -60,9 +69,15 @@ class ShopMachine(RuleBasedStateMachine):
         db.session.commit()
         self.stock = {sku: q for sku, (q, _) in CATALOG.items() if q is not None}
         self.product_status = {sku: status for sku, (_, status) in CATALOG.items()}
-        self.orders = {}  # number -> {"status", "lines": Counter, "committed": bool}
+        # number -> {"status", "lines": Counter, "committed", "hold": expiry or None, "released"}
+        self.orders = {}
+        self.payments = {}  # payment_id -> number, of payments that paid their order
+        self.notifications = 0
+        self.clock = time_machine.travel(utcnow() + timedelta(days=1), tick=False)
+        self.clock_now = self.clock.start()
 
     def teardown(self):
+        self.clock.stop()
         db.session.remove()
         self.ctx.pop()
 
@@ -74,23 +89,69 @@ class ShopMachine(RuleBasedStateMachine):
             for sku, n in wanted.items()
         )
 
+    def now(self) -> datetime:
+        return utcnow()
+
+    def expired(self, order: dict) -> bool:
+        return order["status"] == "confirmed" and order["hold"] is not None and order["hold"] < self.now()
+
+    def release(self, number: str) -> None:
+        order = self.orders[number]
+        for sku, n in order["lines"].items():
+            self.stock[sku] += n
+        order.update(status="cancelled", released=True)
+
+    def release_expired(self, skus=None) -> None:
+        for number, order in self.orders.items():
+            if self.expired(order) and (skus is None or set(order["lines"]) & skus):
+                self.release(number)
+
+    def short_skus(self, lines) -> set:
+        """The SKUs a refusal names as short of stock (``insufficient_stock``), as the stock rules judge."""
+        requested = Counter()
+        for sku, quantity in lines:
+            if sku in CATALOG and quantity >= 1:
+                requested[sku] += quantity
+        return {
+            sku
+            for sku, n in requested.items()
+            if sku in self.stock and self.product_status[sku] == "active" and self.stock[sku] < n
+        }
+
     # -- rules -----------------------------------------------------------------------------
 
-    @rule(lines=st.lists(st.tuples(LINE_SKUS, QUANTITIES), max_size=4), status=st.sampled_from(STATUSES))
-    def create_order(self, lines, status):
+    @rule(
+        lines=st.lists(st.tuples(LINE_SKUS, QUANTITIES), max_size=4),
+        status=NEW_STATUSES,
+        customer=st.booleans(),
+    )
+    def create_order(self, lines, status, customer):
+        """A staff order, or a customer's checkout (a confirmed one is a hold; a short one releases expired holds)."""
         wanted = Counter()
         for sku, quantity in lines:
             wanted[sku] += quantity
         lines_ok = all(sku in CATALOG and quantity >= 1 for sku, quantity in lines)
         takes = status in orders.COMMITTING
+        if customer and takes and not (lines_ok and self.can_take(wanted)):
+            short = self.short_skus(lines)
+            if any(self.expired(o) and set(o["lines"]) & short for o in self.orders.values()):
+                self.release_expired(short)  # the checkout releases them, then tries again
+                event("a checkout released expired holds")
         expect_ok = lines_ok and (not takes or self.can_take(wanted))
-        try:
-            order = commit_unit_of_work(
-                lambda: place_order(
-                    db.session, lines, status=status, customer_name="M", customer_email="m@example.com"
-                ),
-                actor="model",
+        hold = hold_until() if customer and status == "confirmed" else None
+
+        def place():
+            return place_order(
+                db.session,
+                lines,
+                status=status,
+                customer_name="M",
+                customer_email="m@example.com",
+                hold_until=hold,
             )
+
+        try:
+            order = (commit_checkout if customer else commit_unit_of_work)(place, actor="model")
         except InventoryError:
             assert not expect_ok, f"refused an order the model accepts: {lines} {status}"
             return
@@ -98,12 +159,23 @@ class ShopMachine(RuleBasedStateMachine):
         if takes:
             for sku, n in wanted.items():
                 self.stock[sku] -= n
-        self.orders[order.number] = {"status": status, "lines": wanted, "committed": takes}
+        self.orders[order.number] = {
+            "status": status,
+            "lines": wanted,
+            "committed": takes,
+            "hold": hold,
+            "released": False,
+        }
+
+    @rule(sku=st.sampled_from(["A", "B", "C"]), quantity=st.integers(1, 4))
+    def customer_checkout(self, sku, quantity):
+        """A customer's one-line checkout: a hold, or a refusal that releases expired holds first."""
+        self.create_order([(sku, quantity)], "confirmed", True)
 
     @precondition(lambda self: self.orders)
     @rule(data=st.data(), target_status=st.sampled_from(STATUSES))
     def change_status(self, data, target_status):
-        number = data.draw(st.sampled_from(sorted(self.orders)))
+        number = data.draw(st.sampled_from(list(self.orders)))
         order = self.orders[number]
         allowed = target_status in orders.TRANSITIONS[order["status"]]
         takes = allowed and target_status in orders.COMMITTING and not order["committed"]
@@ -124,8 +196,57 @@ class ShopMachine(RuleBasedStateMachine):
         if takes or returns:
             for sku, n in order["lines"].items():
                 self.stock[sku] += -n if takes else n
+        if not same and target_status in ("paid", "cancelled"):
+            order["hold"] = None  # paid or cancelled by staff: no longer a hold
         order["status"] = target_status
         order["committed"] = order["committed"] or takes
+
+    @rule(minutes=st.sampled_from([1, 5, 10, 14, 15, 16, 30]))
+    def time_passes(self, minutes):
+        self.clock_now.shift(timedelta(minutes=minutes))
+
+    @rule()
+    def sweep(self):
+        released = release_expired_holds()
+        before = sum(o["released"] for o in self.orders.values())
+        self.release_expired()
+        assert released.orders == sum(o["released"] for o in self.orders.values()) - before
+        event(f"sweep released {'some' if released.orders else 'none'}")
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), replay=st.booleans())
+    def pay(self, data, replay):
+        if replay and self.payments:
+            payment_id = data.draw(st.sampled_from(list(self.payments)))
+            number = self.payments[payment_id]
+        else:
+            self.notifications += 1
+            payment_id = f"pay-{self.notifications}"
+            # Orders in the order they were made (their numbers are random): the same draws pick the same order.
+            awaiting = [n for n, o in self.orders.items() if o["status"] == "confirmed"]
+            number = data.draw(st.sampled_from(awaiting or list(self.orders)))
+        order = self.orders[number]
+        notice = PaymentNotice(payment_id, number, 100 * sum(order["lines"].values()), "EUR")
+        try:
+            result = commit_unit_of_work(
+                lambda: record_payment(db.session, notice, currency="EUR"), actor="model"
+            )
+        except PaymentRefused as exc:
+            event(f"payment refused: {exc.code}")
+            assert payment_id not in self.payments and not order["released"], exc.code
+            assert order["status"] != "confirmed", f"refused to pay a confirmed order: {exc.code}"
+            return
+        event(f"payment: {result.outcome}")
+        if payment_id in self.payments:
+            assert result.outcome is Outcome.REPLAYED
+        elif order["released"] or self.expired(order):
+            assert result.outcome is Outcome.HOLD_EXPIRED
+            if not order["released"]:
+                self.release(number)
+        else:
+            assert result.outcome is Outcome.PAID and order["status"] == "confirmed"
+            order.update(status="paid", hold=None)
+            self.payments[payment_id] = number
 
     @rule(
         sku=st.sampled_from(sorted(CATALOG)),
@@ -182,7 +303,13 @@ class ShopMachine(RuleBasedStateMachine):
             products = len(order["lines"]) if order["committed"] else 0
             returned = products if order["committed"] and order["status"] == "cancelled" else 0
             assert moved.get((number, "order_placed"), 0) == products
-            assert moved.get((number, "order_cancelled"), 0) == returned
+            assert moved.get((number, "order_cancelled"), 0) == (0 if order["released"] else returned)
+            assert moved.get((number, "hold_expired"), 0) == (returned if order["released"] else 0)
+
+    @invariant()
+    def statuses_match_the_model(self):
+        actual = dict(db.session.execute(select(Order.number, Order.status)).all())
+        assert actual == {number: order["status"] for number, order in self.orders.items()}
 
 
 def test_the_shop_behaves_like_its_model(model_app):
@@ -191,7 +318,7 @@ def test_the_shop_behaves_like_its_model(model_app):
         ShopMachine,
         settings=settings(
             max_examples=40,
-            stateful_step_count=25,
+            stateful_step_count=50,
             deadline=None,
             derandomize=True,
             suppress_health_check=[HealthCheck.too_slow],

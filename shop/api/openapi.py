@@ -18,13 +18,19 @@ from .views import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
 
-REQUEST_MODELS: list[type[BaseModel]] = [schemas.OrderCreate, schemas.StatusChange, schemas.AdjustmentCreate]
+REQUEST_MODELS: list[type[BaseModel]] = [
+    schemas.OrderCreate,
+    schemas.StatusChange,
+    schemas.AdjustmentCreate,
+    schemas.PaymentNotification,
+]
 RESPONSE_MODELS: list[type[BaseModel]] = [
     schemas.OrderOut,
     schemas.ProductOut,
     schemas.ProductPage,
     schemas.MovementPage,
     schemas.AdjustmentOut,
+    schemas.PaymentOut,
     schemas.ProblemOut,
 ]
 
@@ -106,7 +112,11 @@ def _paths() -> dict:
                 "operationId": "createOrder",
                 "summary": "Create an order",
                 "description": "Creates an order for SKU lines. `confirmed` and `paid` orders take stock in the "
-                "same transaction, or nothing is written. `paid` needs a staff token.",
+                "same transaction, or nothing is written. `paid` needs a staff token. A `confirmed` order "
+                "created without a staff token is a hold: it keeps its stock until `hold_expires_at` "
+                "(`SHOP_HOLD_MINUTES`), then it is cancelled and its stock released unless it was paid "
+                "(`POST /payments`). Without a staff token, creating orders is rate-limited per client "
+                "address (429 `rate_limited`).",
                 "tags": ["orders"],
                 "security": PUBLIC,
                 "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
@@ -129,7 +139,9 @@ def _paths() -> dict:
                         "The order was refused (`order_refused`, every problem listed) or the "
                         "Idempotency-Key was used with another body (`idempotency_key_reused`)."
                     ),
-                    **_responses("413:TooLarge", "415:UnsupportedMediaType", "422:Invalid"),
+                    **_responses(
+                        "413:TooLarge", "415:UnsupportedMediaType", "422:Invalid", "429:RateLimited"
+                    ),
                 },
             },
         },
@@ -170,7 +182,7 @@ def _paths() -> dict:
         f"{PREFIX}/products": {
             "get": {
                 "operationId": "listProducts",
-                "summary": "The catalog with stock and availability, by SKU",
+                "summary": "The catalog with availability (and stock, for staff tokens), by SKU",
                 "tags": ["products"],
                 "security": PUBLIC,
                 "parameters": paging,
@@ -183,7 +195,7 @@ def _paths() -> dict:
         f"{PREFIX}/products/{{sku}}": {
             "get": {
                 "operationId": "getProduct",
-                "summary": "One product with its stock and availability",
+                "summary": "One product with its availability (and stock, for staff tokens)",
                 "tags": ["products"],
                 "security": PUBLIC,
                 "parameters": [sku],
@@ -232,6 +244,55 @@ def _paths() -> dict:
                 },
             },
         },
+        f"{PREFIX}/payments": {
+            "post": {
+                "operationId": "receivePayment",
+                "summary": "A payment provider's signed notification",
+                "description": "Pays a confirmed order (a live hold) for exactly its total. The raw body must "
+                'be signed: header `Shop-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" '
+                "with SHOP_PAYMENT_SECRET>`, `t` within 300 s. The same `payment_id` again answers the same "
+                "200 and changes nothing. See docs/api.md for a signing example.",
+                "tags": ["payments"],
+                "security": [{"paymentSignature": []}],
+                "requestBody": _body(
+                    "PaymentNotification",
+                    {
+                        "payment_id": "pay_3MtwBwLkdIwHu7ix",
+                        "order_number": ORDER_NUMBER_EXAMPLE,
+                        "amount_cents": 2500,
+                        "currency": "EUR",
+                    },
+                ),
+                "responses": {
+                    "200": _json(
+                        _ref("PaymentOut"),
+                        "The order is paid (by this notification, or by an earlier one with the same "
+                        "payment_id: `Idempotent-Replayed: true`).",
+                        {
+                            "Idempotent-Replayed": {
+                                "description": "true when the payment_id was acted on before.",
+                                "schema": {"type": "string", "enum": ["true", "false"]},
+                            }
+                        },
+                    ),
+                    **_responses("400:BadRequest"),
+                    "401": _problem(
+                        "Missing, malformed, forged or stale signature (`invalid_signature`); nothing written."
+                    ),
+                    "404": _problem("No such order (`order_not_found`); nothing written."),
+                    "409": _problem(
+                        "The hold expired before the payment (`hold_expired`: the order is cancelled and "
+                        "its stock released; refund the payment), or the order is not payable "
+                        "(`not_payable`: a draft, a cancelled or an already paid order)."
+                    ),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType"),
+                    "422": _problem(
+                        "The body does not match its schema (`invalid_request`), or the amount or currency "
+                        "is not the order's (`amount_mismatch`, `currency_mismatch`); nothing written."
+                    ),
+                },
+            },
+        },
         f"{PREFIX}/openapi.json": {
             "get": {
                 "operationId": "getOpenApiDocument",
@@ -256,6 +317,12 @@ def _components(schemas_by_name: dict) -> dict:
                 "scheme": "bearer",
                 "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL`; "
                 "`flask staff revoke-token` revokes it.",
+            },
+            "paymentSignature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Shop-Signature",
+                "description": 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with SHOP_PAYMENT_SECRET>.',
             },
         },
         "parameters": {
@@ -316,6 +383,10 @@ def _components(schemas_by_name: dict) -> dict:
             "NotFound": _problem("No such order or product (`order_not_found`, `product_not_found`)."),
             "TooLarge": _problem(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),
             "UnsupportedMediaType": _problem("The body is not sent as application/json."),
+            "RateLimited": _problem(
+                "Too many orders from this address without a staff token (`rate_limited`); nothing written.",
+                {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}},
+            ),
             "Unavailable": _problem(
                 "The connection to the database was lost; nothing was written. Retry "
                 "after the given delay (`database_unavailable`).",

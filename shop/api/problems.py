@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..errors import Problem
+from ..rate_limits import retry_after
 
 PROBLEM_JSON = "application/problem+json"
 API_PREFIX = "/api/v1"
@@ -33,6 +34,7 @@ HTTP_CODES = {
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
     500: "internal_error",
     503: "database_unavailable",
 }
@@ -98,6 +100,8 @@ def from_http_exception(error: HTTPException) -> Response:
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    if status == 429:
+        headers["Retry-After"] = retry_after()
     detail = (
         {
             404: "There is nothing at this address.",

@@ -116,6 +116,19 @@ class AdjustmentCreate(RequestModel):
     note: Note | None = None
 
 
+class PaymentNotification(RequestModel):
+    """A payment provider's notification; the raw body is what ``Shop-Signature`` signs."""
+
+    payment_id: Annotated[
+        str,
+        Field(min_length=1, max_length=100, examples=["pay_3MtwBwLkdIwHu7ix"]),
+        AfterValidator(_no_controls),
+    ]
+    order_number: Annotated[str, Field(min_length=1, max_length=32, examples=["K7QM-2XPA-9RTD-F3HW"])]
+    amount_cents: Annotated[int, Field(ge=1, le=10**12, examples=[2500])]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
 # -- responses ------------------------------------------------------------------------------
 
 
@@ -158,6 +171,13 @@ class OrderOut(ResponseModel):
     lines: list[OrderLine]
     totals: Totals
     stock_committed_at: datetime | None = Field(description="When the order took stock; null if it has not.")
+    hold_expires_at: datetime | None = Field(
+        description="A customer's confirmed order holds its stock until then unless it is paid; null for "
+        "staff orders, drafts and paid orders."
+    )
+    hold_expired: bool = Field(
+        description="The hold has run out: the order is (or is about to be) cancelled and its stock released."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -167,9 +187,14 @@ class ProductOut(ResponseModel):
     name: str
     price_cents: int
     status: ProductStatus
-    stock: int | None = Field(description="Units on hand; null when the product is not stocked at all.")
+    stock: int | None = Field(
+        default=None,
+        description="Units on hand; null when the product is not stocked at all. Sent to staff tokens only: "
+        "anyone else sees `availability`.",
+    )
     availability: Availability
     low_stock_threshold: int
+    max_per_order: int | None = Field(description="Units of this product one order may take; null: no limit.")
 
 
 class Page(ResponseModel):
@@ -206,12 +231,22 @@ class AdjustmentOut(ResponseModel):
     quantity_after: int
 
 
+class PaymentOut(ResponseModel):
+    payment_id: str
+    order_number: str
+    order_status: OrderStatus = Field(description="paid: the payment paid the order.")
+    amount_cents: int
+    currency: str
+    received_at: datetime = Field(description="When the notification that paid the order arrived.")
+
+
 class ProblemItem(ResponseModel):
     code: str = Field(examples=["insufficient_stock"])
     message: str
     sku: str | None
     requested: int | None
     available: int | None
+    limit: int | None = Field(default=None, description="The product's per-order limit (over_limit).")
     pointer: str | None = Field(
         default=None,
         description="JSON Pointer to the offending part of the request body (validation errors).",

@@ -16,10 +16,13 @@ from sqlalchemy.orm import selectinload
 
 from .. import stock
 from ..database import commit_unit_of_work
-from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError
+from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError, PaymentRefused
 from ..extensions import db
-from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus
+from ..holds import commit_checkout, hold_until
+from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import change_status, customer_problems, find_order, place_order
+from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
+from ..rate_limits import limit_api_checkout
 from .auth import authenticate, require_staff
 from .models import IdempotencyKey
 from .problems import ApiError, init_blueprint, problem_item
@@ -32,6 +35,8 @@ from .schemas import (
     OrderCreate,
     OrderLine,
     OrderOut,
+    PaymentNotification,
+    PaymentOut,
     ProductOut,
     ProductPage,
     StatusChange,
@@ -109,8 +114,10 @@ def _clean_path_value(value: str, max_length: int) -> bool:
     return 0 < len(value) <= max_length and not any(unicodedata.category(c) in ("Cc", "Cs") for c in value)
 
 
-def json_response(model: BaseModel | str, status: int = 200, headers: dict | None = None) -> Response:
-    body = model if isinstance(model, str) else model.model_dump_json()
+def json_response(
+    model: BaseModel | str, status: int = 200, headers: dict | None = None, *, exclude: Any = None
+) -> Response:
+    body = model if isinstance(model, str) else model.model_dump_json(exclude=exclude)
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
@@ -167,6 +174,8 @@ def order_out(order: Order) -> OrderOut:
             total_cents=sum(line.line_total_cents for line in lines),
         ),
         stock_committed_at=utc(order.stock_committed_at),
+        hold_expires_at=utc(order.hold_expires_at),
+        hold_expired=order.hold_expires_at is not None and order.hold_expires_at < utcnow(),
         created_at=utc(order.created_at),
         updated_at=utc(order.updated_at),
     )
@@ -182,6 +191,7 @@ def product_out(product: Product) -> ProductOut:
         stock=on_hand,
         availability=stock.availability(product.status, on_hand, product.low_stock_threshold),
         low_stock_threshold=product.low_stock_threshold,
+        max_per_order=product.max_per_order,
     )
 
 
@@ -245,6 +255,7 @@ def _find_key(key: str) -> IdempotencyKey | None:
 
 
 @bp.post("/orders")
+@limit_api_checkout
 def create_order():
     caller = authenticate()
     key = _idempotency_key()
@@ -264,6 +275,8 @@ def create_order():
         )
     fingerprint = request_fingerprint(data)
 
+    hold = None if caller.is_staff else hold_until()  # a customer's confirmed order is a hold
+
     def work() -> Stored:
         order = place_order(
             db.session,
@@ -271,6 +284,7 @@ def create_order():
             status=body.status,
             customer_name=body.customer.name,
             customer_email=body.customer.email,
+            hold_until=hold,
         )
         # The answer is built from the order as just written (every timestamp keeps its microseconds
         # on all three databases) and stored with it: the client gets exactly these bytes. The key
@@ -291,7 +305,7 @@ def create_order():
 
     replayed = False
     try:
-        stored = commit_unit_of_work(work, actor=caller.actor)
+        stored = commit_checkout(work, actor=caller.actor)
     except (InventoryError, IntegrityError) as exc:
         record = _find_key(key)  # the session was rolled back: this reads what an earlier request committed
         if record is None:
@@ -332,7 +346,7 @@ def set_order_status(number: str):
 
 @bp.get("/products")
 def list_products():
-    authenticate()
+    caller = authenticate()
     page, per_page = page_args()
     total = db.session.scalar(select(func.count()).select_from(Product)) or 0
     products = db.session.scalars(
@@ -343,14 +357,15 @@ def list_products():
         .offset((page - 1) * per_page)
     ).all()
     return json_response(
-        ProductPage(page=page, per_page=per_page, total=total, items=[product_out(p) for p in products])
+        ProductPage(page=page, per_page=per_page, total=total, items=[product_out(p) for p in products]),
+        exclude=None if caller.is_staff else {"items": {"__all__": {"stock"}}},  # strangers see availability
     )
 
 
 @bp.get("/products/<sku>")
 def get_product(sku: str):
-    authenticate()
-    return json_response(product_out(_find_product(sku)))
+    caller = authenticate()
+    return json_response(product_out(_find_product(sku)), exclude=None if caller.is_staff else {"stock"})
 
 
 @bp.post("/products/<sku>/adjustments")
@@ -420,3 +435,52 @@ def openapi_document():
     if doc is None:
         doc = current_app.extensions["shop.api.openapi"] = json.dumps(build_document())
     return Response(doc, mimetype="application/json")
+
+
+# -- payments -------------------------------------------------------------------------------
+
+REFUSED_PAYMENT_STATUS = {"order_not_found": 404, "amount_mismatch": 422, "currency_mismatch": 422}
+
+
+@bp.post("/payments")
+def receive_payment():
+    """A provider's signed payment notification (docs/api.md, "Payments")."""
+    raw = request.get_data(cache=True)
+    config = current_app.config
+    unsigned = verify_signature(config["SHOP_PAYMENT_SECRET"], request.headers.get("Shop-Signature"), raw)
+    if unsigned:
+        raise ApiError(401, f"The notification is not signed: {unsigned}.", code="invalid_signature")
+    body = validate(PaymentNotification, read_json())
+    notice = PaymentNotice(body.payment_id, body.order_number, body.amount_cents, body.currency)
+
+    def work() -> PaymentResult:
+        return record_payment(db.session, notice, currency=config["SHOP_CURRENCY"])
+
+    try:
+        try:
+            result = commit_unit_of_work(work, actor=PAYMENT_ACTOR)
+        except IntegrityError:  # the same payment_id was paid at the same moment: answer as a replay
+            result = commit_unit_of_work(work, actor=PAYMENT_ACTOR)
+    except PaymentRefused as exc:
+        status = REFUSED_PAYMENT_STATUS.get(exc.code, 409)
+        raise _refused(exc, status, exc.code, "The payment was refused") from None
+    if result.outcome is Outcome.HOLD_EXPIRED:
+        raise ApiError(
+            409,
+            f"The hold on order {result.order.number} expired before it was paid; its stock was released. "
+            "Refund the payment.",
+            code="hold_expired",
+        )
+    payment = result.payment
+    assert payment is not None
+    out = PaymentOut(
+        payment_id=payment.payment_id,
+        order_number=result.order.number,
+        order_status=OrderStatus.PAID,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        received_at=utc(payment.received_at),
+    )
+    return json_response(
+        out, headers={"Idempotent-Replayed": str(result.outcome is Outcome.REPLAYED).lower()}
+    )

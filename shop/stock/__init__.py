@@ -9,6 +9,7 @@
 See docs/architecture.md for how an order reaches these functions.
 """
 
+from .moves import lock_rows
 from .rules import (
     MANUAL_REASONS,
     MAX_ADJUSTMENT,
@@ -43,6 +44,7 @@ __all__ = [
     "adjust_stock",
     "availability",
     "check_lines",
+    "lock_rows",
     "ordered_quantities",
     "quantity_problem",
     "record_initial_stock",

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import NamedTuple, TypeGuard
 
 from ..errors import Problem
-from ..models import MovementReason, Order, ProductStatus
+from ..models import MovementReason, Order, Product, ProductStatus
 
 MAX_LINE_QUANTITY = 10_000
 MAX_LINES = 500
@@ -102,6 +102,25 @@ def ordered_quantities(order: Order) -> dict[int, int]:
     for item in order.items:
         totals[item.product_id] = totals.get(item.product_id, 0) + item.quantity
     return totals
+
+
+def limit_problems(requested: Mapping[int, int], products: Mapping[int, Product]) -> list[Problem]:
+    """Products ordered beyond their per-order limit (``max_per_order``), all lines of the order summed."""
+    problems = []
+    for pid, wanted in requested.items():
+        limit = products[pid].max_per_order
+        if limit is not None and wanted > limit:
+            sku = products[pid].sku
+            problems.append(
+                Problem(
+                    "over_limit",
+                    f"{sku}: {wanted} requested, at most {limit} per order.",
+                    sku=sku,
+                    requested=wanted,
+                    limit=limit,
+                )
+            )
+    return problems
 
 
 def shortage(row: StockRow, wanted: int) -> Problem:

@@ -21,6 +21,7 @@ from .rules import (
     StockChange,
     StockRow,
     adjustment_problems,
+    limit_problems,
     quantity_problem,
     return_problems,
     stock_problems,
@@ -69,6 +70,7 @@ def check_lines(
     products = _load_products(session, items)
     problems = list(problems)
     requested: dict[int, int] = {}
+    ordered: dict[int, Product] = {}
     if taking and not items:
         problems.append(Problem("empty_order", "An order needs at least one line to take stock."))
     if len(items) > MAX_LINES:
@@ -89,6 +91,8 @@ def check_lines(
             problems.append(problem)
         elif product.id is not None:
             requested[product.id] = requested.get(product.id, 0) + item.quantity
+            ordered[product.id] = product
+    problems += limit_problems(requested, ordered)
     if problems and taking and requested:
         problems += stock_problems(requested, moves.read_rows(session, requested))
     if problems:

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..extensions import db, login_manager
 from ..models import User
+from ..rate_limits import retry_after
 from . import presentation
 
 API_PREFIX = "/api/"
@@ -60,6 +61,8 @@ def init_app(app: Flask) -> None:
     for name in ("money", "timestamp"):
         app.add_template_filter(getattr(presentation, name))
     for name in (
+        "hold_note",
+        "minutes_left",
         "url_with",
         "status_note",
         "is_low_stock",
@@ -101,6 +104,8 @@ def render_http_error(error: HTTPException):
     )
     if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
+    if code == 429:
+        response.headers["Retry-After"] = retry_after()
     return response
 
 

@@ -5,13 +5,14 @@ Small functions the views and templates call, so that no rule is written in a te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import request, url_for
 
-from ..models import OrderStatus, Product, ProductStatus
+from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
 from ..stock import Availability
 from ..stock import availability as stock_availability
@@ -112,6 +113,44 @@ _STATUS_NOTES: dict[str, str] = {
 def status_note(status: str) -> str:
     """One sentence telling a customer what an order's status means."""
     return _STATUS_NOTES.get(status, "")
+
+
+@dataclass(frozen=True)
+class HoldNote:
+    """What a customer is told about the hold on their order, and whether it can still be paid."""
+
+    text: str
+    payable: bool
+
+
+def minutes_left(until: datetime, now: datetime) -> str:
+    seconds = (until - now).total_seconds()
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''} left"
+
+
+def hold_note(order: Order, now: datetime | None = None) -> HoldNote | None:
+    """The hold's time left, or what happened when it expired; None for orders that are not holds."""
+    now = now or utcnow()
+    until = order.hold_expires_at
+    if until is None:
+        return None
+    at = f"{until:%H:%M} UTC"
+    if order.status == OrderStatus.CONFIRMED and until > now:
+        return HoldNote(
+            f"Held for you until {at}, {minutes_left(until, now)}. Pay before then to keep it.", True
+        )
+    if order.status == OrderStatus.CONFIRMED:
+        return HoldNote(f"Your hold expired at {at}: the items are being released back into stock.", False)
+    if order.status == OrderStatus.CANCELLED:
+        return HoldNote(
+            f"Your hold expired at {at} before it was paid, so the items went back into stock. "
+            "You are welcome to order them again.",
+            False,
+        )
+    return None
 
 
 def money(cents: int | None) -> str:

@@ -18,8 +18,8 @@ def catalog(session):
     add_product(session, "F-OLD", 5, status="discontinued")
 
 
-def test_the_catalog_shows_stock_and_availability(session, api, catalog):
-    response = api.get("/products")
+def test_staff_see_the_stock_and_availability_of_the_catalog(session, api, catalog, staff_token):
+    response = api.get("/products", token=staff_token)
     assert response.status_code == 200
     body = response.json
     assert (body["page"], body["per_page"], body["total"]) == (1, 20, 6)
@@ -40,7 +40,23 @@ def test_the_catalog_shows_stock_and_availability(session, api, catalog):
         "stock": 10,
         "availability": "in_stock",
         "low_stock_threshold": 2,
+        "max_per_order": None,
     }
+
+
+def test_strangers_see_availability_but_never_the_exact_stock(session, api, catalog):
+    listed = api.get("/products").json["items"]
+    one = api.get("/products/B-LOW").json
+    assert all("stock" not in p for p in [*listed, one])
+    assert [(p["sku"], p["availability"]) for p in listed] == [
+        ("A-IN", "in_stock"),
+        ("B-LOW", "low_stock"),
+        ("C-OUT", "out_of_stock"),
+        ("D-BARE", "out_of_stock"),
+        ("E-OFF", "unavailable"),
+        ("F-OLD", "discontinued"),
+    ]
+    assert one["availability"] == "low_stock"
 
 
 def test_the_catalog_is_paginated(session, api, catalog):

@@ -25,12 +25,14 @@ PUBLIC = {
     "static",  # CSS
     "catalog.index",  # catalog and checkout
     "catalog.order",  # order page, keyed by the unguessable number
+    "catalog.pay_demo",  # the demo provider's button on the order page (SHOP_DEMO_PAYMENTS)
     "staff.login",  # the login page itself
     "api.create_order",  # customers place orders through the API too
     "api.get_order",
     "api.list_products",
     "api.get_product",
     "api.openapi_document",
+    "api.receive_payment",  # the payment provider: signed with SHOP_PAYMENT_SECRET, not a token
 }
 STAFF_HTML = {  # cookie login through /staff/login
     "staff.logout",
@@ -38,7 +40,9 @@ STAFF_HTML = {  # cookie login through /staff/login
     "staff.product",
     "staff.adjust",
     "staff.product_status",
+    "staff.product_limit",
     "staff.orders",
+    "staff.release_holds",
     "staff.order_status",
     "staff.movements_csv",
 }
@@ -192,6 +196,9 @@ VALID_POSTS = {
     },
     "staff.adjust": lambda v, token: {"delta": "5", "reason": "restock"},
     "staff.product_status": lambda v, token: {"status": "discontinued"},
+    "staff.product_limit": lambda v, token: {"max_per_order": "3"},
+    "staff.release_holds": lambda v, token: {},
+    "catalog.pay_demo": lambda v, token: {},
     "staff.order_status": lambda v, token: {"status": "cancelled"},
     "staff.logout": lambda v, token: {},
     "staff.login": lambda v, token: {"email": STAFF_EMAIL, "password": STAFF_PASSWORD},

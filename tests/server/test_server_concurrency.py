@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from tests.support.server import TIMEOUT, checkout_form, number_from_redirect, post_form, post_order
 
 from shop.cli import ledger_mismatches
+from tests.support.server import TIMEOUT, checkout_form, number_from_redirect, post_form, post_order
 
 pytestmark = pytest.mark.server
 

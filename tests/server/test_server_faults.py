@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from tests.support.server import TIMEOUT, checkout_form, number_from_redirect, poll, post_form, post_order
 
 from shop.cli import ledger_mismatches
 from shop.database import UNAVAILABLE_MESSAGE
+from tests.support.server import TIMEOUT, checkout_form, number_from_redirect, poll, post_form, post_order
 
 pytestmark = pytest.mark.server
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import text
-from tests.support.server import TIMEOUT, checkout_form, poll, post_form, post_order
 
 from shop.cli import ledger_mismatches
+from tests.support.server import TIMEOUT, checkout_form, poll, post_form, post_order
 
 pytestmark = [
     pytest.mark.server,

@@ -105,12 +105,13 @@ def database_urls(tmp_path_factory):
         cleanup()
 
 
-def make_app(url: str):
+def make_app(url: str, **config):
     """Yield an app on the migrated database at ``url``; afterwards empty its tables.
 
-    For fixtures: ``yield from make_app(database_urls("postgresql"))``.
+    For fixtures: ``yield from make_app(database_urls("postgresql"))``; ``config`` adds settings
+    that must be known when the app is created (``RATELIMIT_ENABLED=True``).
     """
-    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, **config})
     yield app
     with app.app_context():
         db.session.remove()

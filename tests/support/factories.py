@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from shop.api.auth import issue_token
+from shop.holds import hold_until
 from shop.models import Inventory, Order, OrderItem, Product, User
+from shop.orders import place_order
 
 
 def add_product(session, sku, quantity=10, *, price_cents=1000, status="active", threshold=2):
@@ -26,6 +28,20 @@ def order_of(session, *lines, status="confirmed"):
         customer_email="ada@example.com",
         items=[OrderItem(product=p, quantity=q) for p, q in lines],
     )
+
+
+def place_hold(session, *lines, email="ada@example.com"):
+    """A committed customer hold: a confirmed order for (sku, quantity) lines, expiring as configured."""
+    order = place_order(
+        session,
+        lines,
+        status="confirmed",
+        customer_name="Ada",
+        customer_email=email,
+        hold_until=hold_until(),
+    )
+    session.commit()
+    return order
 
 
 STAFF_EMAIL = "staff@example.com"

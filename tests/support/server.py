@@ -60,7 +60,8 @@ def free_port() -> int:
 class Server:
     """One gunicorn master and its workers, in their own process group."""
 
-    def __init__(self, url: str, pause_dir: Path, log: Path):
+    def __init__(self, url: str, pause_dir: Path, log: Path, **settings: str):
+        """``settings``: more environment for the shop (``RATELIMIT_ENABLED="1"``)."""
         self.url, self.pause_dir, self.log = url, pause_dir, log
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -71,6 +72,7 @@ class Server:
             "SHOP_ENV": "development",
             "SHOP_TEST_PAUSE_DIR": str(pause_dir),
             "SHOP_TEST_PARENT_PID": str(os.getpid()),
+            **settings,
         }
         self.proc = subprocess.Popen(
             [

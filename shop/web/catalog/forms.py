@@ -145,3 +145,9 @@ class CheckoutForm(FlaskForm):
                 label = labels.get(sku, sku) if sku else field.label.text
                 lines.append(error if field is self.order_token else f"{label}: {error}")
         return lines
+
+
+class DemoPaymentForm(FlaskForm):
+    """The demo provider's "Pay now (demo)" button (``SHOP_DEMO_PAYMENTS``)."""
+
+    submit = SubmitField("Pay now (demo)")

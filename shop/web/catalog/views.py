@@ -6,20 +6,25 @@ is shown again (422) with everything the customer typed and every problem named.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+import secrets
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ...database import commit_unit_of_work
-from ...errors import InventoryError
+from ...errors import InventoryError, PaymentRefused
 from ...extensions import db
-from ...models import Product
+from ...holds import commit_checkout, hold_until
+from ...models import Order, Product
 from ...orders import find_order, place_order
+from ...payments import PAYMENT_ACTOR, Outcome, PaymentNotice, record_payment
+from ...rate_limits import limit_checkout
 from ...stock import MAX_LINE_QUANTITY
 from ..presentation import availability
 from . import bp
-from .forms import QUANTITY_PREFIX, CheckoutForm
+from .forms import QUANTITY_PREFIX, CheckoutForm, DemoPaymentForm
 
 CUSTOMER_ACTOR = "customer"
 REFUSED_HEADING = "We couldn't place your order:"
@@ -43,6 +48,7 @@ def _render_catalog(products: list[Product], form: CheckoutForm, status: int = 2
 
 
 @bp.route("/", methods=["GET", "POST"])
+@limit_checkout
 def index():
     """The catalog with a quantity field per product; "Place order" or "Save as draft"."""
     products = catalog_products()
@@ -56,8 +62,9 @@ def index():
 
     number = form.order_token.data
     assert number is not None  # InputRequired
+    hold = hold_until()  # a customer's confirmed order is a hold
     try:
-        order = commit_unit_of_work(
+        order = commit_checkout(
             lambda: place_order(
                 db.session,
                 form.lines(),
@@ -65,6 +72,7 @@ def index():
                 customer_name=form.customer_name.data,
                 customer_email=form.customer_email.data,
                 number=number,
+                hold_until=hold,
             ),
             actor=CUSTOMER_ACTOR,
         )
@@ -83,14 +91,42 @@ def index():
     if order.status == "draft":
         flash(f"Your draft order {order.number} is saved. Nothing is reserved until it is placed.", "success")
     else:
-        flash(f"Thank you! Your order {order.number} is placed and its items are reserved.", "success")
+        flash(f"Thank you! Your order {order.number} is placed and its items are held for you.", "success")
     return redirect(url_for(".order", number=order.number))
+
+
+def _order_or_404(number: str) -> Order:
+    found = find_order(db.session, number)
+    if found is None:
+        abort(404, description="There is no order with that number. Please check the link.")
+    return found
 
 
 @bp.get("/orders/<number>")
 def order(number: str):
-    """An order's lines, totals and status; the unguessable number is the key."""
-    found = find_order(db.session, number)
-    if found is None:
-        abort(404, description="There is no order with that number. Please check the link.")
-    return render_template("catalog/order.html", order=found)
+    """An order's lines, totals, status and hold; the unguessable number is the key. Never writes."""
+    return render_template("catalog/order.html", order=_order_or_404(number), pay_form=DemoPaymentForm())
+
+
+@bp.post("/orders/<number>/pay")
+def pay_demo(number: str):
+    """The demo payment provider: pays a live hold through the same service as a real notification."""
+    if not current_app.config["SHOP_DEMO_PAYMENTS"]:
+        abort(404)
+    found = _order_or_404(number)
+    if not DemoPaymentForm().validate_on_submit():
+        abort(400)
+    currency = current_app.config["SHOP_CURRENCY"]
+    notice = PaymentNotice(f"demo-{secrets.token_hex(8)}", found.number, found.total_cents, currency)
+    try:
+        result = commit_unit_of_work(
+            lambda: record_payment(db.session, notice, currency=currency), actor=PAYMENT_ACTOR
+        )
+    except PaymentRefused as exc:
+        flash(exc.problems[0].message, "error")
+    else:
+        if result.outcome is Outcome.HOLD_EXPIRED:
+            flash("Your hold expired before the payment arrived; nothing was charged.", "error")
+        else:
+            flash(f"Thank you! Order {found.number} is paid (demo payment, no money moved).", "success")
+    return redirect(url_for(".order", number=found.number))

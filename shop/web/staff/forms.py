@@ -13,10 +13,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice as _choice
-from wtforms.validators import AnyOf, InputRequired, Length, Optional
+from wtforms.validators import AnyOf, InputRequired, Length, Optional, StopValidation
 
 from ...models import MovementReason, OrderStatus, ProductStatus
-from ...stock import MANUAL_REASONS
+from ...stock import MANUAL_REASONS, MAX_LINE_QUANTITY
 from ..presentation import PRODUCT_STATUS_LABELS
 
 
@@ -81,3 +81,29 @@ class OrderStatusForm(FlaskForm):
         validators=[InputRequired(), AnyOf([s.value for s in OrderStatus], message="Unknown order status.")]
     )
     next = HiddenField()
+
+
+LIMIT_MESSAGE = f"Enter a whole number from 1 to {MAX_LINE_QUANTITY}, or leave it empty for no limit."
+
+
+def _whole_number_up_to(maximum: int, message: str):
+    """1..maximum; unlike NumberRange, safe for integers too large for a float."""
+
+    def check(form, field) -> None:
+        if not isinstance(field.data, int) or not 1 <= field.data <= maximum:
+            raise StopValidation(message)
+
+    return check
+
+
+class ProductLimitForm(FlaskForm):
+    max_per_order = IntegerField(
+        "Limit per order",
+        validators=[Optional(), _whole_number_up_to(MAX_LINE_QUANTITY, LIMIT_MESSAGE)],
+        description="Units of this product one order may take; empty for no limit.",
+    )
+    submit = SubmitField("Save limit")
+
+
+class ReleaseHoldsForm(FlaskForm):
+    submit = SubmitField("Release expired holds")

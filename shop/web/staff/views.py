@@ -22,14 +22,24 @@ from sqlalchemy.orm import contains_eager, selectinload
 from ...database import commit_unit_of_work
 from ...errors import InventoryError
 from ...extensions import db
-from ...models import Inventory, InventoryMovement, Order, OrderStatus, Product, utcnow
+from ...holds import release_expired_holds
+from ...models import Inventory, InventoryMovement, Order, OrderItem, OrderStatus, Product, utcnow
 from ...orders import change_status, find_order
+from ...rate_limits import limit_login_per_address, limit_login_per_email
 from ...stock import adjust_stock
 from ..presentation import PRODUCT_STATUS_LABELS, safe_next
 from . import bp
 from .auth import authenticate, require_staff, staff_actor
 from .chart import stock_chart
-from .forms import LoginForm, LogoutForm, OrderStatusForm, ProductStatusForm, StockAdjustmentForm
+from .forms import (
+    LoginForm,
+    LogoutForm,
+    OrderStatusForm,
+    ProductLimitForm,
+    ProductStatusForm,
+    ReleaseHoldsForm,
+    StockAdjustmentForm,
+)
 from .ledger_csv import csv_lines, day_range, parse_day
 
 CHART_MOVEMENTS = 200
@@ -81,6 +91,8 @@ def _form_errors(heading: str, form) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_login_per_address
+@limit_login_per_email
 def login():
     """E-mail and password; only staff accounts get in. ``next`` must be a path on this site."""
     if current_user.is_authenticated:
@@ -153,7 +165,11 @@ def _product_or_404(sku: str) -> Product:
 
 
 def _render_product(
-    product: Product, adjust_form: StockAdjustmentForm, status_form: ProductStatusForm, status: int = 200
+    product: Product,
+    adjust_form: StockAdjustmentForm,
+    status_form: ProductStatusForm,
+    status: int = 200,
+    limit_form: ProductLimitForm | None = None,
 ):
     ledger = db.paginate(
         select(InventoryMovement)
@@ -176,13 +192,22 @@ def _render_product(
         sku=product.sku,
         now=utcnow(),
     )
+    held = db.session.scalar(
+        select(func.coalesce(func.sum(OrderItem.quantity), 0))
+        .join(Order)
+        .where(OrderItem.product_id == product.id, Order.status == OrderStatus.CONFIRMED)
+        .where(Order.hold_expires_at.is_not(None))
+    )
+    limit_form = limit_form or ProductLimitForm(formdata=None, data={"max_per_order": product.max_per_order})
     return render_template(
         "staff/product.html",
         product=product,
         ledger=ledger,
         chart=chart,
+        held=held,
         adjust_form=adjust_form,
         status_form=status_form,
+        limit_form=limit_form,
     ), status
 
 
@@ -221,6 +246,26 @@ def adjust(sku: str):
     return redirect(url_for(".product", sku=sku))
 
 
+@bp.post("/products/<sku>/limit")
+def product_limit(sku: str):
+    """Set (or clear) how many units of a product one order may take."""
+    product = _product_or_404(sku)
+    form = ProductLimitForm()
+    if not form.validate_on_submit():
+        flash(_form_errors("The limit was not changed:", form), "error")
+        status_form = ProductStatusForm(formdata=None, data={"status": product.status})
+        return _render_product(product, StockAdjustmentForm(formdata=None), status_form, 422, limit_form=form)
+    limit = form.max_per_order.data
+
+    def work() -> None:
+        product.max_per_order = limit
+        db.session.flush()
+
+    commit_unit_of_work(work, actor=staff_actor())
+    flash(f"{sku}: {f'at most {limit} per order' if limit else 'no limit per order'}.", "success")
+    return redirect(url_for(".product", sku=sku))
+
+
 @bp.post("/products/<sku>/status")
 def product_status(sku: str):
     """Make a product active, temporarily unavailable or discontinued."""
@@ -244,14 +289,22 @@ def product_status(sku: str):
 
 @bp.get("/orders")
 def orders():
-    """Orders, newest first, filtered by status, with a button per allowed transition."""
+    """Orders, newest first, filtered by status, with a button per allowed transition.
+
+    ``?status=awaiting`` lists unpaid holds, the soonest to expire first, with their time left.
+    """
     status = request.args.get("status")
-    status = status if status in {s.value for s in OrderStatus} else None
+    status = status if status in {s.value for s in OrderStatus} | {AWAITING_PAYMENT} else None
     stmt = select(Order).options(selectinload(Order.items)).order_by(Order.created_at.desc(), Order.id.desc())
-    if status:
+    if status == AWAITING_PAYMENT:
+        stmt = awaiting_payment(select(Order).options(selectinload(Order.items))).order_by(
+            Order.hold_expires_at, Order.id
+        )
+    elif status:
         stmt = stmt.where(Order.status == status)
     pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
     counts = dict(db.session.execute(select(Order.status, func.count()).group_by(Order.status)).all())
+    counts[AWAITING_PAYMENT] = db.session.scalar(awaiting_payment(select(func.count()).select_from(Order)))
     return render_template(
         "staff/orders.html",
         pagination=pagination,
@@ -259,7 +312,29 @@ def orders():
         counts=counts,
         statuses=list(OrderStatus),
         form=OrderStatusForm(formdata=None),
+        release_form=ReleaseHoldsForm(formdata=None),
+        now=utcnow(),
     )
+
+
+AWAITING_PAYMENT = "awaiting"
+
+
+def awaiting_payment(stmt):
+    """Only unpaid holds: confirmed orders with an expiry (live or run out, not yet released)."""
+    return stmt.where(Order.status == OrderStatus.CONFIRMED, Order.hold_expires_at.is_not(None))
+
+
+@bp.post("/holds/release")
+def release_holds():
+    """Release every expired hold now: the same code as ``flask orders expire-holds``."""
+    if ReleaseHoldsForm().validate_on_submit():
+        released = release_expired_holds()
+        flash(
+            f"Released {released.orders} expired hold(s); {released.units} unit(s) are back in stock.",
+            "success" if released.orders else "info",
+        )
+    return redirect(url_for(".orders", status=AWAITING_PAYMENT))
 
 
 @bp.post("/orders/<number>/status")

@@ -1,0 +1,155 @@
+"""Holds: a customer's confirmed order keeps its stock until ``hold_expires_at``, then it is released.
+
+One code path releases a hold, ``release_hold``: the order becomes ``cancelled`` through
+``orders.move_locked_order`` and the observer gives its stock back, one ``hold_expired`` ledger
+row per product, by the actor ``system``. Three triggers call it:
+
+- ``flask orders expire-holds`` and the staff dashboard (``release_expired_holds``);
+- a checkout refused for stock that expired holds keep (``commit_checkout``);
+- a payment notification for an expired hold (``shop.payments``).
+
+Reads never release anything: pages and the API show an expired hold as expired
+(``is_expired``) until one of these runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+
+from . import orders, stock
+from .database import commit_unit_of_work
+from .errors import InventoryError
+from .extensions import DbSession, db
+from .models import MovementReason, Order, OrderItem, OrderStatus, Product, utcnow
+
+T = TypeVar("T")
+SYSTEM_ACTOR = "system"
+BATCH = 100  # holds released per transaction by the sweeper
+
+
+def hold_until(now: datetime | None = None) -> datetime:
+    """When a hold placed now expires (``SHOP_HOLD_MINUTES`` from now)."""
+    return (now or utcnow()) + timedelta(minutes=current_app.config["SHOP_HOLD_MINUTES"])
+
+
+def is_expired(order: Order, now: datetime | None = None) -> bool:
+    """A confirmed order whose hold has run out (and is not released yet)."""
+    return (
+        order.status == OrderStatus.CONFIRMED
+        and order.hold_expires_at is not None
+        and order.hold_expires_at < (now or utcnow())
+    )
+
+
+def expired_holds(now: datetime, skus: Collection[str] | None = None) -> Select[Order]:
+    """Expired holds, oldest first; only those with a line of one of ``skus`` when given."""
+    stmt = select(Order).where(Order.status == OrderStatus.CONFIRMED, Order.hold_expires_at < now)
+    if skus is not None:
+        on_products = select(OrderItem.order_id).join(Product).where(Product.sku.in_(list(skus)))
+        stmt = stmt.where(Order.id.in_(on_products))
+    return stmt.order_by(Order.hold_expires_at, Order.id)
+
+
+def release_hold(session: DbSession, order: Order) -> None:
+    """Cancel an expired hold the caller has locked; its stock comes back as ``hold_expired``."""
+    orders.move_locked_order(
+        session,
+        order,
+        OrderStatus.CONFIRMED,
+        OrderStatus.CANCELLED,
+        actor=SYSTEM_ACTOR,
+        reason=MovementReason.HOLD_EXPIRED,
+    )
+
+
+@dataclass(frozen=True)
+class Released:
+    orders: int = 0
+    units: int = 0
+
+    def __add__(self, other: Released) -> Released:
+        return Released(self.orders + other.orders, self.units + other.units)
+
+
+def release_batch(
+    session: DbSession, now: datetime, *, limit: int, skus: Collection[str] | None = None, wait: bool = False
+) -> Released:
+    """Claim up to ``limit`` expired holds and release them, in the caller's transaction.
+
+    Holds another process has claimed are skipped (``SKIP LOCKED`` on PostgreSQL and MariaDB;
+    SQLite's write lock serialises sweepers), unless ``wait``: then this waits for that process
+    to finish, and finds them released. The inventory rows of the whole batch are locked first,
+    in one statement in product-id order, so that the batch cannot deadlock with checkouts
+    that lock the same rows.
+    """
+    claim = (
+        expired_holds(now, skus)
+        .limit(limit)
+        .with_for_update(skip_locked=not wait)
+        .options(selectinload(Order.items))
+        .execution_options(populate_existing=True)
+    )
+    claimed = session.scalars(claim).all()
+    if not claimed:
+        return Released()
+    stock.lock_rows(session, {item.product_id for order in claimed for item in order.items})
+    for order in claimed:
+        release_hold(session, order)
+    return Released(len(claimed), sum(item.quantity for order in claimed for item in order.items))
+
+
+def release_expired_holds(
+    *,
+    limit: int | None = None,
+    skus: Collection[str] | None = None,
+    now: datetime | None = None,
+    wait: bool = False,
+) -> Released:
+    """Release every expired hold (at most ``limit``), ``BATCH`` per transaction; safe to run concurrently.
+
+    Holds that another process is releasing are left to it, unless ``wait`` (see ``release_batch``).
+    """
+    now = now or utcnow()
+    released = Released()
+    while limit is None or released.orders < limit:
+        size = BATCH if limit is None else min(BATCH, limit - released.orders)
+
+        def work(size: int = size) -> Released:
+            return release_batch(db.session, now, limit=size, skus=skus, wait=wait)
+
+        batch = commit_unit_of_work(work, actor=SYSTEM_ACTOR)
+        released += batch
+        if batch.orders < size:
+            break
+    return released
+
+
+def commit_checkout(place: Callable[[], T], *, actor: str) -> T:
+    """Commit a checkout; if stock that expired holds keep is short, release them and try once more.
+
+    An expired hold never refuses a buyer, even while a sweeper is releasing it (this waits for
+    the sweeper). While nothing has expired this costs nothing on the way to a placed order, and
+    one query on the way to a refusal.
+    """
+    try:
+        return commit_unit_of_work(place, actor=actor)
+    except InventoryError as exc:
+        short = {p.sku for p in exc.problems if p.code == "insufficient_stock" and p.sku}
+        if not short or not _any_expired(short):
+            raise
+    release_expired_holds(skus=short, wait=True)
+    return commit_unit_of_work(place, actor=actor)
+
+
+def _any_expired(skus: Collection[str]) -> bool:
+    try:
+        return bool(db.session.scalar(select(expired_holds(utcnow(), skus).exists())))
+    finally:
+        db.session.rollback()  # SQLite: do not keep the write lock this read took

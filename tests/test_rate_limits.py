@@ -1,0 +1,116 @@
+"""Rate limits (Flask-Limiter, in-memory storage): anonymous checkouts and log-in attempts per address.
+
+The suite runs with limits off (tests/conftest.py); these tests turn them on in their app. The
+same limits shared by gunicorn workers through Redis: tests/server/test_server_rate_limits.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shop.extensions import db
+from shop.models import Order
+from tests.support.api import order_body
+from tests.support.databases import ALL_BACKENDS, make_app
+from tests.support.factories import add_product, make_staff, make_user
+from tests.support.readers import count, stock_of
+
+LIMITS = {"SHOP_CHECKOUT_RATE_LIMIT": "3 per minute", "SHOP_LOGIN_RATE_LIMIT": "2 per minute"}
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def limited(request, database_urls):
+    """An app with rate limits on (the limiter reads RATELIMIT_ENABLED when the app is created)."""
+    yield from make_app(
+        database_urls(request.param), RATELIMIT_ENABLED=True, WTF_CSRF_ENABLED=False, **LIMITS
+    )
+
+
+@pytest.fixture
+def session(limited):
+    with limited.app_context():
+        add_product(db.session, "TEA", 100)
+        make_user(db.session)
+        db.session.rollback()
+        yield db.session
+        db.session.rollback()
+
+
+@pytest.fixture
+def shop(limited, session):
+    return limited.test_client()
+
+
+def web_checkout(client, address="10.0.0.1"):
+    data = {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"}
+    return client.post("/", data=data, environ_base={"REMOTE_ADDR": address})
+
+
+def api_checkout(client, key, address="10.0.0.1", token=None):
+    headers = {"Idempotency-Key": key, **({"Authorization": f"Bearer {token}"} if token else {})}
+    return client.post(
+        "/api/v1/orders", json=order_body(("TEA", 1)), headers=headers, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def test_anonymous_checkouts_over_the_limit_get_429_and_write_nothing(session, shop):
+    answers = [api_checkout(shop, f"k{i}").status_code for i in range(3)]
+    before = (count(session, Order), stock_of(session, "TEA"))
+    refused_api = api_checkout(shop, "k9")
+    refused_web = web_checkout(shop)  # web and API share one count per address
+    assert answers == [201, 201, 201]
+    assert refused_api.status_code == 429 and refused_api.mimetype == "application/problem+json"
+    assert refused_api.json["code"] == "rate_limited" and 0 < int(refused_api.headers["Retry-After"]) <= 60
+    assert refused_web.status_code == 429 and refused_web.mimetype == "text/html"
+    assert "Too many orders from your address" in refused_web.text and refused_web.headers["Retry-After"]
+    assert (count(session, Order), stock_of(session, "TEA")) == before
+
+
+def test_the_limit_is_per_client_address(session, shop):
+    for i in range(3):
+        api_checkout(shop, f"a{i}", address="10.0.0.1")
+    assert api_checkout(shop, "a9", address="10.0.0.1").status_code == 429
+    assert api_checkout(shop, "b1", address="10.0.0.2").status_code == 201
+
+
+def test_staff_tokens_are_not_limited(session, shop):
+    _, token = make_staff(session, "api@example.com")
+    session.rollback()
+    assert [api_checkout(shop, f"s{i}", token=token).status_code for i in range(5)] == [201] * 5
+
+
+def test_reads_are_not_limited(session, shop):
+    assert {shop.get("/").status_code for _ in range(6)} == {200}
+
+
+def test_log_in_attempts_are_limited_per_address(session, shop):
+    tries = [
+        shop.post(
+            "/staff/login",
+            data={"email": f"u{i}@x.y", "password": "wrong"},
+            environ_base={"REMOTE_ADDR": "10.0.0.5"},
+        )
+        for i in range(3)
+    ]
+    assert [t.status_code for t in tries] == [401, 401, 429]
+    assert "Too many log-in attempts" in tries[-1].text
+
+
+def test_log_in_attempts_are_limited_per_account_from_any_address(session, shop):
+    codes = [
+        shop.post(
+            "/staff/login",
+            data={"email": "Staff@Example.com" if i % 2 else "staff@example.com", "password": "guess"},
+            environ_base={"REMOTE_ADDR": f"10.0.1.{i}"},
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [401, 401, 429]
+
+
+def test_ratelimit_enabled_false_turns_the_limits_off(database_urls):
+    for app in make_app(database_urls("sqlite"), RATELIMIT_ENABLED=False, **LIMITS):
+        with app.app_context():
+            add_product(db.session, "TEA", 100)
+        client = app.test_client()
+        assert [api_checkout(client, f"o{i}").status_code for i in range(5)] == [201] * 5
