@@ -70,11 +70,18 @@ def engine_options(url: str) -> dict:
     return options
 
 
+# Execution option of a connection whose transaction writes (``commit_unit_of_work``).
+WRITES = "shop_writes"
+
+
 def _configure_sqlite(engine: Engine) -> None:
-    """Foreign keys on, WAL, and a write lock taken when each transaction begins.
+    """Foreign keys on, WAL, and the write lock taken when a writing transaction begins.
 
     SQLite ignores ``FOR UPDATE``; ``BEGIN IMMEDIATE`` serialises writers instead, so a
-    checkout never reads stock that another checkout is about to change.
+    checkout never reads stock that another checkout is about to change. Only units of work
+    (``commit_unit_of_work``) write, and only they begin that way: every other transaction (a
+    catalog page, a report) is a plain ``BEGIN`` that reads a WAL snapshot beside the writer
+    instead of queueing for its lock.
     """
 
     @event.listens_for(engine, "connect")
@@ -88,7 +95,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(
+            "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITES) else "BEGIN"
+        )
 
 
 def _closed_by_server(dbapi_connection) -> bool:
@@ -134,9 +143,11 @@ def number_sqlite_order_items(session: Session, flush_context, instances) -> Non
     """Give new order lines their ids before an INSERT on SQLite.
 
     SQLite cannot return generated ids of a multi-row INSERT in order, so the ORM would
-    insert lines one statement each. Every SQLite transaction here holds the write lock
-    from ``BEGIN IMMEDIATE``, so the next ids are ours to hand out and the lines go in
-    one ``executemany``: an order costs the same statements whatever its number of lines.
+    insert lines one statement each. A unit of work holds the write lock from ``BEGIN
+    IMMEDIATE``, so the next ids are ours to hand out and the lines go in one
+    ``executemany``: an order costs the same statements whatever its number of lines. (A
+    write outside a unit of work that raced another writer would fail on SQLite's snapshot
+    check, never reuse an id.)
     """
     items = [obj for obj in session.new if isinstance(obj, OrderItem) and obj.id is None]
     if not items or session.get_bind(mapper=inspect(OrderItem)).dialect.name != "sqlite":
@@ -200,6 +211,24 @@ def unavailable_or_reraise(exc: DBAPIError) -> None:
         pass
 
 
+def _begin_writing(session: Session) -> None:
+    """Start this unit of work's transaction as a writing one (on SQLite: ``BEGIN IMMEDIATE``).
+
+    A read-only transaction the request began earlier (a lookup before the unit of work) is
+    ended first: on SQLite it could not take the write lock later without failing.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        connection = session.connection()
+        if connection.get_execution_options().get(WRITES):
+            return
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("a unit of work must make its changes inside work(), not before")
+        session.rollback()
+    session.connection(execution_options={WRITES: True})
+
+
 def commit_unit_of_work(work: Callable[[], T], *, actor: str, attempts: int = 3) -> T:
     """Run ``work`` and commit once; on a deadlock or serialization failure roll back and retry.
 
@@ -209,6 +238,7 @@ def commit_unit_of_work(work: Callable[[], T], *, actor: str, attempts: int = 3)
     for attempt in range(1, attempts + 1):
         db.session.info["actor"] = actor
         try:
+            _begin_writing(db.session())
             result = work()
             db.session.commit()
             return result

@@ -2,8 +2,8 @@
 
 ``stock_of``, ``movements``, ``count`` and ``counts`` read through the test's session. The readers
 of the web tests (``read``, ``read_rows``, ``stock``, ``orders``, ``ledger``, ``row_count``) roll
-back after reading: on SQLite every transaction holds the write lock (``BEGIN IMMEDIATE``), so a
-test must not keep one open while its client writes. ``snapshot`` and ``assert_ledger_balances``
+back after reading, so that the next read sees what the client wrote since (an open SQLite or
+MariaDB transaction keeps reading its own snapshot). ``snapshot`` and ``assert_ledger_balances``
 take an app and use a session of their own.
 """
 
