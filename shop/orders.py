@@ -71,7 +71,10 @@ def lock_order(session: DbSession, order: Order) -> str:
     status, committed_at, hold_expires_at = session.execute(_LOCK_ORDER, {"id": order.id}).one()
     attributes.set_committed_value(order, "stock_committed_at", committed_at)
     attributes.set_committed_value(order, "hold_expires_at", hold_expires_at)
-    if not inspect(order).attrs["items"].history.has_changes():
+    state = inspect(order)
+    if not state.attrs["status"].history.has_changes():  # a pending ORM write keeps its new value
+        attributes.set_committed_value(order, "status", status)
+    if not state.attrs["items"].history.has_changes():
         session.expire(order, ["items"])  # reloaded on use, as committed by whoever held the lock
     return status
 
