@@ -13,6 +13,10 @@ whichever code path makes it, so no caller has to remember to take stock:
 
 The receivers of ``order_created`` and ``order_status_changed`` (``shop.observer``) run inside
 the flush: an error they raise rolls the whole unit of work back.
+
+``shop.orders.place_order``, the path every edge shares, writes its order with Core INSERTs and
+sends ``order_created`` itself, to the same observer in the same transaction; the hook covers
+every other way an order is written.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import SessionTransaction, attributes
 
 from . import orders, signals, stock
 from .extensions import DbSession, db
@@ -37,10 +41,6 @@ def _changed(obj: object, attr: str) -> tuple[Any, Any] | None:
     if history.added and history.deleted and history.added[0] != history.deleted[0]:
         return history.deleted[0], history.added[0]
     return None
-
-
-def _app() -> Flask:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def _orders_with_edited_lines(session: DbSession, dirty: list[object]) -> list[Order]:
@@ -73,7 +73,7 @@ def before_flush(session: DbSession, flush_context: object, instances: object) -
             change = orders.judge_status_change(session, obj, status[1], actor=actor)
             if change is not None:
                 signals.order_status_changed.send(
-                    _app(),
+                    signals.sender(),
                     order=obj,
                     old_status=change.old_status,
                     new_status=status[1],
@@ -114,22 +114,25 @@ def after_flush(session: DbSession, flush_context: object) -> None:
         stock.record_initial_stock(session, new_inventory, actor=actor)
     for obj in session.new:
         if isinstance(obj, Order):
-            signals.order_created.send(_app(), order=obj, actor=actor)
+            signals.order_created.send(signals.sender(), order=obj, actor=actor)
 
 
 def after_commit(session: DbSession) -> None:
+    orders.forget_written(session, rolled_back=False)
     changes = journal.pop(session)
     if not changes:
         return
-    app = _app()
+    app = signals.sender()
     signals.stock_changed.send(app, changes=changes)
     for change in changes:
         if change.is_low:
             signals.stock_low.send(app, change=change)
 
 
-def after_soft_rollback(session: DbSession, previous_transaction: object) -> None:
+def after_soft_rollback(session: DbSession, previous_transaction: SessionTransaction) -> None:
     journal.discard(session)
+    if not previous_transaction.nested:  # a savepoint's rollback leaves the enclosing transaction's rows
+        orders.forget_written(session, rolled_back=True)
 
 
 _LISTENERS: dict[str, Callable[..., None]] = {

@@ -16,6 +16,7 @@ Sent after the transaction commits, never while stock rows are locked (``shop.au
 """
 
 from blinker import Namespace
+from flask import Flask, current_app
 
 _signals = Namespace()
 
@@ -24,3 +25,8 @@ order_status_changed = _signals.signal("order-status-changed")
 
 stock_changed = _signals.signal("stock-changed")
 stock_low = _signals.signal("stock-low")
+
+
+def sender() -> Flask:
+    """The app every signal is sent by (the real object: receivers connect with ``sender=app``)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]

@@ -40,7 +40,7 @@ def test_placing_an_order_takes_a_constant_number_of_statements(session, stateme
     else:
         # products by SKU; order; its lines; lock and read stock; guarded decrement; ledger rows
         expected = ["SELECT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT"]
-    if dialect == "sqlite":  # plus the next line id (shop.database)
-        expected.insert(1, "SELECT")
+    if dialect == "sqlite":  # plus the next line id (shop.orders._insert)
+        expected.insert(2, "SELECT")
     assert by_lines[100] == expected
     assert stock_of(session, "P000") == 44 and stock_of(session, "P099") == 48

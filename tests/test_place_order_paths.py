@@ -1,0 +1,157 @@
+"""place_order's Core INSERTs and an ORM flush through the session hook leave identical rows.
+
+The same random orders go both ways, on twin products with the same stock, status and limits:
+``place_order`` (Core, then ``order_created`` sent by itself) and ``session.add(Order(...))``
+(the hook checks the lines before the flush and sends ``order_created`` after it). Orders, lines,
+ledger rows, stock and errors must not tell the two apart (DESIGN §4, relaxed).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from shop.database import commit_unit_of_work
+from shop.errors import InventoryError
+from shop.extensions import db
+from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product, utcnow
+from shop.orders import place_order
+from tests.support.databases import ALL_BACKENDS, make_app
+
+# sku: (stock or None for no inventory row, status, max per order)
+CATALOG = {
+    "A": (6, "active", None),
+    "B": (2, "active", 3),
+    "C": (0, "active", None),
+    "D": (5, "unavailable", None),
+    "E": (5, "discontinued", None),
+    "F": (None, "active", None),
+}
+LINES = st.lists(
+    st.tuples(st.sampled_from(sorted(CATALOG)), st.sampled_from([1, 1, 2, 3, 4, 0, -1, 20_000])), max_size=4
+)
+ORDERS = st.lists(
+    st.tuples(LINES, st.sampled_from(["draft", "confirmed", "paid", "cancelled"])), min_size=1, max_size=5
+)
+HOLD = utcnow() + timedelta(minutes=15)
+
+
+@pytest.fixture(scope="module", params=ALL_BACKENDS)
+def twin_app(request, database_urls):
+    yield from make_app(database_urls(request.param))
+
+
+def through_core(lines, status, prefix):
+    return place_order(
+        db.session,
+        [(prefix + sku, quantity) for sku, quantity in lines],
+        status=status,
+        customer_name="Ada",
+        customer_email="ada@example.com",
+        hold_until=HOLD,
+    )
+
+
+def through_the_hook(lines, status, prefix):
+    products = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.startswith(prefix)))}
+    order = Order(
+        status=status,
+        customer_name="Ada",
+        customer_email="ada@example.com",
+        hold_expires_at=HOLD if status == "confirmed" else None,
+        items=[OrderItem(product=products[prefix + sku], quantity=quantity) for sku, quantity in lines],
+    )
+    db.session.add(order)
+    db.session.flush()
+    return order
+
+
+def outcome(place, lines, status, prefix):
+    """("placed", status) or ("refused", every problem without the twin's prefix)."""
+    try:
+        order = commit_unit_of_work(lambda: place(lines, status, prefix), actor="twin")
+    except InventoryError as exc:
+        return "refused", sorted(
+            (p.code, (p.sku or "").removeprefix(prefix), p.requested, p.available, p.limit)
+            for p in exc.problems
+        )
+    return "placed", order.status
+
+
+def rows_of(prefix):
+    """Everything the orders of one twin wrote, without ids, numbers and timestamps."""
+    session = db.session
+    mine = Product.sku.startswith(prefix)
+    orders = session.execute(
+        select(
+            Order.id,
+            Order.status,
+            Order.customer_name,
+            Order.customer_email,
+            Order.stock_committed_at,
+            Order.hold_expires_at,
+        )
+        .where(Order.id.in_(select(OrderItem.order_id).join(Product).where(mine)))
+        .order_by(Order.id)
+    ).all()
+    index = {order.id: i for i, order in enumerate(orders)}
+    lines = session.execute(
+        select(OrderItem.order_id, Product.sku, OrderItem.quantity, OrderItem.unit_price_cents)
+        .join(Product)
+        .where(mine)
+        .order_by(OrderItem.id)
+    ).all()
+    ledger = session.execute(
+        select(
+            InventoryMovement.order_id,
+            Product.sku,
+            InventoryMovement.delta,
+            InventoryMovement.quantity_after,
+            InventoryMovement.reason,
+            InventoryMovement.actor,
+        )
+        .join(Product)
+        .where(mine)
+        .order_by(InventoryMovement.id)
+    ).all()
+    stock = session.execute(
+        select(Product.sku, Inventory.quantity).join(Inventory).where(mine).order_by(Product.sku)
+    )
+    unprefix = lambda sku: sku.removeprefix(prefix)  # noqa: E731
+    return (
+        [
+            (o.status, o.customer_name, o.customer_email, o.stock_committed_at is not None, o.hold_expires_at)
+            for o in orders
+        ],
+        [(index[o], unprefix(sku), q, price) for o, sku, q, price in lines],
+        [(None if o is None else index[o], unprefix(sku), *rest) for o, sku, *rest in ledger],
+        [(unprefix(sku), q) for sku, q in stock],
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(orders=ORDERS)
+def test_core_inserts_and_an_orm_flush_leave_identical_rows(twin_app, orders):
+    with twin_app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(delete(table))
+        for prefix in ("CORE-", "ORM-"):
+            for sku, (quantity, status, limit) in CATALOG.items():
+                product = Product(
+                    sku=prefix + sku, name=sku, price_cents=150, status=status, max_per_order=limit
+                )
+                if quantity is not None:
+                    product.inventory = Inventory(quantity=quantity)
+                db.session.add(product)
+        db.session.commit()
+
+        for lines, status in orders:
+            assert outcome(through_core, lines, status, "CORE-") == outcome(
+                through_the_hook, lines, status, "ORM-"
+            )
+        assert rows_of("CORE-") == rows_of("ORM-")
+        db.session.rollback()
