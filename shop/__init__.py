@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 
 from flask import Flask
@@ -10,9 +12,13 @@ from flask import Flask
 __all__ = ["create_app"]
 
 
-def create_app(test_config: Mapping | None = None) -> Flask:
-    """Application factory: configuration and wiring, nothing else."""
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(test_config: Mapping | None = None, *, instance_path: str | None = None) -> Flask:
+    """Application factory: configuration and wiring, nothing else.
+
+    ``instance_path`` moves the instance folder (the default SQLite file, the generated secret key)
+    from ``instance/`` at the repository root elsewhere.
+    """
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     os.makedirs(app.instance_path, exist_ok=True)
     configure(app, test_config)
     register_extensions(app)
@@ -37,6 +43,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 # What an operator sets in the environment: name → (parser, default). The README's
 # Configuration table lists them; a mapping passed to create_app overrides any of them.
 SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
@@ -52,7 +65,13 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "RATELIMIT_KEY_PREFIX": (str, "shop"),  # tells apart shops that share one Redis
     "RATELIMIT_ENABLED": (_flag, True),
+    "SHOP_SESSION_HOURS": (_positive_int, 8),  # a staff log-in ends this long after it began
+    "SHOP_TRUSTED_PROXIES": (_count, 0),  # reverse proxies in front of the app whose X-Forwarded-* count
 }
+
+# A SECRET_KEY an attacker could guess (``dev``, any short word) signs sessions they can forge.
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_KEY_FILE = "secret_key"  # in the instance folder, when no SECRET_KEY is set outside production
 
 
 def _from_environment() -> dict[str, object]:
@@ -91,10 +110,54 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
     if app.config["SHOP_ENV"] == "production":
         app.config["DEBUG"] = False  # even with FLASK_DEBUG set: no debugger, no tracebacks
-    if not app.config["SECRET_KEY"]:
-        if app.config["SHOP_ENV"] == "production":
-            raise RuntimeError("SECRET_KEY must be set when SHOP_ENV=production.")
-        app.config["SECRET_KEY"] = "dev"  # development and tests only
+    app.config["SECRET_KEY"] = secret_key(app)
+
+
+def secret_key(app: Flask) -> str:
+    """The key that signs sessions: refused in production if missing or weak; else generated once.
+
+    Outside production, without a SECRET_KEY, a random key is written once into the instance
+    folder (mode 0600) and read back by every later start and every worker: never a fixed string.
+    """
+    key = app.config["SECRET_KEY"]
+    if app.config["SHOP_ENV"] == "production":
+        if not key:
+            raise RuntimeError(
+                "SECRET_KEY must be set when SHOP_ENV=production, e.g. to the output of "
+                '`python -c "import secrets; print(secrets.token_hex(32))"`.'
+            )
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise RuntimeError(
+                f"SECRET_KEY is too weak for SHOP_ENV=production: use at least {MIN_SECRET_KEY_LENGTH} "
+                'random characters, e.g. `python -c "import secrets; print(secrets.token_hex(32))"`.'
+            )
+        return key
+    return key or instance_secret_key(app.instance_path)
+
+
+def instance_secret_key(folder: str) -> str:
+    """The key in ``folder/secret_key``, created (mode 0600) with a random key if it is not there.
+
+    Several processes may start at once (gunicorn workers): the key is written to a private
+    temporary file and linked into place, so the first one wins and nobody reads half a file.
+    """
+    path = os.path.join(folder, SECRET_KEY_FILE)
+    if not os.path.exists(path):
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as file:
+                file.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process was first: use its key
+        finally:
+            os.unlink(temporary)
+    with open(path, encoding="ascii") as file:
+        key = file.read().strip()
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(f"{path} does not hold a usable key: delete it and a new one is generated.")
+    return key
 
 
 def register_extensions(app: Flask) -> None:

@@ -258,7 +258,7 @@ def test_a_login_without_a_csrf_token_does_not_log_in(csrf_app):
 def production_app(monkeypatch, database_urls):
     """The app as configured in production: SHOP_ENV and SECRET_KEY from the environment, no TESTING."""
     monkeypatch.setenv("SHOP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
     for app in make_app(database_urls("sqlite")):
         app.config["TESTING"] = False
