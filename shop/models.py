@@ -181,6 +181,10 @@ class InventoryMovement(Model):
     order: Mapped[Order | None] = relationship()
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, Model):
     __tablename__ = "users"
 
@@ -189,6 +193,10 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_staff: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every session cookie of this account (``get_id``); a new value (log-out, new
+    # password, disabling) makes every earlier cookie useless. Flask-Login's "alternative token".
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    disabled_at: Mapped[datetime | None]  # set by `flask staff disable`: no log-in, no session, no token
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -45,6 +45,7 @@ class Caller:
     """Who is calling: a staff member (with a token) or an anonymous customer."""
 
     email: str | None = None
+    token_id: int | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -53,6 +54,11 @@ class Caller:
     @property
     def actor(self) -> str:
         return f"staff:{self.email}" if self.email else "api"
+
+    @property
+    def key_owner(self) -> str:
+        """Whose idempotency keys these are: the token's, or every anonymous caller's."""
+        return f"token:{self.token_id}" if self.token_id is not None else "anonymous"
 
 
 ANONYMOUS = Caller()
@@ -99,7 +105,7 @@ def _caller() -> Caller:
             ),
             actor=f"staff:{row.email}",
         )
-    return Caller(email=row.email)
+    return Caller(email=row.email, token_id=row.id)
 
 
 def require_staff() -> Caller:

@@ -23,7 +23,7 @@ from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Prod
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
 from ..rate_limits import limit_api_checkout
-from .auth import authenticate, require_staff
+from .auth import Caller, authenticate, require_staff
 from .models import IdempotencyKey
 from .problems import ApiError, init_blueprint, problem_item
 from .schemas import (
@@ -250,8 +250,10 @@ def _stored_response(stored: Stored, fingerprint: str, *, replayed: bool) -> Res
     return json_response(stored.body, stored.status, headers)
 
 
-def _find_key(key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+def _find_key(caller: Caller, key: str) -> IdempotencyKey | None:
+    return db.session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.caller == caller.key_owner, IdempotencyKey.key == key)
+    )
 
 
 @bp.post("/orders")
@@ -294,6 +296,7 @@ def create_order():
         stored = Stored(fingerprint, 201, order_out(order).model_dump_json(), order.number)
         db.session.add(
             IdempotencyKey(
+                caller=caller.key_owner,
                 key=key,
                 request_hash=fingerprint,
                 order_id=order.id,
@@ -307,7 +310,9 @@ def create_order():
     try:
         stored = commit_checkout(work, actor=caller.actor)
     except (InventoryError, IntegrityError) as exc:
-        record = _find_key(key)  # the session was rolled back: this reads what an earlier request committed
+        record = _find_key(
+            caller, key
+        )  # the session was rolled back: this reads what an earlier request committed
         if record is None:
             if isinstance(exc, InventoryError):
                 raise _refused(exc, 409, "order_refused", "The order was refused") from None
