@@ -6,6 +6,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 
 from flask import Flask
 
@@ -111,6 +112,9 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
     if app.config["SHOP_ENV"] == "production":
         app.config["DEBUG"] = False  # even with FLASK_DEBUG set: no debugger, no tracebacks
     app.config["SECRET_KEY"] = secret_key(app)
+    # A staff session ends this long after its log-in (shop.web.staff.auth); Flask's cookie loader
+    # also refuses any session cookie signed longer ago than this.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SHOP_SESSION_HOURS"])
 
 
 def secret_key(app: Flask) -> str:

@@ -89,12 +89,21 @@ def _caller() -> Caller:
     if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise _unauthorized("The token is not valid.")
     row = db.session.execute(
-        select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, User.email, User.is_staff)
+        select(
+            ApiToken.id,
+            ApiToken.revoked_at,
+            ApiToken.last_used_at,
+            User.email,
+            User.is_staff,
+            User.disabled_at,
+        )
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == hash_token(token))
     ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise _unauthorized("The token is not valid or has been revoked.")
+    if row.disabled_at is not None:
+        raise _unauthorized("The token's account is disabled.")
     if not row.is_staff:
         raise ApiError(403, f"{row.email} is not a staff account.", code="forbidden")
     now = utcnow()

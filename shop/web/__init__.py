@@ -13,8 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
-from ..extensions import db, login_manager
-from ..models import User
+from ..extensions import login_manager
 from ..rate_limits import retry_after
 from . import presentation
 
@@ -75,19 +74,12 @@ def init_app(app: Flask) -> None:
 
 
 def init_login(app: Flask) -> None:
+    from .staff.auth import load_user  # only a live session of an active staff account loads a user
+
     login_manager.login_view = "staff.login"
     login_manager.login_message = "Please log in to open the staff dashboard."
     login_manager.login_message_category = "info"
     login_manager.user_loader(load_user)
-
-
-def load_user(user_id: str) -> User | None:
-    """The logged-in user from the session cookie; only staff accounts are ever loaded."""
-    try:
-        user = db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
-        return None
-    return user if user is not None and user.is_staff else None
 
 
 def render_http_error(error: HTTPException):
