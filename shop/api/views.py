@@ -23,8 +23,8 @@ from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Prod
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
 from ..rate_limits import limit_api_checkout
-from .auth import Caller, authenticate, require_staff
-from .models import IdempotencyKey
+from .auth import Caller, authenticate, insufficient_scope, require_scope
+from .models import ORDERS_WRITE, READ, STOCK_WRITE, IdempotencyKey
 from .problems import ApiError, init_blueprint, problem_item
 from .schemas import (
     AdjustmentCreate,
@@ -260,6 +260,8 @@ def _find_key(caller: Caller, key: str) -> IdempotencyKey | None:
 @limit_api_checkout
 def create_order():
     caller = authenticate()
+    if caller.is_staff and not caller.may(ORDERS_WRITE):  # a token's orders are staff orders: no hold
+        raise insufficient_scope(ORDERS_WRITE)
     key = _idempotency_key()
     data = read_json()
     body = validate(OrderCreate, data)
@@ -329,7 +331,7 @@ def get_order(number: str):
 
 @bp.post("/orders/<number>/status")
 def set_order_status(number: str):
-    caller = require_staff()
+    caller = require_scope(ORDERS_WRITE)
     body = validate(StatusChange, read_json())
 
     def work() -> OrderOut:
@@ -363,19 +365,20 @@ def list_products():
     ).all()
     return json_response(
         ProductPage(page=page, per_page=per_page, total=total, items=[product_out(p) for p in products]),
-        exclude=None if caller.is_staff else {"items": {"__all__": {"stock"}}},  # strangers see availability
+        # Strangers (and tokens without the read scope) see availability, not the stock.
+        exclude=None if caller.may(READ) else {"items": {"__all__": {"stock"}}},
     )
 
 
 @bp.get("/products/<sku>")
 def get_product(sku: str):
     caller = authenticate()
-    return json_response(product_out(_find_product(sku)), exclude=None if caller.is_staff else {"stock"})
+    return json_response(product_out(_find_product(sku)), exclude=None if caller.may(READ) else {"stock"})
 
 
 @bp.post("/products/<sku>/adjustments")
 def adjust_product_stock(sku: str):
-    caller = require_staff()
+    caller = require_scope(STOCK_WRITE)
     body = validate(AdjustmentCreate, read_json())
 
     def work():
@@ -400,7 +403,7 @@ def adjust_product_stock(sku: str):
 
 @bp.get("/products/<sku>/movements")
 def list_movements(sku: str):
-    require_staff()
+    require_scope(READ)
     page, per_page = page_args()
     product = _find_product(sku)
     where = InventoryMovement.product_id == product.id
