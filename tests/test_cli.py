@@ -36,6 +36,7 @@ def test_every_command_has_help(runner):
         ["staff", "disable"],
         ["staff", "enable"],
         ["staff", "list"],
+        ["api", "purge-keys"],
         ["inventory", "list"],
         ["inventory", "adjust"],
         ["inventory", "import"],

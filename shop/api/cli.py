@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ..cli import CLI_ACTOR, staff_cli
 from ..database import commit_unit_of_work
 from ..extensions import db
 from ..models import User, utcnow
+from . import idempotency
 from .auth import issue_token
 from .models import SCOPES, TOKEN_LIFETIME, ApiToken
 
@@ -123,3 +125,18 @@ def staff_revoke_token(email: str, token_id: int | None):
     if token_id is not None and not revoked:
         raise click.ClickException(f"{user.email} has no active token {token_id}.")
     click.echo(f"Revoked {revoked} token(s) of {user.email}.")
+
+
+api_cli = AppGroup("api", help="Housekeeping of the JSON API.")
+
+
+@api_cli.command("purge-keys")
+def api_purge_keys():
+    """Delete the idempotency keys older than 24 hours (they are already ignored); safe from cron."""
+    total = 0
+    while True:
+        purged = idempotency.purge_expired()
+        total += purged
+        if purged < idempotency.PURGE_BATCH:
+            break
+    click.echo(f"Purged {total} idempotency key(s) older than 24 hours.")

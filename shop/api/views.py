@@ -23,6 +23,7 @@ from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Prod
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
 from ..rate_limits import limit_api_checkout
+from . import idempotency
 from .auth import Caller, authenticate, insufficient_scope, require_scope
 from .models import ORDERS_WRITE, READ, STOCK_WRITE, IdempotencyKey
 from .problems import ApiError, init_blueprint, problem_item
@@ -309,17 +310,23 @@ def create_order():
         return stored
 
     replayed = False
-    try:
-        stored = commit_checkout(work, actor=caller.actor)
-    except (InventoryError, IntegrityError) as exc:
-        record = _find_key(
-            caller, key
-        )  # the session was rolled back: this reads what an earlier request committed
-        if record is None:
-            if isinstance(exc, InventoryError):
-                raise _refused(exc, 409, "order_refused", "The order was refused") from None
-            raise
-        stored, replayed = Stored.of(record), True
+    for attempt in (1, 2):
+        try:
+            stored = commit_checkout(work, actor=caller.actor)
+        except (InventoryError, IntegrityError) as exc:
+            # The session was rolled back: this reads what an earlier request of this caller committed.
+            record = _find_key(caller, key)
+            if record is None:
+                if isinstance(exc, InventoryError):
+                    raise _refused(exc, 409, "order_refused", "The order was refused") from None
+                raise
+            if attempt == 1 and idempotency.is_expired(record):
+                idempotency.forget(record.id)  # older than 24 hours: as if never used; try again
+                continue
+            stored, replayed = Stored.of(record), True
+        else:
+            idempotency.purge_now_and_then()  # a new key was stored: now and then, forget old ones
+        break
     return _stored_response(stored, fingerprint, replayed=replayed)
 
 

@@ -180,3 +180,70 @@ def test_the_tokens_command_shows_scopes_expiry_and_last_use(session, runner, ap
     assert shown["LAST USED"].startswith(utcnow().strftime("%Y-%m-%d"))
     assert shown["EXPIRES"].startswith((utcnow() + timedelta(days=30)).strftime("%Y-%m-%d"))
     assert shown["REVOKED"] == "-"
+
+
+# -- idempotency keys are forgotten after 24 hours ---------------------------------------------------
+
+
+def test_a_key_is_forgotten_24_hours_after_its_order(session, api, time_machine):
+    add_product(session, "TEA", 10)
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    time_machine.move_to(start, tick=False)
+    first = api.post("/orders", order_body(("TEA", 1), status="draft"), key="nightly-sync")
+    assert first.status_code == 201
+    time_machine.move_to(start + timedelta(hours=23, minutes=59), tick=False)
+    still_known = api.post("/orders", order_body(("TEA", 2), status="draft"), key="nightly-sync")
+    assert (still_known.status_code, still_known.json["code"]) == (409, "idempotency_key_reused")
+    replay = api.post("/orders", order_body(("TEA", 1), status="draft"), key="nightly-sync")
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.json["number"] == first.json["number"]
+
+    time_machine.move_to(start + timedelta(hours=24, minutes=1), tick=False)
+    fresh = api.post("/orders", order_body(("TEA", 2), status="draft"), key="nightly-sync")
+    assert fresh.status_code == 201 and fresh.headers["Idempotent-Replayed"] == "false"
+    assert fresh.json["number"] != first.json["number"]
+    again = api.post("/orders", order_body(("TEA", 1), status="draft"), key="nightly-sync")
+    assert again.status_code == 409  # the key now belongs to the new order, for 24 hours
+    assert count(session, Order) == 2
+    assert session.scalars(select(IdempotencyKey.order_id)).all() == [
+        session.scalar(select(Order.id).where(Order.number == fresh.json["number"]))
+    ]
+
+
+def test_an_expired_key_is_not_replayed_even_when_the_order_is_refused(session, api, time_machine):
+    """A refused order writes nothing, so it used to fall back on the stored answer: not once the key is old."""
+    add_product(session, "TEA", 1)
+    _, token = make_staff(session)  # a staff order is no hold: its stock stays taken
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    time_machine.move_to(start, tick=False)
+    assert api.post("/orders", order_body(("TEA", 1)), key="k", token=token).status_code == 201
+    time_machine.move_to(start + timedelta(days=2), tick=False)
+    response = api.post("/orders", order_body(("TEA", 1)), key="k", token=token)
+    assert (response.status_code, response.json["code"]) == (409, "order_refused")
+    assert count(session, IdempotencyKey) == 0  # the expired key went
+
+
+def test_expired_keys_are_purged_when_a_new_key_is_stored_and_by_the_command(
+    app, session, api, runner, time_machine
+):
+    add_product(session, "TEA", 50)
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    time_machine.move_to(start, tick=False)
+    for n in range(3):
+        assert api.post("/orders", order_body(("TEA", 1), status="draft"), key=f"old-{n}").status_code == 201
+    time_machine.move_to(start + timedelta(hours=25), tick=False)
+    assert api.post("/orders", order_body(("TEA", 1), status="draft"), key="new-0").status_code == 201
+    assert sorted(session.scalars(select(IdempotencyKey.key)).all()) == ["new-0"]  # purged on the way
+    session.rollback()
+
+    for n in range(2):  # written within 10 minutes of that purge: this process does not purge again
+        assert (
+            api.post("/orders", order_body(("TEA", 1), status="draft"), key=f"day-2-{n}").status_code == 201
+        )
+    time_machine.move_to(start + timedelta(hours=50), tick=False)
+    assert count(session, IdempotencyKey) == 3  # expired, ignored, not yet purged
+    session.rollback()
+    result = runner.invoke(args=["api", "purge-keys"])
+    assert result.exit_code == 0, result.output
+    assert "Purged 3 idempotency key(s)" in result.output
+    assert count(session, IdempotencyKey) == 0
+    assert count(session, Order) == 6  # the orders stay; only the stored answers go
