@@ -22,6 +22,7 @@ def create_app(test_config: Mapping | None = None, *, instance_path: str | None 
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     os.makedirs(app.instance_path, exist_ok=True)
     configure(app, test_config)
+    trust_proxies(app)
     register_extensions(app)
     register_inventory_observer(app)
     register_blueprints(app)
@@ -73,6 +74,7 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
 # A SECRET_KEY an attacker could guess (``dev``, any short word) signs sessions they can forge.
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY_FILE = "secret_key"  # in the instance folder, when no SECRET_KEY is set outside production
+MAX_BODY_BYTES = 1024 * 1024  # a larger request body is refused (413) before any view reads it
 
 
 def _from_environment() -> dict[str, object]:
@@ -95,6 +97,7 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
     )
     production = (test_config or {}).get("SHOP_ENV", app.config["SHOP_ENV"]) == "production"
     app.config.from_mapping(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,  # every route; the API lowers it for its own (shop.api.views)
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=production,
@@ -162,6 +165,24 @@ def instance_secret_key(folder: str) -> str:
     if len(key) < MIN_SECRET_KEY_LENGTH:
         raise RuntimeError(f"{path} does not hold a usable key: delete it and a new one is generated.")
     return key
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``SHOP_TRUSTED_PROXIES`` reverse proxies, believe their X-Forwarded-For/-Proto/-Host.
+
+    Werkzeug's ProxyFix takes the client address, the scheme and the host from the last N values of
+    those headers, which the N proxies wrote; anything a client added before them is ignored. Then
+    ``request.is_secure`` (HSTS, Secure cookies) follows the scheme the client used with the proxy,
+    and the rate limits count per real client address. With 0 (the default) the headers are ignored:
+    a client could write anything in them.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    proxies = app.config["SHOP_TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
 
 def register_extensions(app: Flask) -> None:

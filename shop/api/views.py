@@ -63,6 +63,17 @@ def limit_body_size():
     request.max_content_length = current_app.config.get("API_MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
 
 
+# Orders hold the customer's name and e-mail address: no cache may keep an answer about one.
+ORDER_ENDPOINTS = {"api.create_order", "api.get_order", "api.set_order_status"}
+
+
+@bp.after_request
+def no_store_orders(response: Response) -> Response:
+    if request.endpoint in ORDER_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # -- input ----------------------------------------------------------------------------------
 
 

@@ -7,10 +7,11 @@ the security headers and the Flask-Login wiring.
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, has_request_context, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..extensions import login_manager
@@ -40,6 +41,12 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=()",
 }
 
+# Pages holding a customer's name and e-mail address: no browser or proxy cache may keep them. The
+# staff pages say so themselves (shop.web.staff.views.no_store), the API's order answers too.
+PRIVATE_PATHS = ("/orders/",)
+
+TOO_LARGE_MESSAGE = "What you sent is too large (at most 1 MiB). Nothing was saved."
+
 CSRF_MESSAGE = (
     "This form has expired or did not come from this site. Please go back, reload the page and try again."
 )
@@ -50,6 +57,7 @@ def init_app(app: Flask) -> None:
     from .staff import bp as staff_bp
 
     app.config.setdefault("SHOP_PAGE_SIZE", 20)  # cookie settings: shop.configure
+    app.session_interface = SessionInterface()
     init_login(app)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(staff_bp)
@@ -73,6 +81,17 @@ def init_app(app: Flask) -> None:
         app.add_template_global(getattr(presentation, name))
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, whose cookie is also ``Secure`` whenever the request came over HTTPS.
+
+    ``SESSION_COOKIE_SECURE`` (on in production) always applies; behind a TLS proxy the request is
+    HTTPS as ``SHOP_TRUSTED_PROXIES`` lets ProxyFix tell, and the cookie never goes back over plain HTTP.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
 def init_login(app: Flask) -> None:
     from .staff.auth import load_user  # only a live session of an active staff account loads a user
 
@@ -91,8 +110,11 @@ def render_http_error(error: HTTPException):
     else:
         code = error.code
         message = error_message(error)
+    title = "Request too large" if code == 413 else None
     response = Response(
-        render_template("errors/error.html", code=code, message=message), code, mimetype="text/html"
+        render_template("errors/error.html", code=code, title=title, message=message),
+        code,
+        mimetype="text/html",
     )
     if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
@@ -118,6 +140,8 @@ def error_message(error: HTTPException) -> str | None:
     """The message a view gave with ``abort(code, description)``; None for the generic ones."""
     if isinstance(error, CSRFError):
         return CSRF_MESSAGE
+    if isinstance(error, RequestEntityTooLarge):
+        return TOO_LARGE_MESSAGE
     if error.description and error.description != type(error).description:
         return error.description
     return None
@@ -128,4 +152,8 @@ def add_security_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.path.startswith(PRIVATE_PATHS) or (
+        request.method == "POST" and response.mimetype == "text/html"
+    ):
+        response.headers["Cache-Control"] = "no-store"  # order pages, and forms sent back with what was typed
     return response
