@@ -36,9 +36,27 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     with db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=db.metadata, **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # batch_alter_table rebuilds a SQLite table by copying and dropping it; with foreign keys
+            # on, that DROP would delete (ON DELETE CASCADE) or refuse (RESTRICT) the rows of every
+            # table pointing at it. Off for the migration (outside any transaction, where SQLite
+            # honours it), checked afterwards, on again before the connection goes back to the pool.
+            _sqlite_pragma(connection, "PRAGMA foreign_keys = OFF")
+        try:
+            context.configure(connection=connection, target_metadata=db.metadata, **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite and _sqlite_pragma(connection, "PRAGMA foreign_key_check"):
+                raise RuntimeError("The migration left rows whose foreign keys point nowhere.")
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "PRAGMA foreign_keys = ON")
+
+
+def _sqlite_pragma(connection, statement: str) -> list:
+    """Run a PRAGMA on the driver's connection itself, outside SQLAlchemy's transaction."""
+    return connection.connection.dbapi_connection.execute(statement).fetchall()
 
 
 if context.is_offline_mode():

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 
 from flask import Flask
 
 __all__ = ["create_app"]
 
 
-def create_app(test_config: Mapping | None = None) -> Flask:
-    """Application factory: configuration and wiring, nothing else."""
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(test_config: Mapping | None = None, *, instance_path: str | None = None) -> Flask:
+    """Application factory: configuration and wiring, nothing else.
+
+    ``instance_path`` moves the instance folder (the default SQLite file, the generated secret key)
+    from ``instance/`` at the repository root elsewhere.
+    """
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     os.makedirs(app.instance_path, exist_ok=True)
     configure(app, test_config)
+    trust_proxies(app)
     register_extensions(app)
     register_inventory_observer(app)
     register_blueprints(app)
@@ -37,6 +45,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 # What an operator sets in the environment: name → (parser, default). The README's
 # Configuration table lists them; a mapping passed to create_app overrides any of them.
 SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
@@ -52,7 +67,14 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "RATELIMIT_KEY_PREFIX": (str, "shop"),  # tells apart shops that share one Redis
     "RATELIMIT_ENABLED": (_flag, True),
+    "SHOP_SESSION_HOURS": (_positive_int, 8),  # a staff log-in ends this long after it began
+    "SHOP_TRUSTED_PROXIES": (_count, 0),  # reverse proxies in front of the app whose X-Forwarded-* count
 }
+
+# A SECRET_KEY an attacker could guess (``dev``, any short word) signs sessions they can forge.
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_KEY_FILE = "secret_key"  # in the instance folder, when no SECRET_KEY is set outside production
+MAX_BODY_BYTES = 1024 * 1024  # a larger request body is refused (413) before any view reads it
 
 
 def _from_environment() -> dict[str, object]:
@@ -75,6 +97,7 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
     )
     production = (test_config or {}).get("SHOP_ENV", app.config["SHOP_ENV"]) == "production"
     app.config.from_mapping(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,  # every route; the API lowers it for its own (shop.api.views)
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=production,
@@ -91,10 +114,75 @@ def configure(app: Flask, test_config: Mapping | None) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
     if app.config["SHOP_ENV"] == "production":
         app.config["DEBUG"] = False  # even with FLASK_DEBUG set: no debugger, no tracebacks
-    if not app.config["SECRET_KEY"]:
-        if app.config["SHOP_ENV"] == "production":
-            raise RuntimeError("SECRET_KEY must be set when SHOP_ENV=production.")
-        app.config["SECRET_KEY"] = "dev"  # development and tests only
+    app.config["SECRET_KEY"] = secret_key(app)
+    # A staff session ends this long after its log-in (shop.web.staff.auth); Flask's cookie loader
+    # also refuses any session cookie signed longer ago than this.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SHOP_SESSION_HOURS"])
+
+
+def secret_key(app: Flask) -> str:
+    """The key that signs sessions: refused in production if missing or weak; else generated once.
+
+    Outside production, without a SECRET_KEY, a random key is written once into the instance
+    folder (mode 0600) and read back by every later start and every worker: never a fixed string.
+    """
+    key = app.config["SECRET_KEY"]
+    if app.config["SHOP_ENV"] == "production":
+        if not key:
+            raise RuntimeError(
+                "SECRET_KEY must be set when SHOP_ENV=production, e.g. to the output of "
+                '`python -c "import secrets; print(secrets.token_hex(32))"`.'
+            )
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise RuntimeError(
+                f"SECRET_KEY is too weak for SHOP_ENV=production: use at least {MIN_SECRET_KEY_LENGTH} "
+                'random characters, e.g. `python -c "import secrets; print(secrets.token_hex(32))"`.'
+            )
+        return key
+    return key or instance_secret_key(app.instance_path)
+
+
+def instance_secret_key(folder: str) -> str:
+    """The key in ``folder/secret_key``, created (mode 0600) with a random key if it is not there.
+
+    Several processes may start at once (gunicorn workers): the key is written to a private
+    temporary file and linked into place, so the first one wins and nobody reads half a file.
+    """
+    path = os.path.join(folder, SECRET_KEY_FILE)
+    if not os.path.exists(path):
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as file:
+                file.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process was first: use its key
+        finally:
+            os.unlink(temporary)
+    with open(path, encoding="ascii") as file:
+        key = file.read().strip()
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(f"{path} does not hold a usable key: delete it and a new one is generated.")
+    return key
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``SHOP_TRUSTED_PROXIES`` reverse proxies, believe their X-Forwarded-For/-Proto/-Host.
+
+    Werkzeug's ProxyFix takes the client address, the scheme and the host from the last N values of
+    those headers, which the N proxies wrote; anything a client added before them is ignored. Then
+    ``request.is_secure`` (HSTS, Secure cookies) follows the scheme the client used with the proxy,
+    and the rate limits count per real client address. With 0 (the default) the headers are ignored:
+    a client could write anything in them.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    proxies = app.config["SHOP_TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
 
 def register_extensions(app: Flask) -> None:

@@ -19,7 +19,7 @@ from .demo import seed_demo_catalog
 from .errors import InventoryError
 from .extensions import db
 from .holds import is_expired, release_expired_holds
-from .models import Inventory, InventoryMovement, MovementReason, Order, OrderStatus, Product, User
+from .models import Inventory, InventoryMovement, MovementReason, Order, OrderStatus, Product, User, utcnow
 from .orders import change_status, find_order, place_order
 
 CLI_ACTOR = "cli"
@@ -62,19 +62,51 @@ def seed_demo_command():
 
 staff_cli = AppGroup("staff", help="Staff accounts for the dashboard.")
 
+MIN_PASSWORD_LENGTH = 8
+PASSWORD_ARGUMENT_REFUSED = (
+    "Passwords are never taken as an argument (it would stay in the shell history and show in the "
+    "process list): leave out --password and type it at the prompt."
+)
+
+
+def _refuse_password_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(PASSWORD_ARGUMENT_REFUSED, ctx=ctx)
+
+
+# Accepted only to be refused with a clear message, instead of click's "No such option".
+password_argument = click.option(
+    "--password", hidden=True, expose_value=False, is_eager=True, callback=_refuse_password_argument
+)
+
+
+def _prompt_password(what: str) -> str:
+    password = click.prompt(what, hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"use at least {MIN_PASSWORD_LENGTH} characters.", param_hint="password")
+    return password
+
+
+def _user_id(email: str) -> tuple[int, str]:
+    """The id and the exact e-mail address of the account EMAIL (read without keeping the object)."""
+    email = email.strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None or user.email != email:
+        raise click.ClickException(f"There is no user {email}.")
+    return user.id, user.email
+
 
 @staff_cli.command("create")
 @click.argument("email")
-@click.password_option(help="The new account's password (prompted for when omitted).")
-def staff_create(email: str, password: str):
-    """Create a staff account for EMAIL."""
+@password_argument
+def staff_create(email: str):
+    """Create a staff account for EMAIL; prompts for its password."""
     email = email.strip().lower()
     if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or len(email) > 254:
         raise click.BadParameter(f"{email!r} is not an e-mail address.", param_hint="EMAIL")
-    if len(password) < 8:
-        raise click.BadParameter("use at least 8 characters.", param_hint="password")
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"A user {email} already exists.")
+    password = _prompt_password("Password")
 
     def work():
         user = User(email=email, is_staff=True)
@@ -83,6 +115,62 @@ def staff_create(email: str, password: str):
 
     commit_unit_of_work(work, actor=CLI_ACTOR)
     click.echo(f"Staff account {email} created.")
+
+
+@staff_cli.command("set-password")
+@click.argument("email")
+@password_argument
+def staff_set_password(email: str):
+    """Give EMAIL a new password (prompted for): every session of the account ends."""
+    user_id, email = _user_id(email)
+    password = _prompt_password("New password")
+
+    def work():
+        db.session.get_one(User, user_id).set_password(password)  # argon2id, and a new session token
+
+    commit_unit_of_work(work, actor=CLI_ACTOR)
+    click.echo(f"New password set for {email}; every session of the account has ended.")
+
+
+@staff_cli.command("disable")
+@click.argument("email")
+def staff_disable(email: str):
+    """Disable EMAIL at once: no log-in, its sessions end, its API tokens stop working."""
+    user_id, email = _user_id(email)
+
+    def work():
+        account = db.session.get_one(User, user_id)
+        if account.disabled_at is None:
+            account.disabled_at = utcnow()
+        account.end_sessions()
+
+    commit_unit_of_work(work, actor=CLI_ACTOR)
+    click.echo(f"{email} is disabled: its sessions have ended and its API tokens no longer work.")
+
+
+@staff_cli.command("enable")
+@click.argument("email")
+def staff_enable(email: str):
+    """Let a disabled EMAIL log in again (its API tokens work again unless revoked or expired)."""
+    user_id, email = _user_id(email)
+
+    def work():
+        db.session.get_one(User, user_id).disabled_at = None
+
+    commit_unit_of_work(work, actor=CLI_ACTOR)
+    click.echo(f"{email} is enabled.")
+
+
+@staff_cli.command("list")
+def staff_list():
+    """List the accounts: e-mail, staff or not, active or disabled (since when), created."""
+    users = db.session.scalars(select(User).order_by(User.email)).all()
+    click.echo(f"{'EMAIL':<40} {'STAFF':<5}  {'STATUS':<27} CREATED")
+    for user in users:
+        status = "active" if user.disabled_at is None else f"disabled {user.disabled_at:%Y-%m-%d %H:%M}"
+        click.echo(
+            f"{user.email:<40} {'yes' if user.is_staff else 'no':<5}  {status:<27} {user.created_at:%Y-%m-%d %H:%M}"
+        )
 
 
 # -- inventory -------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import Model
+from .passwords import hash_password, verify_password
 
 
 def utcnow() -> datetime:
@@ -181,6 +181,10 @@ class InventoryMovement(Model):
     order: Mapped[Order | None] = relationship()
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, Model):
     __tablename__ = "users"
 
@@ -189,12 +193,30 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_staff: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every session cookie of this account (``get_id``); a new value (log-out, new
+    # password, disabling) makes every earlier cookie useless. Flask-Login's "alternative token".
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    disabled_at: Mapped[datetime | None]  # set by `flask staff disable`: no log-in, no session, no token
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        """A new password (argon2id); every session of the account ends."""
+        self.password_hash = hash_password(password)
+        self.end_sessions()
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return verify_password(self.password_hash, password).ok
+
+    def end_sessions(self) -> None:
+        """Make every session cookie issued so far useless: they carry the old token."""
+        self.session_token = new_session_token()
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session cookie: the id and the account's current session token."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login's login_user refuses inactive accounts
+        return self.disabled_at is None
 
 
 class Payment(Model):

@@ -5,6 +5,7 @@ a database of each backend, a client or a staff login.
 """
 
 import os
+import secrets
 
 import pytest
 
@@ -12,6 +13,11 @@ import pytest
 # off for the suite (the apps it creates and the gunicorn servers it starts inherit this), and
 # the tests about them turn them on in their own app's configuration.
 os.environ["RATELIMIT_ENABLED"] = "0"
+
+# Without a SECRET_KEY an app outside production writes a random one into its instance folder
+# (instance/ of the repository): the suite's apps sign with this key of the run instead, and the
+# tests of the key file (tests/test_config.py) take the variable away and use a folder of their own.
+os.environ["SECRET_KEY"] = secrets.token_hex(32)
 
 # Assertions in the support modules report their values like the tests' own; this must run
 # before any of them is imported.

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from shop.demo import DEMO_CATALOG
 from shop.extensions import db
 from shop.models import Order, Product, User
-from tests.support.factories import add_product
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product, make_user
 from tests.support.readers import count, counts, movements, stock_of
 
 
@@ -32,6 +32,11 @@ def test_every_command_has_help(runner):
     for command in (
         ["seed-demo"],
         ["staff", "create"],
+        ["staff", "set-password"],
+        ["staff", "disable"],
+        ["staff", "enable"],
+        ["staff", "list"],
+        ["api", "purge-keys"],
         ["inventory", "list"],
         ["inventory", "adjust"],
         ["inventory", "import"],
@@ -291,3 +296,67 @@ def test_orders_show_prints_lines_and_totals(runner, shop):
     )
     missing = invoke(runner, "orders", "show", "XXXX")
     assert missing.exit_code == 1 and "There is no order XXXX" in missing.output
+
+
+# -- staff accounts: passwords only at the prompt, disable / enable, list ---------------------------
+
+
+@pytest.mark.parametrize("command", [["set-password"], ["create"]])
+def test_a_password_on_the_command_line_is_refused(runner, session, command):
+    make_user(session)
+    before = session.scalar(db.select(User.password_hash))
+    session.rollback()
+    result = invoke(runner, "staff", *command, STAFF_EMAIL, "--password", "in-the-shell-history")
+    assert result.exit_code == 2
+    assert "Passwords are never taken as an argument" in result.output
+    assert "in-the-shell-history" not in result.output
+    assert session.scalar(db.select(User.password_hash)) == before and count(session, User) == 1
+
+
+def test_staff_set_password_prompts_and_stores_an_argon2id_hash(runner, session):
+    make_user(session)
+    session.rollback()
+    result = invoke(runner, "staff", "set-password", STAFF_EMAIL, input="a-new-password\na-new-password\n")
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    user = session.scalar(db.select(User))
+    assert user.password_hash.startswith("$argon2id$") and user.check_password("a-new-password")
+    assert not user.check_password(STAFF_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("email", "stdin", "message"),
+    [
+        ("nobody@example.com", "a-new-password\na-new-password\n", "There is no user nobody@example.com"),
+        (STAFF_EMAIL, "short\nshort\n", "at least 8 characters"),
+    ],
+)
+def test_staff_set_password_refuses_bad_input(runner, session, email, stdin, message):
+    make_user(session)
+    before = session.scalar(db.select(User.password_hash))
+    session.rollback()
+    result = invoke(runner, "staff", "set-password", email, input=stdin)
+    assert result.exit_code != 0 and message in result.output
+    assert session.scalar(db.select(User.password_hash)) == before
+
+
+def test_staff_list_shows_every_account_and_whether_it_is_disabled(runner, session):
+    make_user(session)
+    make_user(session, "customer@example.com", "long enough", is_staff=False)
+    session.rollback()
+    assert invoke(runner, "staff", "disable", "customer@example.com").exit_code == 0
+    result = invoke(runner, "staff", "list")
+    assert result.exit_code == 0, result.output
+    staff, customer = (
+        next(line for line in result.output.splitlines() if line.startswith(email))
+        for email in (STAFF_EMAIL, "customer@example.com")
+    )
+    assert "yes" in staff and "active" in staff
+    assert "no" in customer and "disabled" in customer
+    assert "$argon2" not in result.output
+
+
+def test_disable_and_enable_name_an_existing_account(runner, session):
+    for command in ("disable", "enable"):
+        result = invoke(runner, "staff", command, "nobody@example.com")
+        assert result.exit_code == 1 and "There is no user nobody@example.com" in result.output

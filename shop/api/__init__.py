@@ -16,3 +16,4 @@ def register_api(app: Flask) -> None:
     csrf.exempt(bp)  # bearer tokens, not cookies: no CSRF exposure
     app.register_blueprint(bp)
     problems.init_app(app)
+    app.cli.add_command(cli.api_cli)  # flask api purge-keys

@@ -13,6 +13,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from .. import stock
 from . import schemas
 from .auth import TOKEN_PREFIX
+from .models import ORDERS_WRITE, READ, STOCK_WRITE
 from .views import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 
 PREFIX = "/api/v1"
@@ -39,8 +40,15 @@ The shop's JSON API.
 
 * **Customers** create orders without a token and look them up by their (unguessable) number.
 * **Staff** send `Authorization: Bearer <token>` (tokens come from `flask staff token EMAIL`). A request
-  that carries a token must carry a valid one, on any endpoint: a wrong, malformed or revoked token is
-  401, a token of an account that is no longer staff is 403.
+  that carries a token must carry a valid one, on any endpoint: a wrong, malformed, revoked or expired
+  token, or one of a disabled account, is 401; a token of an account that is no longer staff is 403.
+  Tokens expire (90 days unless `--expires-in DAYS` says otherwise) and carry scopes (`--scope`, all three
+  unless told): `read` (exact stock and ledgers), `orders:write` (create orders with a token, change
+  their status), `stock:write` (stock adjustments). Each staff operation lists the scope it needs under
+  `security`; a token without it is 403 `insufficient_scope`. A token without `read` sees products as
+  strangers do (availability, no stock).
+* Idempotency keys belong to their caller (the token, or all anonymous callers together) and are
+  forgotten 24 hours after the order they created.
 * Creating an order needs an `Idempotency-Key` header. The same key with the same body answers the
   original response again (same status and body, header `Idempotent-Replayed: true`); the same key with
   another body is 409 `idempotency_key_reused`. Only created orders are stored under a key: a refused
@@ -92,7 +100,12 @@ PUBLIC: list[dict[str, list[str]]] = [
     {},
     {"bearerAuth": []},
 ]  # no token needed; a token, if sent, must be valid
-STAFF: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def staff(scope: str) -> list[dict[str, list[str]]]:
+    """A staff token with ``scope`` (OpenAPI 3.1 lists the roles a bearer token needs)."""
+    return [{"bearerAuth": [scope]}]
+
 
 ORDER_NUMBER_EXAMPLE = "K7QM-2XPA-9RTD-F3HW"
 ORDER_EXAMPLE = {
@@ -116,9 +129,11 @@ def _paths() -> dict:
                 "created without a staff token is a hold: it keeps its stock until `hold_expires_at` "
                 "(`SHOP_HOLD_MINUTES`), then it is cancelled and its stock released unless it was paid "
                 "(`POST /payments`). Without a staff token, creating orders is rate-limited per client "
-                "address (429 `rate_limited`).",
+                "address (429 `rate_limited`). A token must have the `orders:write` scope. The "
+                "`Idempotency-Key` belongs to the caller (its token, or anonymous callers together) and "
+                "is forgotten 24 hours later.",
                 "tags": ["orders"],
-                "security": PUBLIC,
+                "security": [{}, *staff(ORDERS_WRITE)],
                 "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
                 "requestBody": _body("OrderCreate", ORDER_EXAMPLE),
                 "responses": {
@@ -165,7 +180,7 @@ def _paths() -> dict:
                 "description": "Moving a draft to confirmed or paid takes stock; cancelling an order that took "
                 "stock returns it.",
                 "tags": ["orders"],
-                "security": STAFF,
+                "security": staff(ORDERS_WRITE),
                 "parameters": [order_number],
                 "requestBody": _body("StatusChange", {"status": "paid"}),
                 "responses": {
@@ -210,7 +225,7 @@ def _paths() -> dict:
                 "operationId": "adjustStock",
                 "summary": "Change a product's stock, with a ledger row (staff)",
                 "tags": ["products"],
-                "security": STAFF,
+                "security": staff(STOCK_WRITE),
                 "parameters": [sku],
                 "requestBody": _body(
                     "AdjustmentCreate", {"delta": 12, "reason": "restock", "note": "Delivery 2026-11-24"}
@@ -236,7 +251,7 @@ def _paths() -> dict:
                 "operationId": "listMovements",
                 "summary": "A product's stock ledger, newest first (staff)",
                 "tags": ["products"],
-                "security": STAFF,
+                "security": staff(READ),
                 "parameters": [sku, *paging],
                 "responses": {
                     "200": _json(_ref("MovementPage"), "One page of ledger rows."),
@@ -315,8 +330,10 @@ def _components(schemas_by_name: dict) -> dict:
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL`; "
-                "`flask staff revoke-token` revokes it.",
+                "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL "
+                "[--expires-in DAYS] [--scope S]…`; `flask staff revoke-token` revokes it. Scopes: "
+                "`read` (exact stock, ledgers), `orders:write` (create orders with a token, change order "
+                "status), `stock:write` (stock adjustments). It expires after 90 days unless told otherwise.",
             },
             "paymentSignature": {
                 "type": "apiKey",
@@ -378,7 +395,9 @@ def _components(schemas_by_name: dict) -> dict:
                 www_authenticate,
             ),
             "Forbidden": _problem(
-                "The token's account is not staff, or the action needs staff (a `paid` order)."
+                "The token's account is not staff (`forbidden`), the action needs staff (a `paid` order), "
+                "or the token lacks the operation's scope (`insufficient_scope`, with a "
+                '`WWW-Authenticate: Bearer error="insufficient_scope"` challenge).'
             ),
             "NotFound": _problem("No such order or product (`order_not_found`, `product_not_found`)."),
             "TooLarge": _problem(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."),

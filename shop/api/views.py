@@ -23,8 +23,9 @@ from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Prod
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
 from ..rate_limits import limit_api_checkout
-from .auth import authenticate, require_staff
-from .models import IdempotencyKey
+from . import idempotency
+from .auth import Caller, authenticate, insufficient_scope, require_scope
+from .models import ORDERS_WRITE, READ, STOCK_WRITE, IdempotencyKey
 from .problems import ApiError, init_blueprint, problem_item
 from .schemas import (
     AdjustmentCreate,
@@ -60,6 +61,17 @@ DEFAULT_PER_PAGE = 20
 @bp.before_request
 def limit_body_size():
     request.max_content_length = current_app.config.get("API_MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+
+
+# Orders hold the customer's name and e-mail address: no cache may keep an answer about one.
+ORDER_ENDPOINTS = {"api.create_order", "api.get_order", "api.set_order_status"}
+
+
+@bp.after_request
+def no_store_orders(response: Response) -> Response:
+    if request.endpoint in ORDER_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # -- input ----------------------------------------------------------------------------------
@@ -250,14 +262,18 @@ def _stored_response(stored: Stored, fingerprint: str, *, replayed: bool) -> Res
     return json_response(stored.body, stored.status, headers)
 
 
-def _find_key(key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == key))
+def _find_key(caller: Caller, key: str) -> IdempotencyKey | None:
+    return db.session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.caller == caller.key_owner, IdempotencyKey.key == key)
+    )
 
 
 @bp.post("/orders")
 @limit_api_checkout
 def create_order():
     caller = authenticate()
+    if caller.is_staff and not caller.may(ORDERS_WRITE):  # a token's orders are staff orders: no hold
+        raise insufficient_scope(ORDERS_WRITE)
     key = _idempotency_key()
     data = read_json()
     body = validate(OrderCreate, data)
@@ -294,6 +310,7 @@ def create_order():
         stored = Stored(fingerprint, 201, order_out(order).model_dump_json(), order.number)
         db.session.add(
             IdempotencyKey(
+                caller=caller.key_owner,
                 key=key,
                 request_hash=fingerprint,
                 order_id=order.id,
@@ -304,15 +321,23 @@ def create_order():
         return stored
 
     replayed = False
-    try:
-        stored = commit_checkout(work, actor=caller.actor)
-    except (InventoryError, IntegrityError) as exc:
-        record = _find_key(key)  # the session was rolled back: this reads what an earlier request committed
-        if record is None:
-            if isinstance(exc, InventoryError):
-                raise _refused(exc, 409, "order_refused", "The order was refused") from None
-            raise
-        stored, replayed = Stored.of(record), True
+    for attempt in (1, 2):
+        try:
+            stored = commit_checkout(work, actor=caller.actor)
+        except (InventoryError, IntegrityError) as exc:
+            # The session was rolled back: this reads what an earlier request of this caller committed.
+            record = _find_key(caller, key)
+            if record is None:
+                if isinstance(exc, InventoryError):
+                    raise _refused(exc, 409, "order_refused", "The order was refused") from None
+                raise
+            if attempt == 1 and idempotency.is_expired(record):
+                idempotency.forget(record.id)  # older than 24 hours: as if never used; try again
+                continue
+            stored, replayed = Stored.of(record), True
+        else:
+            idempotency.purge_now_and_then()  # a new key was stored: now and then, forget old ones
+        break
     return _stored_response(stored, fingerprint, replayed=replayed)
 
 
@@ -324,7 +349,7 @@ def get_order(number: str):
 
 @bp.post("/orders/<number>/status")
 def set_order_status(number: str):
-    caller = require_staff()
+    caller = require_scope(ORDERS_WRITE)
     body = validate(StatusChange, read_json())
 
     def work() -> OrderOut:
@@ -358,19 +383,20 @@ def list_products():
     ).all()
     return json_response(
         ProductPage(page=page, per_page=per_page, total=total, items=[product_out(p) for p in products]),
-        exclude=None if caller.is_staff else {"items": {"__all__": {"stock"}}},  # strangers see availability
+        # Strangers (and tokens without the read scope) see availability, not the stock.
+        exclude=None if caller.may(READ) else {"items": {"__all__": {"stock"}}},
     )
 
 
 @bp.get("/products/<sku>")
 def get_product(sku: str):
     caller = authenticate()
-    return json_response(product_out(_find_product(sku)), exclude=None if caller.is_staff else {"stock"})
+    return json_response(product_out(_find_product(sku)), exclude=None if caller.may(READ) else {"stock"})
 
 
 @bp.post("/products/<sku>/adjustments")
 def adjust_product_stock(sku: str):
-    caller = require_staff()
+    caller = require_scope(STOCK_WRITE)
     body = validate(AdjustmentCreate, read_json())
 
     def work():
@@ -395,7 +421,7 @@ def adjust_product_stock(sku: str):
 
 @bp.get("/products/<sku>/movements")
 def list_movements(sku: str):
-    require_staff()
+    require_scope(READ)
     page, per_page = page_args()
     product = _find_product(sku)
     where = InventoryMovement.product_id == product.id

@@ -7,14 +7,14 @@ the security headers and the Flask-Login wiring.
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, has_request_context, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
-from ..extensions import db, login_manager
-from ..models import User
+from ..extensions import login_manager
 from ..rate_limits import retry_after
 from . import presentation
 
@@ -41,6 +41,12 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=()",
 }
 
+# Pages holding a customer's name and e-mail address: no browser or proxy cache may keep them. The
+# staff pages say so themselves (shop.web.staff.views.no_store), the API's order answers too.
+PRIVATE_PATHS = ("/orders/",)
+
+TOO_LARGE_MESSAGE = "What you sent is too large (at most 1 MiB). Nothing was saved."
+
 CSRF_MESSAGE = (
     "This form has expired or did not come from this site. Please go back, reload the page and try again."
 )
@@ -51,6 +57,7 @@ def init_app(app: Flask) -> None:
     from .staff import bp as staff_bp
 
     app.config.setdefault("SHOP_PAGE_SIZE", 20)  # cookie settings: shop.configure
+    app.session_interface = SessionInterface()
     init_login(app)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(staff_bp)
@@ -74,20 +81,24 @@ def init_app(app: Flask) -> None:
         app.add_template_global(getattr(presentation, name))
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, whose cookie is also ``Secure`` whenever the request came over HTTPS.
+
+    ``SESSION_COOKIE_SECURE`` (on in production) always applies; behind a TLS proxy the request is
+    HTTPS as ``SHOP_TRUSTED_PROXIES`` lets ProxyFix tell, and the cookie never goes back over plain HTTP.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
 def init_login(app: Flask) -> None:
+    from .staff.auth import load_user  # only a live session of an active staff account loads a user
+
     login_manager.login_view = "staff.login"
     login_manager.login_message = "Please log in to open the staff dashboard."
     login_manager.login_message_category = "info"
     login_manager.user_loader(load_user)
-
-
-def load_user(user_id: str) -> User | None:
-    """The logged-in user from the session cookie; only staff accounts are ever loaded."""
-    try:
-        user = db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
-        return None
-    return user if user is not None and user.is_staff else None
 
 
 def render_http_error(error: HTTPException):
@@ -99,8 +110,11 @@ def render_http_error(error: HTTPException):
     else:
         code = error.code
         message = error_message(error)
+    title = "Request too large" if code == 413 else None
     response = Response(
-        render_template("errors/error.html", code=code, message=message), code, mimetype="text/html"
+        render_template("errors/error.html", code=code, title=title, message=message),
+        code,
+        mimetype="text/html",
     )
     if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
@@ -126,6 +140,8 @@ def error_message(error: HTTPException) -> str | None:
     """The message a view gave with ``abort(code, description)``; None for the generic ones."""
     if isinstance(error, CSRFError):
         return CSRF_MESSAGE
+    if isinstance(error, RequestEntityTooLarge):
+        return TOO_LARGE_MESSAGE
     if error.description and error.description != type(error).description:
         return error.description
     return None
@@ -136,4 +152,8 @@ def add_security_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.path.startswith(PRIVATE_PATHS) or (
+        request.method == "POST" and response.mimetype == "text/html"
+    ):
+        response.headers["Cache-Control"] = "no-store"  # order pages, and forms sent back with what was typed
     return response

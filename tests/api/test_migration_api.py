@@ -38,7 +38,7 @@ def test_the_constraints_have_their_names(app):
             "PRIMARY",
         )
         assert {u["name"] for u in inspector.get_unique_constraints("idempotency_keys")} == {
-            "uq_idempotency_keys_key"
+            "uq_idempotency_keys_caller_key"
         }
         assert {u["name"] for u in inspector.get_unique_constraints("api_tokens")} == {
             "uq_api_tokens_token_hash"

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 
 from shop.api.auth import issue_token
+from shop.api.models import SCOPES
 from shop.extensions import db
 from shop.models import User
 from tests.support.databases import make_app
@@ -46,14 +47,19 @@ STAFF_HTML = {  # cookie login through /staff/login
     "staff.order_status",
     "staff.movements_csv",
 }
-STAFF_API = {"api.set_order_status", "api.adjust_product_stock", "api.list_movements"}  # bearer token
+# Bearer token, with the scope each needs (shop.api.auth.require_scope).
+STAFF_API = {
+    "api.set_order_status": "orders:write",
+    "api.adjust_product_stock": "stock:write",
+    "api.list_movements": "read",
+}
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LOGIN_PATH = "/staff/login"
 
 
 def unclassified_endpoints(app: Flask) -> set[str]:
-    return {rule.endpoint for rule in app.url_map.iter_rules()} - PUBLIC - STAFF_HTML - STAFF_API
+    return {rule.endpoint for rule in app.url_map.iter_rules()} - PUBLIC - STAFF_HTML - set(STAFF_API)
 
 
 def requests_of(app: Flask, endpoints: set[str], values: dict[str, str]):
@@ -79,10 +85,12 @@ def staff_html_violations(app: Flask, client, values) -> list[str]:
     return found
 
 
-def staff_api_violations(app: Flask, client, values, authorization: str | None, expected: int) -> list[str]:
+def staff_api_violations(
+    app: Flask, client, values, authorization: str | None, expected: int, endpoints=STAFF_API
+) -> list[str]:
     headers = {"Authorization": authorization} if authorization else {}
     found = []
-    for method, url, _ in requests_of(app, STAFF_API, values):
+    for method, url, _ in requests_of(app, set(endpoints), values):
         response = client.open(
             url, method=method, headers=headers, json={"status": "cancelled", "delta": 5, "reason": "restock"}
         )
@@ -120,7 +128,7 @@ def values(web_app):
 
 def test_every_route_is_classified_as_public_staff_page_or_staff_api(web_app):
     assert unclassified_endpoints(web_app) == set(), "classify the new routes in tests/reliability"
-    assert not (PUBLIC & STAFF_HTML) and not (PUBLIC & STAFF_API)
+    assert not (PUBLIC & STAFF_HTML) and not (PUBLIC & set(STAFF_API))
 
 
 def test_a_new_route_fails_the_classification_until_it_is_listed(web_app):
@@ -167,6 +175,23 @@ def test_staff_api_routes_need_a_live_staff_token(web_app, values):
     assert staff_api_violations(web_app, client, values, "Basic c3RhZmY6cGFzcw==", 401) == []
     assert staff_api_violations(web_app, client, values, f"Bearer {revoked}", 401) == []
     assert staff_api_violations(web_app, client, values, f"Bearer {customer_token}", 403) == []
+    assert snapshot(web_app) == before
+
+
+def test_every_staff_api_route_refuses_a_token_without_its_scope(web_app, values):
+    """A token with every scope but the one a route needs gets 403 insufficient_scope there, and changes nothing."""
+    with web_app.app_context():
+        staff = db.session.scalar(db.select(User).where(User.email == STAFF_EMAIL))
+        tokens = {
+            scope: issue_token(db.session, staff, f"all but {scope}", scopes=set(SCOPES) - {scope})[1]
+            for scope in SCOPES
+        }
+        db.session.commit()
+    before = snapshot(web_app)
+    client = web_app.test_client()
+    for endpoint, scope in STAFF_API.items():
+        assert scope in SCOPES
+        assert staff_api_violations(web_app, client, values, f"Bearer {tokens[scope]}", 403, {endpoint}) == []
     assert snapshot(web_app) == before
 
 
@@ -258,7 +283,7 @@ def test_a_login_without_a_csrf_token_does_not_log_in(csrf_app):
 def production_app(monkeypatch, database_urls):
     """The app as configured in production: SHOP_ENV and SECRET_KEY from the environment, no TESTING."""
     monkeypatch.setenv("SHOP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
     for app in make_app(database_urls("sqlite")):
         app.config["TESTING"] = False

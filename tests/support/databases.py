@@ -105,13 +105,14 @@ def database_urls(tmp_path_factory):
         cleanup()
 
 
-def make_app(url: str, **config):
+def make_app(url: str, *, instance_path: str | None = None, **config):
     """Yield an app on the migrated database at ``url``; afterwards empty its tables.
 
     For fixtures: ``yield from make_app(database_urls("postgresql"))``; ``config`` adds settings
-    that must be known when the app is created (``RATELIMIT_ENABLED=True``).
+    that must be known when the app is created (``RATELIMIT_ENABLED=True``); ``instance_path`` an
+    instance folder of the test's own (``str(tmp_path)``) for an app that writes its secret key there.
     """
-    app = create_app({"TESTING": True, "DATABASE_URL": url, **config})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, **config}, instance_path=instance_path)
     yield app
     with app.app_context():
         db.session.remove()

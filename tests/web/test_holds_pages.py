@@ -99,8 +99,9 @@ def test_a_checkout_takes_the_stock_of_an_expired_hold(session, client, tea, clo
     ]
 
 
+# The clock moves before the log-in: a staff session that began a day earlier would have ended.
 def test_staff_see_unpaid_holds_with_their_time_left_and_release_expired_ones(
-    session, staff_client, tea, clock
+    session, tea, clock, staff_client
 ):
     place_hold(session, ("TEA", 2))
     clock.shift(timedelta(minutes=10))

@@ -1,38 +1,128 @@
-"""Who may enter ``/staff``: staff accounts only, with hashed passwords."""
+"""Who may enter ``/staff``: staff accounts only, with argon2id passwords and sessions that can end.
+
+A session cookie names the account *and* its current ``session_token`` (``User.get_id``, the
+"alternative token" of Flask-Login's documentation). Log-out, a new password and ``flask staff
+disable`` give the account a new token, so every cookie issued before (a copy an attacker kept
+included) no longer loads a user: the staff pages answer it with a redirect to the log-in page.
+A session also ends ``SHOP_SESSION_HOURS`` after its log-in, however busy it has been
+(``PERMANENT_SESSION_LIFETIME``; Flask's cookie loader refuses an older signature too).
+"""
 
 from __future__ import annotations
 
-from functools import cache
+import hmac
+import logging
+import time
 
-from flask import abort, request
-from flask_login import current_user
-from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
+from flask import abort, current_app, request, session
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select, update
 
+from ...database import commit_unit_of_work
 from ...extensions import db, login_manager
-from ...models import User
+from ...models import User, new_session_token
+from ...passwords import hash_password, verify_password, waste_a_check
 
 PUBLIC_ENDPOINTS = {"staff.login"}
+LOGGED_IN_AT = "_logged_in_at"  # session key: when this session's log-in happened (Unix seconds)
 
-
-@cache
-def _dummy_hash() -> str:
-    return generate_password_hash("not a real password")
+# Failed log-ins, with the client address and the e-mail address tried (never the password), and
+# other account events: an operator routes this logger wherever attacks should be seen.
+security_log = logging.getLogger("shop.security")
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The staff user with these credentials, or None.
+    """The staff user with these credentials, or None; a failure is logged on ``shop.security``.
 
-    An unknown address costs a hash check too, so response times don't reveal which
-    addresses have accounts.
+    An unknown address costs a hash check too, so response times don't reveal which addresses
+    have accounts. A hash made before argon2id (or with weaker parameters) is replaced by one made
+    now, as the password is known.
     """
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    email = email.strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
-        check_password_hash(_dummy_hash(), password)
+        waste_a_check(password)
+        _refused(email, "no such account")
         return None
-    if not user.check_password(password) or not user.is_staff:
+    verified = verify_password(user.password_hash, password)
+    if not verified.ok:
+        _refused(email, "wrong password")
+        return None
+    if not user.is_staff:
+        _refused(email, "not a staff account")
+        return None
+    if not user.is_active:
+        _refused(email, "account disabled")
+        return None
+    if verified.needs_rehash:
+        _upgrade_hash(user, password)
+    return user
+
+
+def _refused(email: str, reason: str) -> None:
+    security_log.warning(
+        "Failed staff log-in for %r from %s: %s.", email, request.remote_addr or "an unknown address", reason
+    )
+
+
+def _upgrade_hash(user: User, password: str) -> None:
+    old, new = user.password_hash, hash_password(password)
+
+    def work() -> None:  # unless the password changed meanwhile
+        db.session.execute(
+            update(User).where(User.id == user.id, User.password_hash == old).values(password_hash=new)
+        )
+
+    commit_unit_of_work(work, actor=f"staff:{user.email}")
+    security_log.info("Password hash of %s upgraded to argon2id.", user.email)
+
+
+def start_session(user: User) -> None:
+    """Log ``user`` in on a new, empty session: nothing from before the log-in survives it."""
+    session.clear()
+    login_user(user)
+    session.permanent = True  # the browser drops the cookie after SHOP_SESSION_HOURS too
+    session[LOGGED_IN_AT] = int(time.time())
+    security_log.info("Staff log-in of %s from %s.", user.email, request.remote_addr)
+
+
+def end_session() -> None:
+    """Log out, and end every other session of the account with it (a new session token)."""
+    if current_user.is_authenticated:
+        user_id = current_user.id
+        commit_unit_of_work(
+            lambda: db.session.execute(
+                update(User).where(User.id == user_id).values(session_token=new_session_token())
+            ),
+            actor=staff_actor(),
+        )
+    logout_user()
+    session.clear()
+
+
+def load_user(user_id: str) -> User | None:
+    """The user of a session cookie, if the cookie is still good: Flask-Login's ``user_loader``.
+
+    Good means: an active staff account whose current session token is the cookie's, and a log-in
+    less than ``SHOP_SESSION_HOURS`` ago.
+    """
+    number, _, token = user_id.partition(":")
+    if not number.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(number))
+    if user is None or not hmac.compare_digest(token.encode(), user.session_token.encode()):
+        return None
+    if not user.is_staff or not user.is_active or _expired():
         return None
     return user
+
+
+def _expired() -> bool:
+    logged_in_at = session.get(LOGGED_IN_AT)
+    if not isinstance(logged_in_at, int):
+        return True
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    return time.time() - logged_in_at > lifetime
 
 
 def staff_actor() -> str:

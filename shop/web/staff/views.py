@@ -15,7 +15,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -29,7 +29,7 @@ from ...rate_limits import limit_login_per_address, limit_login_per_email
 from ...stock import adjust_stock
 from ..presentation import PRODUCT_STATUS_LABELS, safe_next
 from . import bp
-from .auth import authenticate, require_staff, staff_actor
+from .auth import authenticate, end_session, require_staff, staff_actor, start_session
 from .chart import stock_chart
 from .forms import (
     LoginForm,
@@ -101,7 +101,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
-            login_user(user)
+            start_session(user)
             flash(f"Welcome, {user.email}.", "success")
             return redirect(safe_next(form.next.data) or url_for(".stock"))
         flash("That e-mail address and password don't match a staff account.", "error")
@@ -112,7 +112,7 @@ def login():
 @bp.post("/logout")
 def logout():
     if LogoutForm().validate_on_submit():
-        logout_user()
+        end_session()  # every session of the account ends, copies of this cookie included
         flash("You are logged out.", "info")
     return redirect(url_for(".login"))
 
