@@ -311,7 +311,7 @@ def alternatives(res: dict, rows: list[Row]) -> list[str]:
         "places each order as its checkout does (basket, availability check, `OrderCreator().place_order`, "
         "`StockRecord.allocate`); the plain Flask port is the requirement's Laravel observer carried over to "
         "Flask-SQLAlchemy (`SELECT … FOR UPDATE` per line in an ORM hook). SQL statements per order without "
-        "BEGIN/COMMIT. How each peer is set up: [bench/README.md](bench/README.md#the-peers).",
+        'BEGIN/COMMIT. How each peer is set up, and what is and is not measured: bench/README.md, "The peers".',
         "",
         f"| shop | case | orders/s ({counts} clients) | this shop is | p50 / p99 ms | client CPU ms/order | "
         "SQL statements/order | oversold | ledger mismatches |",
