@@ -50,7 +50,8 @@ stress: install databases
 	SHOP_STRESS=1 SERVER_CLIENTS=$${SERVER_CLIENTS:-32} SERVER_OPERATIONS=$${SERVER_OPERATIONS:-40} \
 		$(BIN)/python -m pytest tests/server -m server -s
 
-## bench: throughput from raw SQL (pgbench) to HTTP on PostgreSQL db shop_bench, plus SQLite; < 10 min
+## bench: throughput from raw SQL (pgbench) to HTTP on PostgreSQL db shop_bench, against django-oscar and a
+## plain Flask port (own databases, Oscar in .venv-oscar), plus SQLite; < 10 min
 ## (writes bench/results.md and bench/results.json; see bench/README.md)
 bench: install databases
 	bash bench/install-tools.sh
@@ -62,4 +63,4 @@ bench-profile: install databases
 	$(BIN)/python -m bench.profile
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-oscar instance .pytest_cache .hypothesis

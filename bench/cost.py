@@ -101,7 +101,7 @@ def measure_cost() -> dict:
     reset_pg()
     log("measuring statements and round trips per order")
     cost = {
-        "service": run_in_child(measure_service_cost, (1, 10, 100), 20),
+        "service": run_in_child(measure_service_cost, (1, 3, 10, 100), 20),
         "ceiling": run_in_child(measure_ceiling_cost),
     }
     for n, c in cost["service"].items():

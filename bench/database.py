@@ -57,9 +57,9 @@ def catalogue() -> list[tuple[int, str, str, int]]:
     return rows
 
 
-def initial_stock() -> dict[int, int]:
-    """Stock of each product id at the start of every row."""
-    return {pid: (HOT_STOCK if pid == HOT_ID else SPREAD_STOCK) for pid, *_ in catalogue()}
+def initial_stock(hot_stock: int = HOT_STOCK) -> dict[int, int]:
+    """Stock of each product id at the start of every row (``hot_stock`` for the hot SKU)."""
+    return {pid: (hot_stock if pid == HOT_ID else SPREAD_STOCK) for pid, *_ in catalogue()}
 
 
 def now_utc() -> datetime:
@@ -70,14 +70,21 @@ def now_utc() -> datetime:
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def setup_pg() -> None:
-    """Create ``shop_bench`` if needed, rebuild its schema with the migrations and seed the catalogue."""
+def empty_database(db: str) -> None:
+    """Create the database ``db`` if needed and give it an empty ``public`` schema."""
+    if db in {"test", "shop_test", "postgres"}:
+        raise SystemExit(f"refusing to benchmark on the shared database {db!r}")
     with psycopg.connect(pg_conninfo("postgres"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{db}"')
+    with psycopg.connect(pg_conninfo(db), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+
+
+def setup_pg() -> None:
+    """Create ``shop_bench`` if needed, rebuild its schema with the migrations and seed the catalogue."""
+    empty_database(PG_DB)
     migrate(pg_url())
     now = now_utc()
     with psycopg.connect(pg_conninfo()) as conn:
@@ -94,16 +101,19 @@ def setup_pg() -> None:
             )
 
 
-def reset_pg() -> None:
-    """Same starting state for every row: no orders, initial stock ledgered, vacuumed, checkpointed."""
+def reset_pg(db: str = PG_DB, hot_stock: int = HOT_STOCK) -> None:
+    """Same starting state for every row: no orders, initial stock ledgered, vacuumed, checkpointed.
+
+    Also resets the plain Flask port's database, whose tables have the same names and columns.
+    """
     now = now_utc()
-    with psycopg.connect(pg_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(pg_conninfo(db), autocommit=True) as conn:
         with conn.transaction():
             conn.execute("TRUNCATE inventory_movements, order_items, orders RESTART IDENTITY CASCADE")
             conn.execute(
                 "UPDATE inventory SET quantity = CASE WHEN product_id = %s THEN %s ELSE %s END,"
                 " updated_at = %s",
-                (HOT_ID, HOT_STOCK, SPREAD_STOCK, now),
+                (HOT_ID, hot_stock, SPREAD_STOCK, now),
             )
             conn.execute(
                 "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make bench` needs and is missing; does nothing when all is there.
-#   Debian: pgbench (postgresql-client), wrk.   PyPI: the project's `bench` extra.
-# Idempotent: apt-get runs only when a tool is missing.
+#   Debian: pgbench (postgresql-client), wrk.   PyPI: the project's `bench` extra, and django-oscar
+#   (bench/peers/oscar/requirements.txt) in a virtualenv of its own, .venv-oscar.
+# Idempotent: apt-get runs only when a tool is missing, pip only when a requirement changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
@@ -24,4 +25,14 @@ fi
 if ! "$PY" -c "import gunicorn, pyinstrument" >/dev/null 2>&1; then
     echo "bench: installing the project's bench extra"
     "$PY" -m pip install -q -e ".[bench]"
+fi
+
+# The Oscar peer (bench/peers/oscar): Django and Oscar stay out of the shop's venv and of `make test`.
+OSCAR_VENV=.venv-oscar
+OSCAR_REQUIREMENTS=bench/peers/oscar/requirements.txt
+if ! cmp -s "$OSCAR_REQUIREMENTS" "$OSCAR_VENV/.installed" 2>/dev/null; then
+    echo "bench: installing django-oscar into $OSCAR_VENV"
+    [ -x "$OSCAR_VENV/bin/python" ] || "$PY" -m venv "$OSCAR_VENV"
+    "$OSCAR_VENV/bin/python" -m pip install -q -r "$OSCAR_REQUIREMENTS"
+    cp "$OSCAR_REQUIREMENTS" "$OSCAR_VENV/.installed"
 fi

@@ -1,24 +1,39 @@
-"""Process plumbing: N worker processes (bench/workers.py) through one timed window, and one-off forked children."""
+"""Process plumbing: N worker processes (bench/workers.py) through one timed window, and one-off forked children.
+
+The workers are forked (``run_workers``) or, for a peer that lives in another virtualenv, started
+as commands that speak bench.workers' report lines on stdin/stdout (``run_commands``); both fill
+the row from the same reports.
+"""
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import subprocess
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable
 
 from bench.rows import Measured, Row, log, ms, percentile
+from bench.workers import PROTOCOL
 
 WARMUP_ORDERS = 10  # per worker process, before the timed window
 
 
-def run_workers(target: Callable, args_for: Callable[[int], tuple], duration: float, row: Row) -> Measured:
+def run_workers(
+    target: Callable,
+    args_for: Callable[[int], tuple],
+    duration: float,
+    row: Row,
+    warmup: int = WARMUP_ORDERS,
+) -> Measured:
     """Run ``row.clients`` processes of ``target(*args_for(i), ...)`` together and fill ``row`` from their reports."""
     clients = row.clients
     ctx = mp.get_context("fork")
     barrier, queue = ctx.Barrier(clients + 1), ctx.Queue()
     procs = [
-        ctx.Process(target=target, args=(*args_for(i), duration, WARMUP_ORDERS, barrier, queue), daemon=True)
+        ctx.Process(target=target, args=(*args_for(i), duration, warmup, barrier, queue), daemon=True)
         for i in range(clients)
     ]
     for p in procs:
@@ -37,6 +52,58 @@ def run_workers(target: Callable, args_for: Callable[[int], tuple], duration: fl
         p.join(timeout=30)
         if p.is_alive():
             p.kill()
+    return collect(row, results, warmup)
+
+
+def run_commands(commands: list[list[str]], duration: float, row: Row, warmup: int, **popen) -> Measured:
+    """Run one worker command per client together and fill ``row`` from their reports.
+
+    Each command places ``warmup`` orders, reports ready, waits for ``go`` on stdin, runs its
+    timed window and reports (bench.workers.StdinBarrier and StdoutQueue). ``popen``: cwd, env.
+    """
+    with tempfile.TemporaryFile("w+") as stderr:
+        procs = [
+            subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, **popen
+            )
+            for cmd in commands
+        ]
+        watchdog = threading.Timer(duration + 240, lambda: [p.kill() for p in procs])
+        watchdog.start()
+
+        def next_report(proc) -> dict:
+            for line in proc.stdout:
+                if line.startswith(PROTOCOL):
+                    return json.loads(line[len(PROTOCOL) :])
+            stderr.seek(0)
+            return {"failed": f"worker exited with {proc.wait()}:\n{stderr.read()[-2000:]}"}
+
+        try:
+            results = [next_report(p) for p in procs]
+            failed = any("failed" in r for r in results)
+            for p in procs:
+                try:
+                    p.stdin.write("abort\n" if failed else "go\n")
+                    p.stdin.close()
+                except OSError:
+                    pass
+            if not failed:
+                results = [next_report(p) for p in procs]
+        finally:
+            watchdog.cancel()
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
+    return collect(row, results, warmup)
+
+
+def collect(row: Row, results: list[dict], warmup: int) -> Measured:
+    """Fill ``row`` from the workers' reports: orders/s, latency percentiles, CPU per order, errors."""
+    clients = row.clients
     failures = [r["failed"] for r in results if "failed" in r]
     if failures:
         row.status = "failed"
@@ -53,7 +120,7 @@ def run_workers(target: Callable, args_for: Callable[[int], tuple], duration: fl
     for r in results:
         for k, v in r["errors"].items():
             row.errors[k] = row.errors.get(k, 0) + v
-    return Measured(row, orders_placed=row.orders + WARMUP_ORDERS * clients)
+    return Measured(row, orders_placed=row.orders + warmup * clients)
 
 
 def run_in_child(fn, *args):

@@ -12,22 +12,42 @@ from pathlib import Path
 
 import psycopg
 
-from bench import ROOT
+from bench import BENCH_DIR, ROOT
 from bench.database import pg_conninfo
 from bench.http_api import http_workers
 from bench.rows import CASES, Row
 
 README = ROOT / "README.md"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+OSCAR_REQUIREMENTS = BENCH_DIR / "peers" / "oscar" / "requirements.txt"
 
 LAYER_NAMES = {
     "ceiling": "ceiling (pgbench, SQL)",
     "service": "service (ORM + observer)",
     "http": "HTTP (gunicorn + wrk)",
+    "oscar": "peer: django-oscar",
+    "plain": "peer: plain Flask port",
     "sqlite3": "SQLite: plain sqlite3",
     "service-sqlite": "SQLite: service layer",
 }
 LAYER_ORDER = list(LAYER_NAMES)
+PEER_LAYERS = ("oscar", "plain")
+SHOP_NAMES = {
+    "service": "**this shop** (service layer)",
+    "oscar": "django-oscar (its checkout)",
+    "plain": "plain Flask port",
+}
+COMPARE_CLIENTS = 4  # the issue's targets compare the shops at 4 clients
+TARGET_VS_PEER = {"oscar": 5.0, "plain": 2.0}  # service hot orders/s at 4 clients, times the peer's
+
+
+def pinned_version(package: str) -> str | None:
+    """The version of ``package`` pinned in bench/peers/oscar/requirements.txt."""
+    for line in OSCAR_REQUIREMENTS.read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package.lower():
+            return version.strip()
+    return None
 
 
 def machine() -> dict:
@@ -125,11 +145,15 @@ def summarise(
     clients: list[int],
     load_start: list[float],
     elapsed: float,
+    last_units: list[Row] = (),
+    last_units_stock: int | None = None,
+    peer_statements: dict | None = None,
 ) -> dict:
-    """results.json: the run's settings and machine, best orders/s and ratios per layer, cost, targets, rows.
+    """results.json: the run's settings and machine, best orders/s and ratios per layer, peers, cost, targets, rows.
 
     Also sets each row's ``ratio`` (to the ceiling, or to plain sqlite3 for the SQLite rows).
     """
+    last_units = list(last_units)
     for r in rows:
         ref_layer = "sqlite3" if r.layer.endswith("sqlite") or r.layer == "sqlite3" else "ceiling"
         ref = find(rows, ref_layer, r.case, r.clients)
@@ -169,6 +193,8 @@ def summarise(
     result["http_status"] = next(
         (r.status + (": " + r.note if r.note else "") for r in rows if r.layer == "http"), "not run"
     )
+    result.update(summarise_peers(rows, last_units, clients, peer_statements or {}, cost))
+    result["last_units_stock"] = last_units_stock
     service_cost = cost.get("service", {})
     result["statements_by_lines"] = {n: c["statements"] for n, c in service_cost.items()}
     result["round_trips_by_lines"] = {n: c["round_trips"] for n, c in service_cost.items()}
@@ -176,11 +202,56 @@ def summarise(
     result["cpu_ms_by_lines_1_client"] = {n: c["cpu_ms"] for n, c in service_cost.items()}
     result["ceiling_cost"] = cost.get("ceiling", {})
     result["service_sql_by_lines"] = {n: c["sql"] for n, c in service_cost.items()}
-    result["oversold_total"] = sum(r.oversold or 0 for r in rows)
-    result["all_checks_ok"] = all(r.checks_ok for r in rows if r.status == "ok")
+    ours = [r for r in rows + last_units if r.layer not in PEER_LAYERS]  # a peer's oversell is a finding
+    result["oversold_total"] = sum(r.oversold or 0 for r in ours)
+    result["all_checks_ok"] = all(r.checks_ok for r in ours if r.status == "ok")
     result["targets"] = targets(result, most)
     result["rows"] = [asdict(r) | {"key": r.key} for r in rows]
+    result["last_units_rows"] = [asdict(r) | {"key": r.key} for r in last_units]
     return result
+
+
+def summarise_peers(
+    rows: list[Row], last_units: list[Row], clients: list[int], statements: dict, cost: dict
+) -> dict:
+    """The peers' keys of results.json: orders/s at 4 clients and by clients, ratios, oversold, mismatches."""
+    compare = COMPARE_CLIENTS if COMPARE_CLIENTS in clients else max(clients)
+    stmts = {n: c["statements"] for n, c in cost.get("service", {}).items()}
+    out: dict = {
+        "peers_compared_at_clients": compare,
+        "peer_versions": {p: pinned_version(p) for p in ("django-oscar", "Django")},
+        "service_statements": {"hot": stmts.get("1"), "spread": stmts.get("3")},
+    }
+    for layer in PEER_LAYERS:
+        for case in CASES:
+            mine, theirs = find(rows, "service", case, compare), find(rows, layer, case, compare)
+            out[f"peer_{layer}_{case}_tps"] = theirs.tps if theirs else None
+            out[f"peer_{layer}_{case}_p50_ms"] = theirs.p50_ms if theirs else None
+            out[f"peer_{layer}_{case}_p99_ms"] = theirs.p99_ms if theirs else None
+            out[f"peer_{layer}_{case}_tps_by_clients"] = {
+                str(r.clients): r.tps for r in rows if (r.layer, r.case, r.status) == (layer, case, "ok")
+            }
+            ok = mine and theirs and mine.tps and theirs.tps
+            out[f"ratio_service_vs_{layer}_{case}"] = round(mine.tps / theirs.tps, 2) if ok else None
+        ran = [r for r in rows + last_units if r.layer == layer and r.status == "ok"]
+        out[f"peer_{layer}_oversold"] = sum(r.oversold or 0 for r in ran) if ran else None
+        out[f"peer_{layer}_ledger_mismatches"] = sum(r.ledger_mismatches or 0 for r in ran) if ran else None
+        counted = statements.get(layer, {})
+        out[f"peer_{layer}_statements"] = {case: c["statements"] for case, c in counted.items()} or None
+        out[f"peer_{layer}_sql"] = {case: c["sql"] for case, c in counted.items()} or None
+    out["last_units"] = {
+        r.layer: {
+            "clients": r.clients,
+            "sold": r.orders,
+            "oversold": r.oversold,
+            "refused": sum(r.errors.values()),
+            "ledger_mismatches": r.ledger_mismatches,
+            "checks_ok": r.checks_ok,
+            "status": r.status,
+        }
+        for r in last_units
+    }
+    return out
 
 
 def targets(res: dict, most_clients: int) -> dict:
@@ -201,9 +272,20 @@ def targets(res: dict, most_clients: int) -> dict:
         target(f"{layer}_hot_vs_ceiling_same_clients", v, f">= {goal}", v is not None and v >= goal)
     stmts = res.get("statements_by_lines") or {}
     flat = len(set(stmts.values())) == 1 and bool(stmts)
-    target("statements_flat_in_lines", stmts or None, "same for 1, 10, 100 lines", flat)
+    target(
+        "statements_flat_in_lines",
+        stmts or None,
+        f"same for {', '.join(stmts) or 'any number of'} lines",
+        flat,
+    )
     worst = max(stmts.values()) if stmts else None
     target("statements_per_order", worst, "<= 6", worst is not None and worst <= 6)
+    compare = res.get("peers_compared_at_clients")
+    for layer, goal in TARGET_VS_PEER.items():
+        v = res.get(f"ratio_service_vs_{layer}_hot")
+        target(f"service_vs_{layer}_hot_at_{compare}", v, f">= {goal:g}", v is not None and v >= goal)
+    v = res.get("oversold_total")
+    target("service_oversold", v, "0 (every row of the shop, last units included)", v == 0)
     for layer in ("service", "http"):
         for case in CASES:
             mine, ceil = res.get(f"{layer}_{case}_p99_ms_at_{n}"), res.get(f"ceiling_{case}_p99_ms_at_{n}")
@@ -214,8 +296,79 @@ def targets(res: dict, most_clients: int) -> dict:
     return out
 
 
-def markdown(res: dict, rows: list[Row]) -> str:
-    """results.md: the machine, the table, the targets and the cost per order."""
+def alternatives(res: dict, rows: list[Row]) -> list[str]:
+    """The shop against its peers: the same orders, case by case (markdown lines; none if no peer ran)."""
+    if not any(r.layer in PEER_LAYERS for r in rows):
+        return []
+    n = res["peers_compared_at_clients"]
+    counts = " / ".join(map(str, res["clients"]))
+    lines = [
+        "## Against the alternatives",
+        "",
+        "The same orders, drawn from the same seeds, on the same PostgreSQL server, each shop in a database "
+        f'of its own: orders/s at {counts} clients; latency, client CPU and "this shop is" at {n} clients. '
+        f"django-oscar {res['peer_versions'].get('django-oscar')} (Django {res['peer_versions'].get('Django')}) "
+        "places each order as its checkout does (basket, availability check, `OrderCreator().place_order`, "
+        "`StockRecord.allocate`); the plain Flask port is the requirement's Laravel observer carried over to "
+        "Flask-SQLAlchemy (`SELECT … FOR UPDATE` per line in an ORM hook). SQL statements per order without "
+        'BEGIN/COMMIT. How each peer is set up, and what is and is not measured: bench/README.md, "The peers".',
+        "",
+        f"| shop | case | orders/s ({counts} clients) | this shop is | p50 / p99 ms | client CPU ms/order | "
+        "SQL statements/order | oversold | ledger mismatches |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in CASES:
+        for layer in ("service", *PEER_LAYERS):
+            ran = [r for r in rows if (r.layer, r.case) == (layer, case)]
+            if not ran:
+                continue
+            tps = " / ".join(
+                fmt(find(rows, layer, case, c).tps if find(rows, layer, case, c) else None, 0)
+                for c in res["clients"]
+            )
+            at = find(rows, layer, case, n)
+            ratio = res.get(f"ratio_service_vs_{layer}_{case}")
+            statements = (
+                res["service_statements"] if layer == "service" else res.get(f"peer_{layer}_statements") or {}
+            ).get(case)
+            ok = [r for r in ran if r.status == "ok"]
+            lines.append(
+                f"| {SHOP_NAMES[layer]} | {case} | {tps} | {'—' if layer == 'service' else fmt(ratio, 1) + '×'} | "
+                f"{fmt(at.p50_ms if at else None, 1)} / {fmt(at.p99_ms if at else None, 1)} | "
+                f"{fmt(at.cpu_ms_per_order if at else None, 2)} | {fmt(statements, 0)} | "
+                f"{fmt(sum(r.oversold or 0 for r in ok))} | {fmt(sum(r.ledger_mismatches or 0 for r in ok))} |"
+            )
+    return lines
+
+
+def last_units_table(res: dict, last_units: list[Row]) -> list[str]:
+    """Who sells more than it has: the last-units rows (markdown lines; none if they did not run)."""
+    if not last_units:
+        return []
+    lines = [
+        "## When the stock runs out",
+        "",
+        f"{last_units[0].clients} clients race for the last {res['last_units_stock']} units of the hot SKU: "
+        "each places 1-unit orders until its first refusal. Sold: orders the clients saw succeed (1 unit each, "
+        "all of them in the database). Oversold: units on orders beyond the stock.",
+        "",
+        "| shop | units sold | oversold | orders refused | ledger mismatches | checks |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in last_units:
+        if r.status != "ok":
+            lines.append(f"| {SHOP_NAMES[r.layer]} | {r.status} | | | | {r.note} |")
+            continue
+        checks = "ok" if r.checks_ok else "FAIL: " + "; ".join(r.check_notes)
+        lines.append(
+            f"| {SHOP_NAMES[r.layer]} | {fmt(r.orders)} | {fmt(r.oversold)} | {fmt(sum(r.errors.values()))} | "
+            f"{fmt(r.ledger_mismatches)} | {checks} |"
+        )
+    return lines
+
+
+def markdown(res: dict, rows: list[Row], last_units: list[Row] = ()) -> str:
+    """results.md: the machine, the shop against its peers, every row, the targets and the cost per order."""
     m = res["machine"]
     lines = [
         "# Benchmark results",
@@ -230,15 +383,22 @@ def markdown(res: dict, rows: list[Row]) -> str:
         f"Load average before the run {res['loadavg_start']}, after {m['loadavg_end']} "
         "(anything else running on the machine skews every row).",
         "",
+        *alternatives(res, rows),
+        "",
+        *last_units_table(res, list(last_units)),
+        "",
+        "## Every row",
+        "",
         table(rows),
         "",
-        "Clients: worker processes (service), pgbench or wrk connections (ceiling, HTTP); HTTP rows run "
+        "Clients: worker processes (service, peers), pgbench or wrk connections (ceiling, HTTP); HTTP rows run "
         f"gunicorn with {', '.join(str(n) for n in res['http_workers_by_clients'].values())} sync workers at "
         f"{', '.join(res['http_workers_by_clients'])} clients. "
         "× ceiling: orders/s divided by the ceiling's at the same case and client count "
         "(SQLite rows: by plain sqlite3's). Oversold: units sold beyond the initial stock plus negative stock "
-        "(must be 0). Checks: on hand + sold = initial for every product, the ledger sums to the stock, "
-        "every order has its ledger rows, and the database holds the orders the clients counted.",
+        "(must be 0 for the shop; a peer's is reported as measured). Checks: on hand + sold = initial for "
+        "every product, the ledger sums to the stock, every order has its ledger rows, and the database holds "
+        "the orders the clients counted (Oscar: allocations match the order lines, stock unchanged).",
         "",
         "## Targets",
         "",
@@ -286,6 +446,15 @@ def markdown(res: dict, rows: list[Row]) -> str:
             "",
         ]
         lines += [f"{i}. `{s}`" for i, s in enumerate(first, 1)]
+    for layer in PEER_LAYERS:
+        sql = (res.get(f"peer_{layer}_sql") or {}).get("hot")
+        if sql:
+            lines += [
+                "",
+                f"Statements of one hot order, {SHOP_NAMES[layer]} (BEGIN and COMMIT not listed):",
+                "",
+            ]
+            lines += [f"{i}. `{s}`" for i, s in enumerate(sql, 1)]
     lines.append("")
     return "\n".join(lines)
 
@@ -295,8 +464,6 @@ def update_readme(md: str) -> None:
     text = README.read_text()
     start, end = text.split(README_START)[0], text.split(README_END)[1]
     summary = (
-        md.split("## Cost per order")[0]
-        .replace("# Benchmark results\n\n", "")
-        .replace("## Targets", "Targets:")
+        md.split("## Cost per order")[0].replace("# Benchmark results\n\n", "").replace("\n## ", "\n### ")
     )
     README.write_text(f"{start}{README_START}\n{summary.strip()}\n{README_END}{end}")

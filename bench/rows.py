@@ -17,7 +17,7 @@ def log(msg: str) -> None:
 class Row:
     """One measured row; its fields (and ``key``) are a row of results.json."""
 
-    layer: str  # ceiling | service | http | sqlite3 | service-sqlite
+    layer: str  # ceiling | service | http | sqlite3 | service-sqlite | oscar | plain (the peers)
     case: str  # hot | spread
     clients: int
     status: str = "ok"  # ok | failed
@@ -27,6 +27,7 @@ class Row:
     orders: int | None = None  # orders completed in the timed window (client-side count)
     errors: dict = field(default_factory=dict)
     oversold: int | None = None
+    ledger_mismatches: int | None = None  # products whose ledger (Oscar: allocation) disagrees
     checks_ok: bool | None = None
     check_notes: list = field(default_factory=list)
     ratio: float | None = None  # tps / the reference (ceiling) at the same case and clients

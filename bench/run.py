@@ -14,7 +14,11 @@ Sections (rows):
   service  shop.orders.place_order + commit_unit_of_work, in N worker processes
   http     POST /api/v1/orders under gunicorn (sync workers, one per CPU plus one, at most N), driven by
            wrk (N connections)
-  cost     SQL statements and round trips per order of 1, 10 and 100 lines
+  peers    the same orders placed by django-oscar's checkout (database shop_bench_oscar, processes of
+           .venv-oscar) and by a plain Flask port of the requirement (shop_bench_plain), in N
+           processes; then the last-units rows: the service layer and both peers, with the most
+           clients, racing for the last LAST_UNITS_STOCK units of the hot SKU
+  cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines
   sqlite   the service layer on SQLite against the same transaction in plain sqlite3
 
 Writes bench/results.json and bench/results.md and prints the table.
@@ -35,16 +39,20 @@ from bench import BENCH_DIR
 from bench.ceiling import run_ceiling
 from bench.checks import check_pg
 from bench.cost import measure_cost
-from bench.database import PG_DB, remove_sqlite_files, reset_pg, setup_pg, setup_sqlite
+from bench.database import HOT_STOCK, PG_DB, remove_sqlite_files, reset_pg, setup_pg, setup_sqlite
 from bench.http_api import run_http
-from bench.report import fmt, markdown, summarise, update_readme
+from bench.peers.oscar.row import run_oscar, setup_oscar
+from bench.peers.plain_flask.row import run_plain, setup_plain
+from bench.report import PEER_LAYERS, fmt, markdown, summarise, update_readme
 from bench.rows import CASES, Measured, Row, log
 from bench.service import run_service
 from bench.sqlite import SQLITE_LAYERS, run_sqlite
-from bench.workers import N_SPREAD
+from bench.workers import LAST_UNITS, N_SPREAD
 
-SECTIONS = ("ceiling", "service", "http", "cost", "sqlite")
-README_SECTIONS = {"ceiling", "service", "http"}  # a run without these does not replace the README's table
+SECTIONS = ("ceiling", "service", "http", "peers", "cost", "sqlite")
+README_SECTIONS = {"ceiling", "service", "http", "peers"}  # a run without these keeps the README's tables
+LAST_UNITS_STOCK = 100  # the hot SKU's stock in the last-units rows
+PEER_SETUP = {"oscar": setup_oscar, "plain": setup_plain}
 
 
 @dataclass
@@ -87,24 +95,57 @@ def log_row(row: Row, layer_width: int = 8) -> None:
     )
 
 
-def measure_on_postgresql(layer: str, case: str, clients: int, runner: Callable[[str, int], Measured]) -> Row:
+def failed_row(layer: str, case: str, clients: int, exc: Exception) -> Row:
+    """The row of a runner that raised."""
+    return Row(layer, case, clients, status="failed", note=f"{type(exc).__name__}: {exc}"[:200])
+
+
+def measure_on_postgresql(
+    layer: str,
+    case: str,
+    clients: int,
+    runner: Callable[[str, int], Measured],
+    hot_stock: int = HOT_STOCK,
+) -> Row:
     """Reset ``shop_bench``, run one row, check the database after it and log it."""
-    reset_pg()
+    reset_pg(hot_stock=hot_stock)
     try:
         measured = runner(case, clients)
     except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
-        measured = Measured(
-            Row(layer, case, clients, status="failed", note=f"{type(exc).__name__}: {exc}"[:200])
-        )
+        measured = Measured(failed_row(layer, case, clients, exc))
     row = measured.row
     if row.status == "ok":
-        check_pg(row, measured.orders_placed, measured.in_flight)
+        check_pg(row, measured.orders_placed, measured.in_flight, hot_stock=hot_stock)
     log_row(row)
     return row
 
 
-def run_postgresql_rows(options: Options, tag: str) -> list[Row]:
-    """The ceiling, service and HTTP rows, in the order of CASES, client counts, then layers.
+def measure_peer(layer: str, case: str, clients: int, runner: Callable[[str, int], Row]) -> Row:
+    """Run one peer row (its runner resets and checks the peer's own database) and log it."""
+    try:
+        row = runner(case, clients)
+    except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
+        row = failed_row(layer, case, clients, exc)
+    log_row(row)
+    return row
+
+
+def setup_peers(options: Options) -> dict:
+    """Build each peer's database; its SQL statements per order by case. A peer that fails is left out."""
+    if "peers" not in options.sections:
+        return {}
+    statements = {}
+    for layer in PEER_LAYERS:
+        log(f"setting up the peer {layer!r}: its own database and the same catalogue")
+        try:
+            statements[layer] = PEER_SETUP[layer]()
+        except Exception as exc:  # noqa: BLE001 - the other rows still run
+            log(f"peer {layer!r} left out: {type(exc).__name__}: {exc} (run bash bench/install-tools.sh)")
+    return statements
+
+
+def run_postgresql_rows(options: Options, tag: str, peers: list[str]) -> list[Row]:
+    """The ceiling, service, HTTP and peer rows, in the order of CASES, client counts, then layers.
 
     Rows of the same case and client count run back to back, so that each ratio compares
     measurements taken under the same conditions.
@@ -114,12 +155,38 @@ def run_postgresql_rows(options: Options, tag: str) -> list[Row]:
         "service": lambda case, n: run_service(case, n, options.duration),
         "http": lambda case, n: run_http(case, n, options.duration, f"{tag}{case[0]}{n}"),
     }
+    peer_runners = {
+        "oscar": lambda case, n: run_oscar(case, n, options.duration),
+        "plain": lambda case, n: run_plain(case, n, options.duration),
+    }
     layers = [layer for layer in runners if layer in options.sections]
     rows = []
     for case in CASES:
         for n in options.clients:
             for layer in layers:
                 rows.append(measure_on_postgresql(layer, case, n, runners[layer]))
+            for layer in peers:
+                rows.append(measure_peer(layer, case, n, peer_runners[layer]))
+    return rows
+
+
+def run_last_units_rows(options: Options, peers: list[str]) -> list[Row]:
+    """The service layer and the peers, the most clients each, racing for the last units of the hot SKU.
+
+    No warm-up (it would take stock); each client stops at its first refused order.
+    """
+    n, cap, stock = max(options.clients), max(30.0, 4 * options.duration), LAST_UNITS_STOCK
+    log(f"last units: {n} clients race for the last {stock} units of the hot SKU")
+    rows = [
+        measure_on_postgresql(
+            "service", LAST_UNITS, n, lambda case, k: run_service(case, k, cap, warmup=0), hot_stock=stock
+        )
+    ]
+    runners = {
+        "oscar": lambda case, k: run_oscar(case, k, cap, warmup=0, hot_stock=stock),
+        "plain": lambda case, k: run_plain(case, k, cap, warmup=0, hot_stock=stock),
+    }
+    rows += [measure_peer(layer, LAST_UNITS, n, runners[layer]) for layer in peers]
     return rows
 
 
@@ -156,7 +223,10 @@ def main(argv=None) -> int:
 
     log(f"setting up {PG_DB}: migrations + catalogue of {N_SPREAD + 1} products")
     setup_pg()
-    rows = run_postgresql_rows(options, tag)
+    peer_statements = setup_peers(options)
+    peers = list(peer_statements)
+    rows = run_postgresql_rows(options, tag, peers)
+    last_units = run_last_units_rows(options, peers) if "peers" in options.sections else []
     cost = measure_cost() if "cost" in options.sections else {}
     if "sqlite" in options.sections:
         rows += run_sqlite_rows(options)
@@ -168,12 +238,20 @@ def main(argv=None) -> int:
         clients=options.clients,
         load_start=load_start,
         elapsed=time.monotonic() - started,
+        last_units=last_units,
+        last_units_stock=LAST_UNITS_STOCK,
+        peer_statements=peer_statements,
     )
-    md = markdown(result, rows)
+    md = markdown(result, rows, last_units)
     write_results(result, md, options)
     print()
     print(md)
-    failed = [r.key for r in rows if r.status == "ok" and not r.checks_ok]
+    # A peer that oversells is a finding, reported in the tables; only the shop's own rows fail the run.
+    failed = [
+        r.key
+        for r in rows + last_units
+        if r.layer not in PEER_LAYERS and r.status == "ok" and not r.checks_ok
+    ]
     if failed or result["oversold_total"]:
         log(f"OVERSELL/CONSISTENCY CHECK FAILED: {failed}")
         return 1

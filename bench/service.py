@@ -6,7 +6,7 @@ import zlib
 
 from bench import workers
 from bench.database import pg_url
-from bench.processes import run_workers
+from bench.processes import WARMUP_ORDERS, run_workers
 from bench.rows import Measured, Row
 
 
@@ -15,8 +15,8 @@ def worker_seed(layer: str, case: str, clients: int) -> int:
     return zlib.crc32(f"{case}{clients}{layer}".encode()) & 0xFFFF
 
 
-def run_service(case: str, clients: int, duration: float) -> Measured:
+def run_service(case: str, clients: int, duration: float, warmup: int = WARMUP_ORDERS) -> Measured:
     """One service row on ``shop_bench``."""
     url, seed = pg_url(), worker_seed("service", case, clients)
     row = Row("service", case, clients)
-    return run_workers(workers.service_worker, lambda i: (url, case, seed * 100 + i), duration, row)
+    return run_workers(workers.service_worker, lambda i: (url, case, seed * 100 + i), duration, row, warmup)

@@ -1,14 +1,17 @@
-"""Load-generating worker processes, started by bench/processes.py for the service and SQLite rows.
+"""Load-generating worker processes, started by bench/processes.py for the service, SQLite and peer rows.
 
-Each worker is a separate process (forked by multiprocessing) that builds its own app
-or connection, places a few warm-up orders, waits on a barrier with its siblings, then
-places orders back to back for a fixed duration, timing each one client-side.
+Each worker is a separate process (forked by multiprocessing, or for Oscar a process of its own
+virtualenv) that builds its own app or connection, places a few warm-up orders, waits on a
+barrier with its siblings, then places orders back to back for a fixed duration, timing each
+one client-side. This module imports only the standard library, so the Oscar workers use it too.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
+import sys
 import time
 import traceback
 from collections import Counter
@@ -20,6 +23,7 @@ N_SPREAD = 1000
 HOT_ID = N_SPREAD + 1
 HOT_SKU = "HOT-0001"
 SPREAD_LINES = 3
+LAST_UNITS = "last-units"  # hot orders against a small stock; each client stops at its first refusal
 CUSTOMER_NAME = "Bench Client"
 CUSTOMER_EMAIL = "bench@example.com"
 
@@ -31,7 +35,7 @@ def spread_sku(product_id: int) -> str:
 
 def order_product_ids(case: str, rng: random.Random) -> list[int]:
     """The product ids of one order (1 unit each): the hot SKU, or 3 distinct spread SKUs."""
-    if case == "hot":
+    if case in ("hot", LAST_UNITS):
         return [HOT_ID]
     return rng.sample(range(1, N_SPREAD + 1), SPREAD_LINES)
 
@@ -41,7 +45,10 @@ def order_lines(case: str, rng: random.Random) -> list[tuple[str, int]]:
     return [(HOT_SKU if pid == HOT_ID else spread_sku(pid), 1) for pid in order_product_ids(case, rng)]
 
 
-def _timed_loop(one: Callable[[], None], *, warmup: int, duration: float, barrier, queue) -> None:
+def _timed_loop(
+    one: Callable[[], None], *, warmup: int, duration: float, barrier, queue, stop_on: tuple = ()
+) -> None:
+    """Warm up, wait for the siblings, then call ``one`` until ``duration`` ends or it raises ``stop_on``."""
     errors: Counter[str] = Counter()
     for _ in range(warmup):
         one()
@@ -57,7 +64,9 @@ def _timed_loop(one: Callable[[], None], *, warmup: int, duration: float, barrie
         try:
             one()
         except Exception as exc:  # noqa: BLE001 - counted and reported per row
-            errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"] += 1
+            errors[f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"] += 1
+            if isinstance(exc, stop_on):
+                break
             continue
         latencies.append(time.perf_counter() - t0)
     queue.put(
@@ -70,6 +79,36 @@ def _timed_loop(one: Callable[[], None], *, warmup: int, duration: float, barrie
             "warmup": warmup,
         }
     )
+
+
+PROTOCOL = "BENCH "  # the prefix of a report line from a worker that runs as a command
+
+
+def report(message: dict) -> None:
+    """Write one report line on stdout, for bench.processes.run_commands."""
+    sys.stdout.write(PROTOCOL + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+class StdinBarrier:
+    """The barrier of a worker that runs as a command: report ready, then wait for ``go`` on stdin."""
+
+    def wait(self) -> None:
+        """Report ready and block until the runner says go."""
+        report({"ready": True})
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit("the runner gave up on this row")
+
+    def abort(self) -> None:
+        """Nothing to release: the runner reads the failure report in place of ``ready``."""
+
+
+class StdoutQueue:
+    """The result queue of a worker that runs as a command: its report goes to stdout."""
+
+    def put(self, message: dict) -> None:
+        """Send ``message`` to the runner."""
+        report(message)
 
 
 def _guard(worker: Callable, barrier, queue, *args) -> None:
@@ -92,6 +131,7 @@ def service_worker(url: str, case: str, seed: int, duration: float, warmup: int,
 def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
     from shop import create_app
     from shop.database import commit_unit_of_work
+    from shop.errors import InsufficientStock
     from shop.extensions import db
     from shop.orders import place_order
 
@@ -113,7 +153,8 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
                 actor="bench",
             )
 
-        _timed_loop(one, warmup=warmup, duration=duration, barrier=barrier, queue=queue)
+        stop_on = (InsufficientStock,) if case == LAST_UNITS else ()
+        _timed_loop(one, warmup=warmup, duration=duration, barrier=barrier, queue=queue, stop_on=stop_on)
         db.session.remove()
         db.engine.dispose()
 
