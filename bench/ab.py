@@ -44,7 +44,7 @@ def measure(cases: list[str]) -> dict:
     from shop.extensions import db
     from shop.orders import place_order
 
-    app = create_app({"DATABASE_URL": URL, "SECRET_KEY": "bench"})
+    app = create_app({"DATABASE_URL": URL, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False})
     rng = random.Random(1)
     statements: list[str] = []
     out: dict = {}

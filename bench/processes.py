@@ -29,12 +29,18 @@ def run_workers(
     warmup: int = WARMUP_ORDERS,
 ) -> Measured:
     """Run ``row.clients`` processes of ``target(*args_for(i), ...)`` together and fill ``row`` from their reports."""
-    clients = row.clients
+    jobs = [(target, args_for(i)) for i in range(row.clients)]
+    return collect(row, run_together(jobs, duration, warmup), warmup)
+
+
+def run_together(jobs: list[tuple[Callable, tuple]], duration: float, warmup: int) -> list[dict]:
+    """Fork one process per ``(target, args)`` job, start their timed windows at once; their reports, in order."""
     ctx = mp.get_context("fork")
-    barrier, queue = ctx.Barrier(clients + 1), ctx.Queue()
+    barrier = ctx.Barrier(len(jobs) + 1)
+    queues = [ctx.Queue() for _ in jobs]
     procs = [
-        ctx.Process(target=target, args=(*args_for(i), duration, warmup, barrier, queue), daemon=True)
-        for i in range(clients)
+        ctx.Process(target=target, args=(*args, duration, warmup, barrier, queue), daemon=True)
+        for (target, args), queue in zip(jobs, queues, strict=True)
     ]
     for p in procs:
         p.start()
@@ -43,7 +49,7 @@ def run_workers(
     except threading.BrokenBarrierError:
         pass
     results = []
-    for _ in procs:
+    for queue in queues:
         try:
             results.append(queue.get(timeout=duration + 180))
         except Exception:  # noqa: BLE001
@@ -52,7 +58,7 @@ def run_workers(
         p.join(timeout=30)
         if p.is_alive():
             p.kill()
-    return collect(row, results, warmup)
+    return results
 
 
 def run_commands(commands: list[list[str]], duration: float, row: Row, warmup: int, **popen) -> Measured:

@@ -16,6 +16,7 @@ from bench import BENCH_DIR, ROOT
 from bench.database import pg_conninfo
 from bench.http_api import http_workers
 from bench.rows import CASES, Row
+from bench.sqlite import locked_errors
 
 README = ROOT / "README.md"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -23,12 +24,14 @@ OSCAR_REQUIREMENTS = BENCH_DIR / "peers" / "oscar" / "requirements.txt"
 
 LAYER_NAMES = {
     "ceiling": "ceiling (pgbench, SQL)",
-    "service": "service (ORM + observer)",
+    "service": "service (place_order + observer)",
     "http": "HTTP (gunicorn + wrk)",
     "oscar": "peer: django-oscar",
     "plain": "peer: plain Flask port",
     "sqlite3": "SQLite: plain sqlite3",
     "service-sqlite": "SQLite: service layer",
+    "sqlite-mixed-writers": "SQLite mixed: checking out",
+    "sqlite-mixed-readers": "SQLite mixed: reading catalog pages",
 }
 LAYER_ORDER = list(LAYER_NAMES)
 PEER_LAYERS = ("oscar", "plain")
@@ -103,7 +106,7 @@ def fmt(value, digits=1) -> str:
 
 def table(rows: list[Row]) -> str:
     """The rows as a markdown table, by layer, case and client count."""
-    rows = sorted(rows, key=lambda r: (LAYER_ORDER.index(r.layer), CASES.index(r.case), r.clients))
+    rows = sorted(rows, key=lambda r: (LAYER_ORDER.index(r.layer), (*CASES, r.case).index(r.case), r.clients))
     out = [
         "| layer | case | clients | orders/s | p50 ms | p99 ms | × ceiling | oversold | client CPU ms/order | checks |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -194,6 +197,7 @@ def summarise(
         (r.status + (": " + r.note if r.note else "") for r in rows if r.layer == "http"), "not run"
     )
     result.update(summarise_peers(rows, last_units, clients, peer_statements or {}, cost))
+    result.update(summarise_sqlite(rows))
     result["last_units_stock"] = last_units_stock
     service_cost = cost.get("service", {})
     result["statements_by_lines"] = {n: c["statements"] for n, c in service_cost.items()}
@@ -209,6 +213,26 @@ def summarise(
     result["rows"] = [asdict(r) | {"key": r.key} for r in rows]
     result["last_units_rows"] = [asdict(r) | {"key": r.key} for r in last_units]
     return result
+
+
+def summarise_sqlite(rows: list[Row]) -> dict:
+    """SQLite's keys of results.json: the service layer against plain sqlite3, and the mixed rows."""
+    service, direct = best(rows, "service-sqlite", "hot"), best(rows, "sqlite3", "hot")
+    out: dict = {
+        "ratio_sqlite_service_hot": round(service.tps / direct.tps, 3)
+        if service and direct and service.tps and direct.tps
+        else None
+    }
+    mixed = {}
+    for who in ("writers", "readers"):
+        r = next((r for r in rows if r.layer == f"sqlite-mixed-{who}" and r.status == "ok"), None)
+        if r is None:
+            continue
+        mixed[f"{who}_tps"], mixed[f"{who}_p50_ms"], mixed[f"{who}_p99_ms"] = r.tps, r.p50_ms, r.p99_ms
+        mixed[f"{who}_p99_over_p50"] = round(r.p99_ms / r.p50_ms, 2) if r.p50_ms and r.p99_ms else None
+        mixed["database_is_locked"] = mixed.get("database_is_locked", 0) + locked_errors(r)
+    out["sqlite_mixed"] = mixed or None
+    return out
 
 
 def summarise_peers(
@@ -286,6 +310,14 @@ def targets(res: dict, most_clients: int) -> dict:
         target(f"service_vs_{layer}_hot_at_{compare}", v, f">= {goal:g}", v is not None and v >= goal)
     v = res.get("oversold_total")
     target("service_oversold", v, "0 (every row of the shop, last units included)", v == 0)
+    v = res.get("ratio_sqlite_service_hot")
+    target("sqlite_service_hot_vs_sqlite3", v, ">= 0.3", v is not None and v >= 0.3)
+    mixed = res.get("sqlite_mixed") or {}
+    for who, goal in (("readers", 5), ("writers", 10)):
+        v = mixed.get(f"{who}_p99_over_p50")
+        target(f"sqlite_mixed_{who}_p99_vs_p50", v, f"<= {goal}", v is not None and v <= goal)
+    v = mixed.get("database_is_locked")
+    target("sqlite_mixed_database_is_locked", v, "0", v == 0)
     for layer in ("service", "http"):
         for case in CASES:
             mine, ceil = res.get(f"{layer}_{case}_p99_ms_at_{n}"), res.get(f"ceiling_{case}_p99_ms_at_{n}")

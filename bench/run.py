@@ -46,7 +46,7 @@ from bench.peers.plain_flask.row import run_plain, setup_plain
 from bench.report import PEER_LAYERS, fmt, markdown, summarise, update_readme
 from bench.rows import CASES, Measured, Row, log
 from bench.service import run_service
-from bench.sqlite import SQLITE_LAYERS, run_sqlite
+from bench.sqlite import SQLITE_LAYERS, run_mixed, run_sqlite
 from bench.workers import LAST_UNITS, N_SPREAD
 
 SECTIONS = ("ceiling", "service", "http", "peers", "cost", "sqlite")
@@ -191,7 +191,8 @@ def run_last_units_rows(options: Options, peers: list[str]) -> list[Row]:
 
 
 def run_sqlite_rows(options: Options) -> list[Row]:
-    """The plain sqlite3 and service-layer rows on SQLite, each on a fresh copy of one seeded file."""
+    """The plain sqlite3 and service-layer rows on SQLite, each on a fresh copy of one seeded file,
+    then writers and readers at once (the mixed rows)."""
     pristine = setup_sqlite()
     rows = []
     for case in CASES:
@@ -200,6 +201,9 @@ def run_sqlite_rows(options: Options) -> list[Row]:
                 row = run_sqlite(layer, case, n, options.duration, pristine)
                 log_row(row, layer_width=14)
                 rows.append(row)
+    for row in run_mixed(options.duration, pristine):
+        log_row(row, layer_width=14)
+        rows.append(row)
     remove_sqlite_files()
     return rows
 

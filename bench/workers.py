@@ -159,6 +159,31 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
         db.engine.dispose()
 
 
+# -- a reader of catalog pages, beside the writers (the mixed SQLite row) ---------------------
+
+
+def catalog_reader_worker(
+    url: str, case: str, seed: int, duration: float, warmup: int, barrier, queue
+) -> None:
+    """Read catalog pages through the app (its test client, no HTTP) on ``url`` and report to ``queue``."""
+    _guard(_catalog_reader_worker, barrier, queue, url, seed, duration, warmup)
+
+
+def _catalog_reader_worker(url, seed, duration, warmup, barrier, queue) -> None:
+    from shop import create_app
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    client = app.test_client()
+    rng = random.Random(seed)
+
+    def one() -> None:
+        response = client.get(f"/?page={rng.randint(1, 40)}")
+        if response.status_code != 200:
+            raise RuntimeError(f"the catalog answered {response.status_code}")
+
+    _timed_loop(one, warmup=warmup, duration=duration, barrier=barrier, queue=queue)
+
+
 # -- the same transaction written directly with Python's sqlite3 module ----------------------
 
 
