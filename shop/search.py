@@ -179,7 +179,8 @@ class CatalogPage:
         yield from range(right_start, end)
 
 
-def _listing() -> Select[Product]:
+def with_stock() -> Select[Product]:
+    """Products with their inventory row, in one statement (an outer join: not every product is stocked)."""
     return (
         select(Product)
         .outerjoin(Inventory, Inventory.product_id == Product.id)
@@ -202,7 +203,7 @@ def catalog_page(session: DbSession, query: str, page: int, per_page: int) -> Ca
     items = (
         list(
             session.scalars(
-                _listing()
+                with_stock()
                 .where(where)
                 .order_by(Product.name, Product.sku)
                 .limit(per_page)
@@ -217,5 +218,5 @@ def catalog_page(session: DbSession, query: str, page: int, per_page: int) -> Ca
 
 def product_by_sku(session: DbSession, sku: str) -> Product | None:
     """One product with its stock, by its exact SKU (one statement)."""
-    product = session.scalars(_listing().where(Product.sku == sku)).one_or_none()
+    product = session.scalars(with_stock().where(Product.sku == sku)).one_or_none()
     return product if product is not None and product.sku == sku else None
