@@ -12,8 +12,11 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from shop.extensions import db
+from shop.models import Product
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD
 from tests.support.readers import assert_ledger_balances, snapshot
 from tests.support.web import (
@@ -382,25 +385,85 @@ def test_adjustment_form_survives_any_input(sqlite_app, staff_client, sku, chang
         assert after["ledger"] == before["ledger"] + 1 and after["stock"][sku] != before["stock"][sku]
 
 
+PRODUCT_FIELDS = {
+    "name": occurrences(TEXT),
+    "price": occurrences(st.one_of(NUMBER, TEXT, st.sampled_from(["12.50", "12,5", "€3", "0.001", "1e3"]))),
+    "low_stock_threshold": occurrences(NUMBER),
+    "max_per_order": occurrences(NUMBER),
+    "status": occurrences(TEXT),
+    "submit": occurrences(VALUE),
+}
+VALID_EDIT = {
+    "name": ["Green tea"],
+    "price": ["12.50"],
+    "low_stock_threshold": ["3"],
+    "max_per_order": [""],
+    "status": ["unavailable"],
+}
+
+
+def products_of(app):
+    """Every product's columns staff can set, by SKU."""
+    with app.app_context():
+        try:
+            return {
+                row.sku: tuple(row)
+                for row in db.session.execute(
+                    select(
+                        Product.sku,
+                        Product.name,
+                        Product.price_cents,
+                        Product.low_stock_threshold,
+                        Product.max_per_order,
+                        Product.status,
+                    )
+                )
+            }
+        finally:
+            db.session.remove()
+
+
 @FUZZ
-@given(sku=SKU_IN_PATH, status=occurrences(TEXT), submit=occurrences(VALUE))
-def test_product_status_form_survives_any_input(sqlite_app, staff_client, sku, status, submit):
-    client = staff_client
-    before = snapshot(sqlite_app)
-    response = client.post(
-        f"/staff/products/{path_segment(sku)}/status", data=form(status=status, submit=submit)
-    )
+@example(sku="TEA", changes={"name": ["Tea\x00"]})
+@example(sku="TEA", changes={"max_per_order": ["9" * 400]})
+@given(sku=SKU_IN_PATH, changes=changes_to(PRODUCT_FIELDS))
+def test_product_edit_form_survives_any_input(sqlite_app, staff_client, sku, changes):
+    """A valid edit with some fields replaced, left out or repeated; it never touches stock or the ledger."""
+    fields = {**VALID_EDIT, **changes}
+    note(repr((sku, fields)))
+    before, products_before = snapshot(sqlite_app), products_of(sqlite_app)
+    response = staff_client.post(f"/staff/products/{path_segment(sku)}/edit", data=form(**fields))
     assert_clear_answer(response)
-    assert response.status_code in (302, 400, 404), response.status_code
-    after = snapshot(sqlite_app)
-    # A status change never touches stock; the only change allowed is to the status that was posted.
+    assert response.status_code in (302, 400, 404, 422), response.status_code
+    after, products_after = snapshot(sqlite_app), products_of(sqlite_app)
     assert {k: v for k, v in after.items() if k != "status"} == {
         k: v for k, v in before.items() if k != "status"
     }
-    changed = {s for s in after["status"] if after["status"][s] != before["status"][s]}
-    assert changed <= {sku}
-    if changed:
-        assert response.status_code == 302 and after["status"][sku] in (status or [])
+    changed = {s for s in products_after if products_after[s] != products_before[s]}
+    assert changed <= ({sku} if response.status_code == 302 else set())
+
+
+@FUZZ
+@example(changes={"sku": ["TEA"]})  # taken
+@example(changes={"sku": ["T\x00"]})
+@given(changes=changes_to({**PRODUCT_FIELDS, "sku": occurrences(SKUS), "initial_stock": occurrences(NUMBER)}))
+def test_new_product_form_survives_any_input(sqlite_app, staff_client, changes):
+    """A valid new product with some fields replaced: created whole (with one initial_stock row) or not at all."""
+    fields = {**VALID_EDIT, "sku": ["NEW-1"], "initial_stock": ["7"], **changes}
+    note(repr(fields))
+    before, products_before = snapshot(sqlite_app), products_of(sqlite_app)
+    response = staff_client.post("/staff/new-product", data=form(**fields))
+    assert_clear_answer(response)
+    assert response.status_code in (302, 400, 422), response.status_code
+    after, products_after = snapshot(sqlite_app), products_of(sqlite_app)
+    assert_ledger_balances(sqlite_app)
+    if response.status_code != 302:
+        assert (after, products_after) == (before, products_before)
+        return
+    [new] = set(products_after) - set(products_before)
+    assert {s: products_after[s] for s in products_before} == products_before
+    assert after["ledger"] - before["ledger"] == (1 if after["stock"][new] else 0)
+    assert sqlite_app.test_client().get(f"/products/{path_segment(new)}").status_code == 200
 
 
 # -- staff order list: status actions ------------------------------------------------------------
@@ -487,7 +550,10 @@ def query_string(params: dict) -> MultiDict:
 
 
 @FUZZ
-@given(path=st.sampled_from(["/staff/", "/staff/orders", "/staff/products/TEA"]), params=QUERY)
+@given(
+    path=st.sampled_from(["/staff/", "/staff/orders", "/staff/products/TEA", "/staff/new-product"]),
+    params=QUERY,
+)
 def test_staff_pages_survive_any_query_parameters(sqlite_app, staff_client, path, params):
     client = staff_client
     before = snapshot(sqlite_app)
@@ -558,8 +624,26 @@ NUL_REQUESTS = [
     ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock", "note": "box\x00"}),
     ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock\x00"}),
     ("POST", "/staff/products/TEA\x00/adjust", {"delta": "5", "reason": "restock"}),
-    ("POST", "/staff/products/TEA/status", {"status": "discontinued\x00"}),
-    ("POST", "/staff/products/T\x00EA/status", {"status": "discontinued"}),
+    (
+        "POST",
+        "/staff/products/TEA/edit",
+        {"name": "Tea\x00", "price": "1", "low_stock_threshold": "1", "status": "active"},
+    ),
+    (
+        "POST",
+        "/staff/products/T\x00EA/edit",
+        {"name": "Tea", "price": "1", "low_stock_threshold": "1", "status": "active"},
+    ),
+    (
+        "POST",
+        "/staff/new-product",
+        {"sku": "N\x00", "name": "N", "price": "1", "initial_stock": "1", "low_stock_threshold": "1"},
+    ),
+    (
+        "POST",
+        "/staff/new-product",
+        {"sku": "N", "name": "N\x00", "price": "1", "initial_stock": "1", "low_stock_threshold": "1"},
+    ),
     ("POST", "/staff/orders/A\x00B/status", {"status": "cancelled"}),
     ("GET", "/staff/products/TEA\x00", None),
     ("GET", "/staff/?q=te\x00a", None),

@@ -132,6 +132,27 @@ def checkout(
     return client.post("/checkout", data=data, follow_redirects=follow)
 
 
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The values a browser would send for the form posting to ``action`` (inputs, selects; no buttons)."""
+    start = page.index(f'action="{action}"')
+    form = page[start : page.index("</form>", start)]
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", form):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and 'type="submit"' not in tag:
+            fields[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        fields[name] = re.search(r'<option selected value="([^"]*)"', options).group(1)
+    return fields
+
+
+def edit_product(client, sku: str, **changes):
+    """Change some of a product's details through its staff page's form (the rest as they are)."""
+    action = f"/staff/products/{sku}/edit"
+    data = {**form_fields(client.get(f"/staff/products/{sku}").text, action), **changes}
+    return client.post(action, data=data)
+
+
 def flashes(page: str) -> str:
     """The text of the flash messages of a page, whitespace collapsed."""
     found = re.search(r'<div class="flashes">(.*?)</div>\s*</div>\s*</div>', page, re.S)

@@ -6,11 +6,11 @@ import re
 
 import pytest
 from flask import abort
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from shop.models import InventoryMovement, Order, Product
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product
-from tests.support.readers import orders, row_count, stock
+from tests.support.readers import orders, read, row_count, stock
 from tests.support.web import cart_of, checkout, fill_cart, flashes
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -97,17 +97,24 @@ def test_login_without_a_csrf_token_is_refused(csrf_app, client, staff):
     "path, data",
     [
         ("/staff/products/TEA/adjust", {"delta": "5", "reason": "restock"}),
-        ("/staff/products/TEA/status", {"status": "discontinued"}),
+        (
+            "/staff/products/TEA/edit",
+            {"name": "X", "price": "1", "low_stock_threshold": "1", "status": "discontinued"},
+        ),
+        (
+            "/staff/new-product",
+            {"sku": "NEW", "name": "X", "price": "1", "initial_stock": "5", "low_stock_threshold": "1"},
+        ),
         ("/staff/logout", {}),
     ],
 )
 def test_staff_forms_without_a_csrf_token_are_refused(csrf_app, client, staff, tea, path, data):
     csrf_log_in(client)
-    before = row_count(tea, InventoryMovement)
+    before = (row_count(tea, InventoryMovement), row_count(tea, Product))
     assert_csrf_refused(client.post(path, data=data))
-    assert row_count(tea, InventoryMovement) == before
+    assert (row_count(tea, InventoryMovement), row_count(tea, Product)) == before
     assert client.get("/staff/products/TEA").status_code == 200  # still logged in, product unchanged
-    assert "Active" in client.get("/staff/products/TEA").text
+    assert read(tea, select(Product.status).where(Product.sku == "TEA")) == "active"
 
 
 def test_order_buttons_without_a_csrf_token_are_refused(csrf_app, client, staff, tea):
