@@ -52,7 +52,12 @@ STAFF_HTML = {  # cookie login through /staff/login
     "staff.order_status",
     "staff.movements_csv",
 }
-STAFF_API = {"api.set_order_status", "api.adjust_product_stock", "api.list_movements"}  # bearer token
+STAFF_API = {  # bearer token
+    "api.set_order_status",
+    "api.adjust_product_stock",
+    "api.list_movements",
+    "api.put_product",
+}
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ORDER_TOKEN = re.compile(r'name="order_token" type="hidden" value="([^"]+)"')
