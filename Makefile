@@ -30,9 +30,10 @@ run: install
 databases:
 	bash scripts/ensure-databases.sh
 
-## browser: Debian's Chromium for the browser tests
+## browser: Debian's Chromium and axe-core (npm ci, package-lock.json) for the browser tests
 browser:
 	bash scripts/install-chromium.sh
+	bash scripts/install-axe.sh
 
 ## test: the whole suite on SQLite, PostgreSQL and MariaDB
 test: install databases browser
@@ -62,4 +63,4 @@ bench-profile: install databases
 	$(BIN)/python -m bench.profile
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis node_modules
