@@ -98,11 +98,12 @@ class ProductSearchTerm(Model):
     """The words a product is found by in the storefront (``shop.search``), kept by the session hook."""
 
     __tablename__ = "product_search_terms"
+    # The primary key finds the products of a word; this index, the words of a product (a renamed
+    # product's terms, and the second word of a search checked for the products of the first).
+    __table_args__ = (Index("ix_product_search_terms_product_id_term", "product_id", "term"),)
 
     term: Mapped[str] = mapped_column(byte_ordered_string(64), primary_key=True)
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Inventory(Model):

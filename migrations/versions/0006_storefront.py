@@ -58,7 +58,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("term", "product_id", name=op.f("pk_product_search_terms")),
     )
     with op.batch_alter_table("product_search_terms") as batch_op:
-        batch_op.create_index(batch_op.f("ix_product_search_terms_product_id"), ["product_id"], unique=False)
+        batch_op.create_index("ix_product_search_terms_product_id_term", ["product_id", "term"], unique=False)
     products = op.get_bind().execute(sa.text("SELECT id, sku, name FROM products")).all()
     rows = [{"term": t, "product_id": pid} for pid, sku, name in products for t in _terms(sku, name)]
     if rows:

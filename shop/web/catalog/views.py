@@ -7,8 +7,10 @@ checkout is shown again (422) with every problem on its line, and the cart is ke
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
 
 from ...database import commit_unit_of_work
@@ -52,9 +54,22 @@ def index():
     return render_template("catalog/index.html", page=page, items=items, query=query, **_add_form())
 
 
+@dataclass(frozen=True)
+class AddToCartPage:
+    """What every "Add to cart" form of a page shares, worked out once (not once per product)."""
+
+    action: str
+    csrf: str
+    here: str  # the page to come back to
+    max_quantity: int
+    add_form: AddToCartForm | None  # a refused submission, shown again with its error
+
+
 def _add_form(form: AddToCartForm | None = None) -> dict:
-    """What the "Add to cart" forms of a page need: the form (for errors) and the largest quantity."""
-    return {"add_form": form, "max_quantity": MAX_LINE_QUANTITY, "here": request.full_path.rstrip("?")}
+    shared = AddToCartPage(
+        url_for(".add_to_cart"), generate_csrf(), request.full_path.rstrip("?"), MAX_LINE_QUANTITY, form
+    )
+    return {"forms": shared}
 
 
 def _product_or_404(sku: str) -> Product:
