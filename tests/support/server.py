@@ -263,7 +263,8 @@ REMOVE_BUTTON = re.compile(r'name="remove" value="(\d+)"')
 def fill_cart(http: requests.Session, base: str, quantities: dict[str, int]) -> list[str]:
     """Empty the session's cart (each line's Remove), then each product's Add to cart, as a browser does.
 
-    Returns the SKUs that could not be added because they cannot be ordered now (sold out: 422).
+    Returns the SKUs that could not be added because they cannot be ordered now (sold out: their page
+    has no Add to cart, or it answers 422).
     """
     page = http.get(base + "/cart", timeout=TIMEOUT)
     assert page.status_code == 200, page.status_code
@@ -276,17 +277,22 @@ def fill_cart(http: requests.Session, base: str, quantities: dict[str, int]) -> 
             timeout=TIMEOUT,
         )
         assert removed.status_code == 302, removed.status_code
-    csrf = CSRF.search(http.get(base + "/", timeout=TIMEOUT).text).group(1)
     refused = []
     for sku, quantity in quantities.items():
+        page = http.get(f"{base}/products/{sku}", timeout=TIMEOUT)
+        assert page.status_code == 200, (sku, page.status_code)
+        form = CSRF.search(page.text)
+        if form is None:  # no Add to cart on its page: sold out (or unavailable) now
+            refused.append(sku)
+            continue
         added = http.post(
             base + "/cart/add",
-            data={"csrf_token": csrf, "sku": sku, "quantity": str(quantity)},
+            data={"csrf_token": form.group(1), "sku": sku, "quantity": str(quantity)},
             allow_redirects=False,
             timeout=TIMEOUT,
         )
         if added.status_code == 422 and "be ordered right now" in added.text:
-            refused.append(sku)
+            refused.append(sku)  # sold out between the page and the click
         else:
             assert added.status_code == 302, (sku, added.status_code, added.text[:300])
     return refused
