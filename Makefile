@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install databases browser clean bench bench-profile stress
+.PHONY: run test lint install databases browser clean bench bench-pages bench-profile stress
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,10 @@ run: install
 databases:
 	bash scripts/ensure-databases.sh
 
-## browser: Debian's Chromium for the browser tests
+## browser: Debian's Chromium and axe-core (npm ci, package-lock.json) for the browser tests
 browser:
 	bash scripts/install-chromium.sh
+	bash scripts/install-axe.sh
 
 ## test: the whole suite on SQLite, PostgreSQL and MariaDB
 test: install databases browser
@@ -57,10 +58,16 @@ bench: install databases
 	bash bench/install-tools.sh
 	$(BIN)/python -m bench.run
 
+## bench-pages: the storefront's pages (catalog, search, cart) under gunicorn + wrk, with 10 and 10,000
+## products, on PostgreSQL and SQLite; about 3 min (writes bench/results-pages.md, refreshes the README's table)
+bench-pages: install databases
+	bash bench/install-tools.sh
+	$(BIN)/python -m bench.pages
+
 ## bench-profile: profile the service-layer hot path (bench/profile/)
 bench-profile: install databases
 	bash bench/install-tools.sh
 	$(BIN)/python -m bench.profile
 
 clean:
-	rm -rf $(VENV) .venv-oscar instance .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-oscar instance .pytest_cache .hypothesis node_modules

@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from . import stock
+from . import products, stock
 from .database import commit_unit_of_work
 from .demo import seed_demo_catalog
 from .errors import InventoryError
@@ -23,7 +23,6 @@ from .models import Inventory, InventoryMovement, MovementReason, Order, OrderSt
 from .orders import change_status, find_order, place_order
 
 CLI_ACTOR = "cli"
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _refused(exc: InventoryError) -> click.ClickException:
@@ -226,16 +225,14 @@ class ImportRow:
 IMPORT_COLUMNS = ("sku", "name", "price_cents", "quantity")
 
 
-def _whole_number(value: str | None, maximum: int) -> int | None:
-    value = (value or "").strip()
-    if not re.fullmatch(r"\d+", value):
-        return None
-    number = int(value)
-    return number if number <= maximum else None
+def _whole_number(value: str | None) -> int | str:
+    """A CSV cell as a whole number when it is one (digits only), else the text as written."""
+    text = (value or "").strip()
+    return int(text) if re.fullmatch(r"\d{1,18}", text) else text
 
 
 def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
-    """Parse and check every row; return the rows and one error per bad line."""
+    """Parse and check every row with the product rules (``shop.products``); the rows and one error per bad line."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -249,27 +246,26 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
     seen: dict[str, int] = {}
     for record in reader:
         line = reader.line_num
-        problems = []
         if "_extra" in record or None in record.values():
             errors.append(f"line {line}: expected {len(IMPORT_COLUMNS)} columns.")
             continue
         sku, name = record["sku"].strip(), record["name"].strip()
-        price = _whole_number(record["price_cents"], 100_000_000)
-        quantity = _whole_number(record["quantity"], stock.MAX_ADJUSTMENT)
-        if not SKU_PATTERN.match(sku):
-            problems.append(f"SKU {sku!r} must be 1-64 letters, digits, '.', '_' or '-'")
-        elif sku in seen:
-            problems.append(f"SKU {sku} is already on line {seen[sku]}")
-        if not name or len(name) > 200:
-            problems.append("name must be 1-200 characters")
-        if price is None:
-            problems.append(f"price_cents {record['price_cents']!r} must be a whole number of cents")
-        if quantity is None:
-            problems.append(
-                f"quantity {record['quantity']!r} must be a whole number from 0 to {stock.MAX_ADJUSTMENT}"
+        price, quantity = _whole_number(record["price_cents"]), _whole_number(record["quantity"])
+        problems = [
+            p
+            for p in (
+                products.sku_problem(sku),
+                products.name_problem(name),
+                products.price_problem(price),
+                products.stock_problem(quantity),
             )
-        if problems or price is None or quantity is None:
-            errors.append(f"line {line}: " + "; ".join(problems) + ".")
+            if p is not None
+        ]
+        messages = [p.message.rstrip(".") for p in problems]
+        if sku in seen:
+            messages.insert(0, f"SKU {sku} is already on line {seen[sku]}")
+        if messages or not isinstance(price, int) or not isinstance(quantity, int):
+            errors.append(f"line {line}: " + "; ".join(messages) + ".")
         else:
             seen[sku] = line
             rows.append(ImportRow(line, sku, name, price, quantity))

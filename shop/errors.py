@@ -60,6 +60,10 @@ class OrderLocked(InventoryError):
         )
 
 
+class InvalidProduct(InventoryError):
+    """A product that cannot be created or changed as asked (SKU, name, price, limits, status)."""
+
+
 class InvalidStockChange(InventoryError):
     """A manual stock adjustment that cannot be applied."""
 

@@ -7,8 +7,9 @@ whichever code path makes it, so no caller has to remember to take stock:
   a status change is locked and judged (``shop.orders``) and announced as
   ``order_status_changed``; edited lines, deleted orders and directly assigned
   ``Inventory.quantity`` go through their rules;
-- after the flush (rows inserted, ids known): ``order_created`` for each new order, and an
-  ``initial_stock`` ledger row for each new inventory row with stock;
+- after the flush (rows inserted, ids known): ``order_created`` for each new order, an
+  ``initial_stock`` ledger row for each new inventory row with stock, and the storefront's search
+  terms of new and renamed products (``shop.search``);
 - after commit: ``stock_changed`` and ``stock_low`` for what the transaction changed.
 
 The receivers of ``order_created`` and ``order_status_changed`` (``shop.observer``) run inside
@@ -29,7 +30,7 @@ from flask import Flask
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import SessionTransaction, attributes
 
-from . import orders, signals, stock
+from . import orders, search, signals, stock
 from .extensions import DbSession, db
 from .models import Inventory, MovementReason, Order, OrderItem, Product, utcnow
 from .stock import journal
@@ -115,6 +116,7 @@ def after_flush(session: DbSession, flush_context: object) -> None:
     for obj in session.new:
         if isinstance(obj, Order):
             signals.order_created.send(signals.sender(), order=obj, actor=actor)
+    search.refresh_terms(session)  # new products, and products whose name or SKU changed
 
 
 def after_commit(session: DbSession) -> None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
-from sqlalchemy.dialects import mysql
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import Model
@@ -24,6 +24,11 @@ def utcnow() -> datetime:
 def exact_string(length: int):
     """VARCHAR compared byte for byte everywhere (MariaDB's default collation ignores case)."""
     return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+def byte_ordered_string(length: int):
+    """VARCHAR compared and sorted by code point everywhere, so that a prefix is one index range."""
+    return exact_string(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
 
 
 def _in(column: str, enum: type[StrEnum]) -> str:
@@ -69,6 +74,8 @@ class Product(Model):
         CheckConstraint("low_stock_threshold >= 0", name="threshold_not_negative"),
         CheckConstraint(_in("status", ProductStatus), name="status_valid"),
         CheckConstraint("max_per_order IS NULL OR max_per_order > 0", name="max_per_order_positive"),
+        # The storefront lists products by name (shop.search): its pages read the index in order.
+        Index("ix_products_name_sku", "name", "sku"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,6 +92,18 @@ class Product(Model):
 
     def __repr__(self) -> str:
         return f"<Product {self.sku}>"
+
+
+class ProductSearchTerm(Model):
+    """The words a product is found by in the storefront (``shop.search``), kept by the session hook."""
+
+    __tablename__ = "product_search_terms"
+    # The primary key finds the products of a word; this index, the words of a product (a renamed
+    # product's terms, and the second word of a search checked for the products of the first).
+    __table_args__ = (Index("ix_product_search_terms_product_id_term", "product_id", "term"),)
+
+    term: Mapped[str] = mapped_column(byte_ordered_string(64), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Inventory(Model):

@@ -6,6 +6,8 @@ same limits shared by gunicorn workers through Redis: tests/server/test_server_r
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shop.extensions import db
@@ -42,8 +44,20 @@ def shop(limited, session):
 
 
 def web_checkout(client, address="10.0.0.1"):
-    data = {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"}
-    return client.post("/", data=data, environ_base={"REMOTE_ADDR": address})
+    """Add a tea to the cart and place it from the checkout page (its form's POST is the one limited)."""
+    environ = {"REMOTE_ADDR": address}
+    assert (
+        client.post("/cart/add", data={"sku": "TEA", "quantity": "1"}, environ_base=environ).status_code
+        == 302
+    )
+    page = client.get("/checkout", environ_base=environ).text
+    data = {
+        "order_token": re.search(r'name="order_token" type="hidden" value="([^"]+)"', page).group(1),
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "place": "1",
+    }
+    return client.post("/checkout", data=data, environ_base=environ)
 
 
 def api_checkout(client, key, address="10.0.0.1", token=None):
@@ -77,6 +91,13 @@ def test_staff_tokens_are_not_limited(session, shop):
     _, token = make_staff(session, "api@example.com")
     session.rollback()
     assert [api_checkout(shop, f"s{i}", token=token).status_code for i in range(5)] == [201] * 5
+
+
+def test_web_checkouts_count_on_their_post_only(session, shop):
+    assert [web_checkout(shop).status_code for _ in range(3)] == [302, 302, 302]
+    refused = web_checkout(shop)  # the cart and the checkout page still work; placing is refused
+    assert refused.status_code == 429 and "Too many orders from your address" in refused.text
+    assert count(session, Order) == 3 and stock_of(session, "TEA") == 97
 
 
 def test_reads_are_not_limited(session, shop):

@@ -23,6 +23,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     schemas.OrderCreate,
     schemas.StatusChange,
     schemas.AdjustmentCreate,
+    schemas.ProductPut,
     schemas.PaymentNotification,
 ]
 RESPONSE_MODELS: list[type[BaseModel]] = [
@@ -39,7 +40,8 @@ DESCRIPTION = f"""\
 The shop's JSON API.
 
 * **Customers** create orders without a token and look them up by their (unguessable) number.
-* **Staff** send `Authorization: Bearer <token>` (tokens come from `flask staff token EMAIL`). A request
+* **Staff** send `Authorization: Bearer <token>` (tokens come from `flask staff token EMAIL`); they create and
+  edit products with `PUT /products/{{sku}}` and change stock with adjustments. A request
   that carries a token must carry a valid one, on any endpoint: a wrong, malformed, revoked or expired
   token, or one of a disabled account, is 401; a token of an account that is no longer staff is 403.
   Tokens expire (90 days unless `--expires-in DAYS` says otherwise) and carry scopes (`--scope`, all three
@@ -217,6 +219,50 @@ def _paths() -> dict:
                 "responses": {
                     "200": _json(_ref("ProductOut"), "The product."),
                     **_responses("401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                },
+            },
+            "put": {
+                "operationId": "putProduct",
+                "summary": "Create a product, or replace its details (staff)",
+                "description": "Creates the product when no product has this SKU (201, `Location`), with "
+                "`initial_stock` units written to the ledger as one `initial_stock` row; otherwise replaces "
+                "its name, price, status, threshold and limit (200), members left out taking their "
+                "defaults. The stock of an existing product never changes here (`initial_stock` is then "
+                "ignored): use `POST /products/{sku}/adjustments`. Repeating a request is safe. A new SKU "
+                "must be 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit; the same "
+                "rules as `flask inventory import` and the staff dashboard.",
+                "tags": ["products"],
+                "security": staff(STOCK_WRITE),
+                "parameters": [sku],
+                "requestBody": _body(
+                    "ProductPut",
+                    {
+                        "name": "Sencha green tea, 100 g",
+                        "price_cents": 1250,
+                        "status": "active",
+                        "low_stock_threshold": 5,
+                        "max_per_order": None,
+                        "initial_stock": 40,
+                    },
+                ),
+                "responses": {
+                    "200": _json(_ref("ProductOut"), "The product existed: its details are replaced."),
+                    "201": _json(
+                        _ref("ProductOut"),
+                        "The product was created with its initial stock.",
+                        {"Location": {"description": "The product's address.", "schema": {"type": "string"}}},
+                    ),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
+                    "404": _problem(
+                        "The SKU in the path holds characters no SKU can have (`product_not_found`)."
+                    ),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType"),
+                    "422": _problem(
+                        "The body does not match the schema (`invalid_request`), or the product breaks a rule "
+                        "(`invalid_product`: `invalid_sku`, `invalid_name`, `invalid_price`, "
+                        "`invalid_threshold`, `invalid_limit`, `invalid_status`, `invalid_stock`, each "
+                        "listed with a `pointer` into the body, none for the SKU)."
+                    ),
                 },
             },
         },

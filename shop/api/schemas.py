@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .. import stock
+from .. import products, stock
 from ..errors import Problem
 from ..models import MovementReason, OrderStatus, ProductStatus
 from ..stock import Availability
@@ -114,6 +114,38 @@ class AdjustmentCreate(RequestModel):
     ]
     reason: Literal["restock", "adjustment"]
     note: Note | None = None
+
+
+ProductName = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=products.MAX_NAME_LENGTH, pattern=r"\S", examples=["Sencha green tea, 100 g"]
+    ),
+    AfterValidator(_no_controls),
+    AfterValidator(_not_blank),
+]
+
+
+class ProductPut(RequestModel):
+    """A product as staff set it. Omitted members take their defaults (PUT replaces them all); the
+    stock is only set when this request creates the product."""
+
+    name: ProductName
+    price_cents: Annotated[int, Field(ge=0, le=products.MAX_PRICE_CENTS, examples=[1250])]
+    status: Literal["active", "unavailable", "discontinued"] = Field(
+        default="active", description="Unavailable and discontinued products cannot be ordered."
+    )
+    low_stock_threshold: Annotated[int, Field(ge=0, le=products.MAX_THRESHOLD)] = Field(
+        default=products.DEFAULT_THRESHOLD, description="Low stock at or below this many units."
+    )
+    max_per_order: Annotated[int, Field(ge=1, le=products.MAX_PER_ORDER)] | None = Field(
+        default=None, description="Units of this product one order may take; null: no limit."
+    )
+    initial_stock: Annotated[int, Field(ge=0, le=products.MAX_INITIAL_STOCK)] = Field(
+        default=0,
+        description="Units on hand when this request creates the product (one initial_stock ledger row). "
+        "Ignored when the product exists: stock changes only through POST /products/{sku}/adjustments.",
+    )
 
 
 class PaymentNotification(RequestModel):

@@ -16,12 +16,20 @@ from sqlalchemy.orm import selectinload
 
 from .. import stock
 from ..database import commit_unit_of_work
-from ..errors import InvalidStatusTransition, InvalidStockChange, InventoryError, PaymentRefused
+from ..errors import (
+    InvalidProduct,
+    InvalidStatusTransition,
+    InvalidStockChange,
+    InventoryError,
+    PaymentRefused,
+    Problem,
+)
 from ..extensions import db
 from ..holds import commit_checkout, hold_until
 from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
+from ..products import FIELD_OF_CODE, ProductDetails, create_product, find_product, update_product
 from ..rate_limits import limit_api_checkout
 from . import idempotency
 from .auth import Caller, authenticate, insufficient_scope, require_scope
@@ -40,6 +48,7 @@ from .schemas import (
     PaymentOut,
     ProductOut,
     ProductPage,
+    ProductPut,
     StatusChange,
     Totals,
     utc,
@@ -392,6 +401,57 @@ def list_products():
 def get_product(sku: str):
     caller = authenticate()
     return json_response(product_out(_find_product(sku)), exclude=None if caller.may(READ) else {"stock"})
+
+
+def _body_pointer(problem: Problem) -> str | None:
+    """The member of a ``ProductPut`` body a product problem is about (none for the SKU: it is in the path)."""
+    field = FIELD_OF_CODE.get(problem.code)
+    return f"/{field}" if field and field != "sku" else None
+
+
+@bp.put("/products/<sku>")
+def put_product(sku: str):
+    """Create the product ``sku`` (201, with its initial stock) or replace its details (200), never its stock.
+
+    Needs a staff token with the ``stock:write`` scope. Safe to repeat: the
+    same body again answers 200 with the same product. Two PUTs that create one SKU at once both
+    succeed; the second updates what the first created.
+    """
+    caller = require_scope(STOCK_WRITE)
+    if not _clean_path_value(sku, 64):
+        raise ApiError(404, f"There is no product {sku}.", code="product_not_found")
+    body = validate(ProductPut, read_json())
+    details = ProductDetails(
+        name=body.name,
+        price_cents=body.price_cents,
+        low_stock_threshold=body.low_stock_threshold,
+        max_per_order=body.max_per_order,
+        status=body.status,
+    )
+
+    def create_or_update() -> tuple[ProductOut, bool]:
+        product = find_product(db.session, sku)
+        if product is None:
+            product = create_product(db.session, sku, details, body.initial_stock)
+            return product_out(product), True
+        update_product(db.session, product, details)
+        return product_out(product), False
+
+    try:
+        try:
+            out, created = commit_unit_of_work(create_or_update, actor=caller.actor)
+        except IntegrityError:  # created by another request at the same moment: update that one
+            out, created = commit_unit_of_work(create_or_update, actor=caller.actor)
+    except InvalidProduct as exc:
+        raise ApiError(
+            422,
+            f"The product is not valid: {' '.join(p.message for p in exc.problems)}",
+            code="invalid_product",
+            problems=[problem_item(p, _body_pointer(p)) for p in exc.problems],
+        ) from None
+    if created:
+        return json_response(out, 201, {"Location": url_for("api.get_product", sku=sku)})
+    return json_response(out)
 
 
 @bp.post("/products/<sku>/adjustments")

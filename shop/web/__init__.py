@@ -1,4 +1,4 @@
-"""The server-rendered web UI: catalog and checkout, the staff dashboard, error pages, headers.
+"""The server-rendered web UI: the storefront (catalog, cart, checkout), the staff dashboard, error pages, headers.
 
 ``init_app`` registers the ``catalog`` and ``staff`` blueprints, the HTML error pages
 (for every route outside ``/api/``, whose blueprint answers in problem+json itself),
@@ -17,6 +17,7 @@ from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_
 from ..extensions import login_manager
 from ..rate_limits import retry_after
 from . import presentation
+from .catalog.cart import item_count
 
 API_PREFIX = "/api/"
 
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("SHOP_PAGE_SIZE", 20)  # cookie settings: shop.configure
     app.session_interface = SessionInterface()
+    app.config.setdefault("SHOP_CATALOG_PAGE_SIZE", 24)
     init_login(app)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(staff_bp)
@@ -67,6 +69,7 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     for name in ("money", "timestamp"):
         app.add_template_filter(getattr(presentation, name))
+    app.add_template_global(item_count, "cart_count")  # the header's cart badge
     for name in (
         "hold_note",
         "minutes_left",
@@ -77,6 +80,7 @@ def init_app(app: Flask) -> None:
         "product_status_label",
         "product_status_class",
         "reason_label",
+        "line_problem",
     ):
         app.add_template_global(getattr(presentation, name))
 

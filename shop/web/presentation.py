@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import request, url_for
 
+from ..errors import Problem
 from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
 from ..stock import Availability
@@ -56,6 +57,23 @@ def availability(product: Product) -> Badge:
     key = stock_availability(product.status, on_hand(product), product.low_stock_threshold)
     label, css_class = _BADGES[key]
     return Badge(key, label.format(on_hand=on_hand(product)), css_class)
+
+
+def line_problem(problem: Problem) -> str:
+    """What a cart or checkout line says when it cannot be served (the product is named by the line)."""
+    if problem.code == "insufficient_stock":
+        return f"Only {problem.available} left right now." if problem.available else "Out of stock right now."
+    if problem.code == "over_limit":
+        return f"At most {problem.limit} per order."
+    return _LINE_PROBLEMS.get(problem.code, problem.message)
+
+
+_LINE_PROBLEMS = {
+    "unknown_product": "This product is no longer sold.",
+    "discontinued": "Discontinued: it can no longer be ordered.",
+    "unavailable": "Temporarily unavailable.",
+    "no_inventory": "Out of stock.",
+}
 
 
 PRODUCT_STATUS_LABELS: dict[str, str] = {

@@ -1,11 +1,15 @@
-"""GET /products, GET /products/{sku}; staff: POST /products/{sku}/adjustments, GET …/movements."""
+"""GET /products, GET /products/{sku}; staff: PUT /products/{sku}, POST /products/{sku}/adjustments, GET …/movements."""
+
+import threading
 
 import pytest
 
-from shop.models import User
+from shop import products
+from shop.extensions import db
+from shop.models import Product, User
 from tests.support.api import order_body
 from tests.support.factories import add_product, make_staff
-from tests.support.readers import movements, stock_of
+from tests.support.readers import count, counts, movements, stock_of
 
 
 @pytest.fixture
@@ -219,3 +223,161 @@ def test_the_ledger_needs_a_staff_token(session, api, catalog):
 
 def test_the_ledger_of_an_unknown_product_is_404(session, api, staff_token):
     assert api.get("/products/NOPE/movements", token=staff_token).status_code == 404
+
+
+# -- PUT /products/{sku}: create or replace a product's details ---------------------------------------
+
+SENCHA = {
+    "name": "Sencha green tea, 100 g",
+    "price_cents": 1250,
+    "status": "active",
+    "low_stock_threshold": 4,
+    "max_per_order": 6,
+    "initial_stock": 40,
+}
+
+
+def test_put_creates_a_product_with_one_initial_stock_ledger_row(session, api, staff_token):
+    response = api.put("/products/TEA-NEW", SENCHA, token=staff_token)
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/api/v1/products/TEA-NEW"
+    assert response.json == {
+        "sku": "TEA-NEW",
+        "name": "Sencha green tea, 100 g",
+        "price_cents": 1250,
+        "status": "active",
+        "stock": 40,
+        "availability": "in_stock",
+        "low_stock_threshold": 4,
+        "max_per_order": 6,
+    }
+    assert [(m.reason, m.delta, m.actor) for m in movements(session, "TEA-NEW")] == [
+        ("initial_stock", 40, "staff:staff@example.com")
+    ]
+    assert api.get("/products/TEA-NEW").json["availability"] == "in_stock"
+
+
+def test_put_with_only_the_required_members_takes_the_defaults(session, api, staff_token):
+    response = api.put("/products/CUP", {"name": "Cup", "price_cents": 0}, token=staff_token)
+    assert response.status_code == 201
+    body = response.json
+    assert (body["status"], body["low_stock_threshold"], body["max_per_order"], body["stock"]) == (
+        "active",
+        5,
+        None,
+        0,
+    )
+    assert movements(session, "CUP") == []  # no stock: nothing to ledger
+
+
+def test_put_on_an_existing_product_replaces_its_details_but_never_its_stock(session, api, staff_token):
+    add_product(session, "TEA", 7)
+    response = api.put(
+        "/products/TEA",
+        {"name": "Assam", "price_cents": 990, "status": "unavailable", "initial_stock": 500},
+        token=staff_token,
+    )
+    assert response.status_code == 200 and "Location" not in response.headers
+    body = response.json
+    assert (body["name"], body["price_cents"], body["status"], body["stock"]) == (
+        "Assam",
+        990,
+        "unavailable",
+        7,
+    )
+    assert (body["low_stock_threshold"], body["max_per_order"]) == (5, None)  # left out: the defaults
+    assert stock_of(session, "TEA") == 7 and len(movements(session, "TEA")) == 1
+
+
+def test_the_same_put_twice_is_the_same_product(session, api, staff_token):
+    first = api.put("/products/TEA-NEW", SENCHA, token=staff_token)
+    again = api.put("/products/TEA-NEW", SENCHA, token=staff_token)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json == again.json
+    assert stock_of(session, "TEA-NEW") == 40 and len(movements(session, "TEA-NEW")) == 1
+
+
+@pytest.mark.parametrize(
+    "sku, body, code, pointers",
+    [
+        ("BAD SKU", SENCHA, "invalid_product", [None]),
+        ("-X", SENCHA, "invalid_product", [None]),
+        ("TEA-NEW", {**SENCHA, "name": "  "}, "invalid_request", ["/name"]),
+        ("TEA-NEW", {**SENCHA, "name": "x" * 201}, "invalid_request", ["/name"]),
+        ("TEA-NEW", {**SENCHA, "price_cents": -1}, "invalid_request", ["/price_cents"]),
+        ("TEA-NEW", {**SENCHA, "price_cents": 100_000_001}, "invalid_request", ["/price_cents"]),
+        ("TEA-NEW", {**SENCHA, "price_cents": "12"}, "invalid_request", ["/price_cents"]),
+        ("TEA-NEW", {**SENCHA, "max_per_order": 0}, "invalid_request", ["/max_per_order"]),
+        ("TEA-NEW", {**SENCHA, "initial_stock": -1}, "invalid_request", ["/initial_stock"]),
+        ("TEA-NEW", {**SENCHA, "status": "deleted"}, "invalid_request", ["/status"]),
+        ("TEA-NEW", {**SENCHA, "stock": 5}, "invalid_request", ["/stock"]),
+        ("TEA-NEW", {"price_cents": 5}, "invalid_request", ["/name"]),
+    ],
+)
+def test_a_bad_product_is_refused_with_every_problem_and_nothing_is_written(
+    session, api, staff_token, sku, body, code, pointers
+):
+    before = counts(session), count(session, Product)
+    response = api.put(f"/products/{sku.replace(' ', '%20')}", body, token=staff_token)
+    assert response.status_code == 422
+    assert response.json["code"] == code
+    assert [p.get("pointer") for p in response.json["problems"]] == pointers
+    assert (counts(session), count(session, Product)) == before
+
+
+def test_the_product_rules_are_those_of_the_import_and_the_dashboard(session, api, staff_token):
+    response = api.put("/products/BAD%20SKU", SENCHA, token=staff_token)
+    assert response.json["problems"][0]["message"] == products.sku_problem("BAD SKU").message
+    assert response.json["problems"][0]["code"] == "invalid_sku"
+
+
+def test_put_needs_a_staff_token(session, api, staff_token):
+    assert api.put("/products/TEA-NEW", SENCHA).status_code == 401
+    _, customer = make_staff(session, "customer@example.com", is_staff=False)
+    assert api.put("/products/TEA-NEW", SENCHA, token=customer).status_code == 403
+    assert api.put("/products/TEA-NEW", SENCHA, token="shop_not-a-token").status_code == 401
+    assert count(session, Product) == 0
+
+
+def test_put_needs_a_json_body(session, api, staff_token):
+    assert (
+        api.request(
+            "PUT", "/products/X", data="name=x", content_type="text/plain", token=staff_token
+        ).status_code
+        == 415
+    )
+    assert (
+        api.request(
+            "PUT", "/products/X", data="{", content_type="application/json", token=staff_token
+        ).status_code
+        == 400
+    )
+
+
+def test_two_puts_creating_one_sku_at_once_both_succeed(server_app):
+    """The second INSERT fails on the unique SKU; it is retried as an update of the first one's product."""
+    with server_app.app_context():
+        _, token = make_staff(db.session)
+        db.session.remove()
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def put(price):
+        client = server_app.test_client()
+        barrier.wait()
+        response = client.put(
+            "/api/v1/products/RACE",
+            json={**SENCHA, "price_cents": price},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        answers.append(response.status_code)
+
+    threads = [threading.Thread(target=put, args=(price,)) for price in (100, 200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers) == [200, 201]
+    with server_app.app_context():
+        assert stock_of(db.session, "RACE") == 40 and len(movements(db.session, "RACE")) == 1
+        db.session.remove()

@@ -1,4 +1,5 @@
-"""The shop in headless Chromium: checkout, refusals, and the staff dashboard at work.
+"""The shop in headless Chromium: the customer's journey (search, product, cart, checkout, order),
+refusals, and the staff dashboard at work.
 
 Screenshots of the main pages go to tests/browser/screenshots/ (desktop and phone width).
 """
@@ -47,32 +48,79 @@ def assert_fits(page):
     assert overflow <= 0, f"{page.url} is {overflow}px wider than the viewport"
 
 
-def test_a_placed_order_shows_on_the_staff_dashboard(page, live_server):
+def card(page, name):
+    return page.locator(".product-card", has_text=name)
+
+
+def cart_badge(page):
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile(r"^Cart"))
+
+
+def add(page, name, quantity):
+    """Fill in a product's quantity and press its Add to cart (on the catalog or its page)."""
+    page.get_by_label(f"Quantity of {name}").fill(str(quantity))
+    page.get_by_role("button", name=f"Add to cart {name}").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Added {quantity} × {name} to your cart.")
+
+
+def test_the_whole_journey_from_search_to_the_order_and_the_staff_dashboard(page, live_server):
     page.goto(live_server + "/")
-    expect(page.get_by_role("heading", name="Catalog")).to_be_visible()
-    expect(page.locator(".product-card", has_text="Ceremonial matcha").locator(".badge")).to_have_text(
-        "Only 2 left"
-    )
-    expect(page.locator(".product-card", has_text="Gooseneck kettle").locator(".badge")).to_have_text(
-        "Temporarily unavailable"
-    )
-    expect(page.locator(".product-card", has_text="Pocket tea scale")).to_contain_text(
-        "Can't be ordered right now"
-    )
+    expect(page.get_by_role("heading", name="Catalog", exact=True)).to_be_visible()
+    expect(card(page, "Ceremonial matcha").locator(".badge")).to_have_text("Only 2 left")
+    expect(card(page, "Gooseneck kettle").locator(".badge")).to_have_text("Temporarily unavailable")
+    expect(card(page, "Pocket tea scale")).to_contain_text("Can't be ordered right now")
     expect(page.get_by_label("Quantity of Pocket tea scale")).to_have_count(0)
+    expect(cart_badge(page)).to_have_accessible_name("Cart 0 items")
     screenshot(page, "catalog")
 
+    # Search, open a product, add it.
+    page.get_by_label("Search products").fill("sencha")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".product-card")).to_have_count(1)
+    expect(page.get_by_text("1 product matches “sencha”.")).to_be_visible()
+    screenshot(page, "catalog-search")
+    page.get_by_role("link", name="Sencha green tea, 100 g").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sencha green tea, 100 g")
+    screenshot(page, "product")
+    add(page, "Sencha green tea, 100 g", 2)
+
+    # Two more products from the catalog, then the cart.
+    page.get_by_role("link", name="Back to the catalog").click()
+    add(page, "Stoneware cup, 200 ml", 1)
+    add(page, "Cast-iron teapot, 0.8 l", 1)
+    expect(cart_badge(page)).to_have_accessible_name("Cart 4 items")
+    cart_badge(page).click()
+    expect(page.locator("tr.cart-line")).to_have_count(3)
+
+    # Change a quantity, remove a line.
     page.get_by_label("Quantity of Sencha green tea, 100 g").fill("3")
+    page.get_by_role("button", name="Update cart").click()
+    expect(page.get_by_role("status")).to_contain_text("Your cart is updated.")
+    page.get_by_role("button", name="Remove Cast-iron teapot, 0.8 l").click()
+    expect(page.get_by_role("status")).to_contain_text("Removed Cast-iron teapot, 0.8 l from your cart.")
+    expect(page.locator("tr.cart-line")).to_have_count(2)
+    expect(page.locator(".cart-subtotal")).to_have_text("€55.50")
+    expect(cart_badge(page)).to_have_accessible_name("Cart 4 items")
+    screenshot(page, "cart")
+
+    # Check out.
+    page.get_by_role("button", name="Checkout").click()
+    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    expect(page.locator(".checkout-total")).to_have_text("€55.50")
     page.get_by_label("Your name").fill("Ada Lovelace")
     page.get_by_label("E-mail address").fill("ada@example.com")
+    screenshot(page, "checkout")
     page.get_by_role("button", name="Place order").click()
 
     expect(page).to_have_url(ORDER_URL)
     number = page.url.rsplit("/", 1)[1]
     expect(page.get_by_role("status")).to_contain_text(f"Your order {number} is placed")
-    expect(page.locator("tbody tr")).to_have_count(1)
-    expect(page.locator("tfoot")).to_contain_text("€37.50")
+    expect(page.locator("tbody tr")).to_have_count(2)
+    expect(page.locator("tfoot")).to_contain_text("€55.50")
     expect(page.locator(".page-header .status")).to_have_text("confirmed")
+    expect(page.locator(".hold-note")).to_contain_text("Held for you until")
+    expect(page.get_by_role("button", name="Pay now (demo)")).to_be_visible()
+    expect(cart_badge(page)).to_have_accessible_name("Cart 0 items")
     screenshot(page, "order-page")
 
     log_in(page, live_server)
@@ -90,35 +138,51 @@ def test_a_placed_order_shows_on_the_staff_dashboard(page, live_server):
     screenshot(page, "staff-product")
 
 
-def test_an_order_beyond_stock_names_every_problem_and_keeps_the_input(page, live_server, browser_app):
-    page.goto(live_server + "/")
-    page.get_by_label("Quantity of Ceremonial matcha, 30 g").fill("5")
-    page.get_by_label("Quantity of Cast-iron teapot, 0.8 l").fill("9")
-    page.get_by_label("Quantity of Assam breakfast tea, 250 g").fill("2")
+def test_stock_taken_between_cart_and_checkout_is_named_on_its_line_and_the_cart_is_kept(
+    page, live_server, browser_app
+):
+    page.goto(live_server + "/products/TEA-MATCHA")
+    add(page, "Ceremonial matcha, 30 g", 2)
+    page.goto(live_server + "/products/POT-CAST")
+    add(page, "Cast-iron teapot, 0.8 l", 3)
+    page.goto(live_server + "/products/TEA-ASSAM")
+    add(page, "Assam breakfast tea, 250 g", 2)
+    page.goto(live_server + "/checkout")
+    expect(page.locator(".line-problem")).to_have_count(0)  # everything could be served a moment ago
     page.get_by_label("Your name").fill("Ada Lovelace")
     page.get_by_label("E-mail address").fill("ada@example.com")
+
+    place(browser_app, ("TEA-MATCHA", 1), ("POT-CAST", 2))  # another buyer is quicker
     page.get_by_role("button", name="Place order").click()
 
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("We couldn't place your order:")
+    expect(alert).to_contain_text("We couldn't place your order:")  # every problem, in the cart's order
     expect(alert.locator("li")).to_have_text(
-        [
-            "POT-CAST: 9 requested, only 4 available.",
-            "TEA-MATCHA: 5 requested, only 2 available.",
-        ]
+        ["TEA-MATCHA: 2 requested, only 1 available.", "POT-CAST: 3 requested, only 2 available."]
     )
-    expect(page.get_by_label("Quantity of Ceremonial matcha, 30 g")).to_have_value("5")
-    expect(page.get_by_label("Quantity of Cast-iron teapot, 0.8 l")).to_have_value("9")
-    expect(page.get_by_label("Quantity of Assam breakfast tea, 250 g")).to_have_value("2")
+    expect(page.locator("tr[data-sku='TEA-MATCHA'] .line-problem")).to_have_text("Only 1 left right now.")
+    expect(page.locator("tr[data-sku='POT-CAST'] .line-problem")).to_have_text("Only 2 left right now.")
+    expect(page.locator("tr[data-sku='TEA-ASSAM'] .line-problem")).to_have_count(0)
     expect(page.get_by_label("Your name")).to_have_value("Ada Lovelace")
     expect(page.get_by_label("E-mail address")).to_have_value("ada@example.com")
-    expect(page.get_by_label("Quantity of Ceremonial matcha, 30 g")).to_have_attribute("aria-invalid", "true")
-    screenshot(page, "order-refused")
-    assert count(browser_app, Order) == 0
+    expect(cart_badge(page)).to_have_accessible_name("Cart 7 items")  # the cart is kept
+    screenshot(page, "checkout-refused")
+    assert count(browser_app, Order) == 1  # only the other buyer's
 
     page.set_viewport_size(PHONE)
     assert_fits(page)
-    screenshot(page, "order-refused-phone")
+    screenshot(page, "checkout-refused-phone")
+
+    cart_badge(page).click()  # the cart says the same until it is changed
+    expect(page.locator("tr[data-sku='TEA-MATCHA'] .line-problem")).to_have_text("Only 1 left right now.")
+
+
+def test_a_product_page_for_an_unknown_sku_is_the_404_page(page, live_server):
+    response = page.goto(live_server + "/products/NO-SUCH-TEA")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    page.get_by_role("link", name="Back to the catalog").click()
+    expect(page.get_by_role("heading", name="Catalog", exact=True)).to_be_visible()
 
 
 def test_staff_cancel_an_order_and_its_stock_comes_back(page, live_server, browser_app):
@@ -175,24 +239,31 @@ def test_login_page_refuses_a_wrong_password(page, live_server):
     screenshot(page, "login")
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["/", "/orders/{number}", "/staff/", "/staff/products/TEA-MATCHA", "/staff/orders", "/staff/login"],
-)
+PHONE_PAGES = {
+    "/": "catalog",
+    "/products/TEA-MATCHA": "product",
+    "/cart": "cart",
+    "/checkout": "checkout",
+    "/orders/{number}": "order-page",
+    "/staff/": "staff-stock",
+    "/staff/products/TEA-MATCHA": "staff-product",
+    "/staff/orders": "staff-orders",
+    "/staff/login": "login",
+}
+
+
+@pytest.mark.parametrize("path", PHONE_PAGES)
 def test_main_pages_fit_a_phone(page, live_server, browser_app, path):
     number = place(browser_app, ("TEA-MATCHA", 1), ("CUP-STONE", 2))
     page.set_viewport_size(PHONE)
+    if path in ("/cart", "/checkout"):
+        page.goto(live_server + "/products/TEA-SENCHA")
+        add(page, "Sencha green tea, 100 g", 2)
+        page.goto(live_server + "/products/TEA-EARLGREY")
+        add(page, "Earl Grey, loose leaf, 100 g", 5)  # more than there is: the line says so
     if path.startswith("/staff/") and path != "/staff/login":
         log_in(page, live_server, path)
     else:
         page.goto(live_server + path.format(number=number))
     assert_fits(page)
-    name = {
-        "/": "catalog",
-        "/orders/{number}": "order-page",
-        "/staff/": "staff-stock",
-        "/staff/products/TEA-MATCHA": "staff-product",
-        "/staff/orders": "staff-orders",
-        "/staff/login": "login",
-    }[path]
-    screenshot(page, f"{name}-phone")
+    screenshot(page, f"{PHONE_PAGES[path]}-phone")

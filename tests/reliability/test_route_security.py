@@ -19,12 +19,18 @@ from shop.models import User
 from tests.support.databases import make_app
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, make_user
 from tests.support.readers import snapshot
-from tests.support.web import log_in, make_web_app, order_token
+from tests.support.web import checkout, fill_cart, log_in, make_web_app, order_token, product_ids
 
 # Who may call each endpoint, whatever its methods. Classify every new route here.
 PUBLIC = {
     "static",  # CSS
-    "catalog.index",  # catalog and checkout
+    "catalog.index",  # the catalog: pages and search
+    "catalog.product",  # a product's page
+    "catalog.add_to_cart",  # the cart lives in the visitor's own session
+    "catalog.cart",
+    "catalog.update_cart",
+    "catalog.remove_from_cart",
+    "catalog.checkout",  # the checkout page and placing the order (rate-limited)
     "catalog.order",  # order page, keyed by the unguessable number
     "catalog.pay_demo",  # the demo provider's button on the order page (SHOP_DEMO_PAYMENTS)
     "staff.login",  # the login page itself
@@ -40,8 +46,8 @@ STAFF_HTML = {  # cookie login through /staff/login
     "staff.stock",
     "staff.product",
     "staff.adjust",
-    "staff.product_status",
-    "staff.product_limit",
+    "staff.edit_product",
+    "staff.new_product",
     "staff.orders",
     "staff.release_holds",
     "staff.order_status",
@@ -52,9 +58,11 @@ STAFF_API = {
     "api.set_order_status": "orders:write",
     "api.adjust_product_stock": "stock:write",
     "api.list_movements": "read",
+    "api.put_product": "stock:write",
 }
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+ORDER_TOKEN = re.compile(r'name="order_token" type="hidden" value="([^"]+)"')
 LOGIN_PATH = "/staff/login"
 
 
@@ -109,16 +117,7 @@ def web_app(database_urls):
 def values(web_app):
     """Arguments of real objects, so a route that forgets its check would answer 200, not 404."""
     client = web_app.test_client()
-    response = client.post(
-        "/",
-        data={
-            "qty-TEA": "1",
-            "customer_name": "Ada",
-            "customer_email": "ada@example.com",
-            "order_token": order_token(client),
-            "place": "1",
-        },
-    )
+    response = checkout(client, {"TEA": 1})
     assert response.status_code == 302
     return {"sku": "TEA", "number": response.headers["Location"].rsplit("/", 1)[1], "filename": "shop.css"}
 
@@ -211,17 +210,33 @@ def test_public_routes_answer_anonymous_requests_without_a_server_error(web_app,
 # -- (b) CSRF on every HTML form --------------------------------------------------------------------
 
 # A valid submission of each form (without its CSRF token). A new POST route must be added here.
+# ``v`` holds real arguments (a SKU, an order number, the id of the product in the cart).
 VALID_POSTS = {
-    "catalog.index": lambda v, token: {
-        "qty-TEA": "1",
+    "catalog.add_to_cart": lambda v, token: {"sku": "TEA", "quantity": "1"},
+    "catalog.update_cart": lambda v, token: {f"qty-{v['tea_id']}": "2", "update": "1"},
+    "catalog.remove_from_cart": lambda v, token: {"remove": str(v["tea_id"])},
+    "catalog.checkout": lambda v, token: {
         "customer_name": "Ada",
         "customer_email": "ada@example.com",
         "order_token": token,
         "place": "1",
     },
     "staff.adjust": lambda v, token: {"delta": "5", "reason": "restock"},
-    "staff.product_status": lambda v, token: {"status": "discontinued"},
-    "staff.product_limit": lambda v, token: {"max_per_order": "3"},
+    "staff.edit_product": lambda v, token: {
+        "name": "Tea",
+        "price": "1.00",
+        "low_stock_threshold": "1",
+        "max_per_order": "3",
+        "status": "discontinued",
+    },
+    "staff.new_product": lambda v, token: {
+        "sku": f"NEW-{token[:8]}",
+        "name": "New",
+        "price": "1.00",
+        "initial_stock": "5",
+        "low_stock_threshold": "1",
+        "status": "active",
+    },
     "staff.release_holds": lambda v, token: {},
     "catalog.pay_demo": lambda v, token: {},
     "staff.order_status": lambda v, token: {"status": "cancelled"},
@@ -237,14 +252,21 @@ def csrf_app(database_urls):
 
 def test_every_html_form_refuses_a_post_without_a_csrf_token(csrf_app):
     client = csrf_app.test_client()
-    page = client.get("/").text
-    checkout_token = re.search(r'name="order_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = client.post(
-        "/",
-        data={**VALID_POSTS["catalog.index"](None, checkout_token), "csrf_token": CSRF.search(page).group(1)},
+
+    def with_token(path, data):
+        return client.post(path, data={**data, "csrf_token": CSRF.search(client.get("/").text).group(1)})
+
+    assert with_token("/cart/add", VALID_POSTS["catalog.add_to_cart"](None, None)).status_code == 302
+    page = client.get("/checkout").text
+    response = with_token(
+        "/checkout", VALID_POSTS["catalog.checkout"](None, ORDER_TOKEN.search(page).group(1))
     )
     assert response.status_code == 302
-    values = {"sku": "TEA", "number": response.headers["Location"].rsplit("/", 1)[1]}
+    values = {
+        "sku": "TEA",
+        "number": response.headers["Location"].rsplit("/", 1)[1],
+        "tea_id": product_ids(client, ["TEA"])["TEA"],
+    }
     response = client.post(
         LOGIN_PATH,
         data={
@@ -260,14 +282,14 @@ def test_every_html_form_refuses_a_post_without_a_csrf_token(csrf_app):
     assert {r.endpoint for r in rules} == set(VALID_POSTS), "give each new form a valid submission above"
     for rule in sorted(rules, key=lambda r: r.endpoint == "staff.logout"):  # log out last
         url = adapter.build(rule.endpoint, {name: values[name] for name in rule.arguments})
+        fill_cart(client, {"TEA": 1})  # what the cart forms and the checkout act on
         data = VALID_POSTS[rule.endpoint](values, order_token(client))
         before = snapshot(csrf_app)
         response = client.post(url, data=data)
         assert response.status_code == 400, (url, response.status_code)
         assert "did not come from this site" in response.text
         assert snapshot(csrf_app) == before, url
-        with_token = client.post(url, data={**data, "csrf_token": CSRF.search(client.get("/").text).group(1)})
-        assert with_token.status_code == 302, (url, with_token.status_code)  # the same form, with its token
+        assert with_token(url, data).status_code == 302, url  # the same form, with its token
 
 
 def test_a_login_without_a_csrf_token_does_not_log_in(csrf_app):

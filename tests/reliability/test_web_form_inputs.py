@@ -12,11 +12,22 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from shop.extensions import db
+from shop.models import Product
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD
 from tests.support.readers import assert_ledger_balances, snapshot
-from tests.support.web import make_web_app, order_token, staff_client_of
+from tests.support.web import (
+    cart_of,
+    checkout,
+    fill_cart,
+    make_web_app,
+    order_token,
+    product_ids,
+    staff_client_of,
+)
 
 FUZZ = settings(
     max_examples=40,
@@ -184,7 +195,7 @@ def assert_unchanged_unless(succeeded: bool, app, before):
         assert snapshot(app) == before
 
 
-# -- checkout (SQLite and PostgreSQL) -----------------------------------------------------------
+# -- storefront: checkout, add to cart, the cart's quantities and Remove (SQLite and PostgreSQL) ------
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -193,16 +204,12 @@ def checkout_app(request, database_urls):
 
 
 VALID_CHECKOUT = {
-    "qty-TEA": ["2"],
-    "qty-COFFEE": ["0"],
     "customer_name": ["Ada Lovelace"],
     "customer_email": ["ada@example.com"],
     "place": ["Place order"],
 }
 CHECKOUT_CHANGES = changes_to(
     {
-        "qty-TEA": occurrences(NUMBER),
-        "qty-COFFEE": occurrences(NUMBER),
         "customer_name": occurrences(TEXT),
         "customer_email": occurrences(TEXT),
         "order_token": occurrences(TEXT),
@@ -214,26 +221,107 @@ CHECKOUT_CHANGES = changes_to(
 
 
 @FUZZ
-@example(changes={"customer_name": ["Ada\x00"]}, unknown=None, tokens=1)  # PostgreSQL refuses NUL in text
-@example(changes={"qty-TEA": ["9" * 400]}, unknown=None, tokens=1)  # past a float: WTForms' isnan overflowed
-@given(
-    changes=CHECKOUT_CHANGES,
-    unknown=st.none() | st.tuples(SKUS, occurrences(NUMBER)),
-    tokens=st.integers(min_value=1, max_value=2),
-)
-def test_checkout_form_survives_any_input(checkout_app, changes, unknown, tokens):
-    """A valid checkout with some fields replaced, left out, repeated, or an unknown product's field added."""
+@example(changes={"customer_name": ["Ada\x00"]}, tokens=1)  # PostgreSQL refuses NUL in text
+@example(changes={"save_draft": ["1"], "place": None}, tokens=2)
+@given(changes=CHECKOUT_CHANGES, tokens=st.integers(min_value=1, max_value=2))
+def test_checkout_form_survives_any_input(checkout_app, changes, tokens):
+    """A valid checkout of a cart (2 × TEA) with some fields replaced, left out or repeated."""
     client = checkout_app.test_client()
+    fill_cart(client, {"TEA": 2})
     fields = {**VALID_CHECKOUT, "order_token": [order_token(client)] * tokens, **changes}
-    if unknown:
-        fields[f"qty-{unknown[0]}"] = unknown[1]
     note(repr(fields))
     before = snapshot(checkout_app)
-    response = client.post("/", data=form(**fields))
+    response = client.post("/checkout", data=form(**fields))
     assert_clear_answer(response)
     succeeded = response.status_code == 302 and "/orders/" in response.headers["Location"]
     assert succeeded or response.status_code in (400, 422), response.status_code
     assert_unchanged_unless(succeeded, checkout_app, before)
+    assert (cart_of(client) is None) == succeeded  # placed: the cart is empty; refused: it is kept
+
+
+@FUZZ
+@example(sku=["TEA"], quantity=["9" * 400], next_=None)  # past a float: WTForms' isnan overflowed
+@example(sku=["TEA"], quantity=["2"], next_=["//evil.example/"])
+@given(sku=occurrences(SKUS), quantity=occurrences(NUMBER), next_=occurrences(TEXT))
+def test_add_to_cart_survives_any_input(checkout_app, sku, quantity, next_):
+    client = checkout_app.test_client()
+    fields = {"sku": sku, "quantity": quantity, "next": next_}
+    note(repr(fields))
+    before = snapshot(checkout_app)
+    response = client.post("/cart/add", data=form(**fields))
+    assert_clear_answer(response)
+    assert response.status_code in (302, 400, 404, 422), response.status_code
+    assert snapshot(checkout_app) == before  # a cart is not an order: nothing in the database changes
+    cart = cart_of(client)
+    if response.status_code == 302:
+        location = response.headers["Location"]
+        assert location.startswith("/") and not location.startswith("//"), location  # never off-site
+        assert cart is not None and len(cart) == 1 and 1 <= cart[0][1] <= 10_000
+    else:
+        assert cart is None
+
+
+@FUZZ
+@given(
+    tea=occurrences(NUMBER),
+    coffee=occurrences(NUMBER),
+    other=st.none() | st.tuples(SKUS, occurrences(NUMBER)),
+    button=st.sampled_from(["update", "checkout", "remove", "x"]),
+    remove=occurrences(VALUE),
+)
+def test_the_cart_forms_survive_any_input(checkout_app, tea, coffee, other, button, remove):
+    """The cart's quantity fields (its own lines, and fields of products it does not hold) and Remove."""
+    client = checkout_app.test_client()
+    fill_cart(client, {"TEA": 3, "COFFEE": 1})
+    ids = product_ids(client, ["TEA", "COFFEE"])
+    tea_id, coffee_id = ids["TEA"], ids["COFFEE"]
+    fields = {f"qty-{tea_id}": tea, f"qty-{coffee_id}": coffee, button: ["1"]}
+    if other:
+        fields[f"qty-{other[0]}"] = other[1]
+    path = "/cart"
+    if button == "remove":
+        path, fields = "/cart/remove", {"remove": remove}
+    note(repr((path, fields)))
+    before = snapshot(checkout_app)
+    response = client.post(path, data=form(**fields))
+    assert_clear_answer(response)
+    assert response.status_code in (302, 400, 422), response.status_code
+    assert snapshot(checkout_app) == before
+    cart = cart_of(client) or []
+    assert len(cart) <= 2 and all(1 <= quantity <= 10_000 for _, quantity in cart)
+    if response.status_code != 302:
+        assert cart == [[tea_id, 3], [coffee_id, 1]]  # a refused change changes nothing
+    assert client.get("/cart").status_code == 200
+
+
+# JSON-like values a session's cart could hold (an older version, a bug, a rotated key).
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats()
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12,
+)
+CART_VALUES = st.one_of(
+    JSON,
+    st.lists(st.lists(st.integers(min_value=-3, max_value=2**33), min_size=0, max_size=3), max_size=120),
+)
+
+
+@FUZZ
+@given(cart=CART_VALUES, path=st.sampled_from(["/cart", "/checkout", "/", "/products/TEA"]))
+def test_any_cart_in_the_session_is_read_or_dropped_never_a_500(checkout_app, cart, path):
+    client = checkout_app.test_client()
+    with client.session_transaction() as session:
+        session["cart"] = cart
+    note(repr(cart))
+    before = snapshot(checkout_app)
+    response = client.get(path)
+    assert_clear_answer(response)
+    assert response.status_code in (200, 302), response.status_code
+    assert snapshot(checkout_app) == before
 
 
 @pytest.fixture
@@ -297,25 +385,85 @@ def test_adjustment_form_survives_any_input(sqlite_app, staff_client, sku, chang
         assert after["ledger"] == before["ledger"] + 1 and after["stock"][sku] != before["stock"][sku]
 
 
+PRODUCT_FIELDS = {
+    "name": occurrences(TEXT),
+    "price": occurrences(st.one_of(NUMBER, TEXT, st.sampled_from(["12.50", "12,5", "€3", "0.001", "1e3"]))),
+    "low_stock_threshold": occurrences(NUMBER),
+    "max_per_order": occurrences(NUMBER),
+    "status": occurrences(TEXT),
+    "submit": occurrences(VALUE),
+}
+VALID_EDIT = {
+    "name": ["Green tea"],
+    "price": ["12.50"],
+    "low_stock_threshold": ["3"],
+    "max_per_order": [""],
+    "status": ["unavailable"],
+}
+
+
+def products_of(app):
+    """Every product's columns staff can set, by SKU."""
+    with app.app_context():
+        try:
+            return {
+                row.sku: tuple(row)
+                for row in db.session.execute(
+                    select(
+                        Product.sku,
+                        Product.name,
+                        Product.price_cents,
+                        Product.low_stock_threshold,
+                        Product.max_per_order,
+                        Product.status,
+                    )
+                )
+            }
+        finally:
+            db.session.remove()
+
+
 @FUZZ
-@given(sku=SKU_IN_PATH, status=occurrences(TEXT), submit=occurrences(VALUE))
-def test_product_status_form_survives_any_input(sqlite_app, staff_client, sku, status, submit):
-    client = staff_client
-    before = snapshot(sqlite_app)
-    response = client.post(
-        f"/staff/products/{path_segment(sku)}/status", data=form(status=status, submit=submit)
-    )
+@example(sku="TEA", changes={"name": ["Tea\x00"]})
+@example(sku="TEA", changes={"max_per_order": ["9" * 400]})
+@given(sku=SKU_IN_PATH, changes=changes_to(PRODUCT_FIELDS))
+def test_product_edit_form_survives_any_input(sqlite_app, staff_client, sku, changes):
+    """A valid edit with some fields replaced, left out or repeated; it never touches stock or the ledger."""
+    fields = {**VALID_EDIT, **changes}
+    note(repr((sku, fields)))
+    before, products_before = snapshot(sqlite_app), products_of(sqlite_app)
+    response = staff_client.post(f"/staff/products/{path_segment(sku)}/edit", data=form(**fields))
     assert_clear_answer(response)
-    assert response.status_code in (302, 400, 404), response.status_code
-    after = snapshot(sqlite_app)
-    # A status change never touches stock; the only change allowed is to the status that was posted.
+    assert response.status_code in (302, 400, 404, 422), response.status_code
+    after, products_after = snapshot(sqlite_app), products_of(sqlite_app)
     assert {k: v for k, v in after.items() if k != "status"} == {
         k: v for k, v in before.items() if k != "status"
     }
-    changed = {s for s in after["status"] if after["status"][s] != before["status"][s]}
-    assert changed <= {sku}
-    if changed:
-        assert response.status_code == 302 and after["status"][sku] in (status or [])
+    changed = {s for s in products_after if products_after[s] != products_before[s]}
+    assert changed <= ({sku} if response.status_code == 302 else set())
+
+
+@FUZZ
+@example(changes={"sku": ["TEA"]})  # taken
+@example(changes={"sku": ["T\x00"]})
+@given(changes=changes_to({**PRODUCT_FIELDS, "sku": occurrences(SKUS), "initial_stock": occurrences(NUMBER)}))
+def test_new_product_form_survives_any_input(sqlite_app, staff_client, changes):
+    """A valid new product with some fields replaced: created whole (with one initial_stock row) or not at all."""
+    fields = {**VALID_EDIT, "sku": ["NEW-1"], "initial_stock": ["7"], **changes}
+    note(repr(fields))
+    before, products_before = snapshot(sqlite_app), products_of(sqlite_app)
+    response = staff_client.post("/staff/new-product", data=form(**fields))
+    assert_clear_answer(response)
+    assert response.status_code in (302, 400, 422), response.status_code
+    after, products_after = snapshot(sqlite_app), products_of(sqlite_app)
+    assert_ledger_balances(sqlite_app)
+    if response.status_code != 302:
+        assert (after, products_after) == (before, products_before)
+        return
+    [new] = set(products_after) - set(products_before)
+    assert {s: products_after[s] for s in products_before} == products_before
+    assert after["ledger"] - before["ledger"] == (1 if after["stock"][new] else 0)
+    assert sqlite_app.test_client().get(f"/products/{path_segment(new)}").status_code == 200
 
 
 # -- staff order list: status actions ------------------------------------------------------------
@@ -323,19 +471,10 @@ def test_product_status_form_survives_any_input(sqlite_app, staff_client, sku, s
 
 @pytest.fixture
 def app_with_orders(sqlite_app):
-    """Two confirmed orders and a draft, placed through the checkout form."""
+    """Two confirmed orders and a draft, placed through the cart and the checkout page."""
     client = sqlite_app.test_client()
     for button, quantity in (("place", 1), ("save_draft", 2), ("place", 3)):
-        response = client.post(
-            "/",
-            data={
-                "qty-TEA": str(quantity),
-                "customer_name": "Ada",
-                "customer_email": "ada@example.com",
-                "order_token": order_token(client),
-                button: "1",
-            },
-        )
+        response = checkout(client, {"TEA": quantity}, button=button)
         assert response.status_code == 302
     return sqlite_app
 
@@ -411,7 +550,10 @@ def query_string(params: dict) -> MultiDict:
 
 
 @FUZZ
-@given(path=st.sampled_from(["/staff/", "/staff/orders", "/staff/products/TEA"]), params=QUERY)
+@given(
+    path=st.sampled_from(["/staff/", "/staff/orders", "/staff/products/TEA", "/staff/new-product"]),
+    params=QUERY,
+)
 def test_staff_pages_survive_any_query_parameters(sqlite_app, staff_client, path, params):
     client = staff_client
     before = snapshot(sqlite_app)
@@ -421,6 +563,28 @@ def test_staff_pages_survive_any_query_parameters(sqlite_app, staff_client, path
     has_nul = any("\x00" in key + value for key, values in params.items() for value in values)
     assert response.status_code == (400 if has_nul else 200), response.status_code
     assert snapshot(sqlite_app) == before
+
+
+@FUZZ
+@given(path=st.sampled_from(["/", "/products/TEA", "/cart", "/checkout"]), params=QUERY)
+def test_storefront_pages_survive_any_query_parameters(checkout_app, path, params):
+    client = checkout_app.test_client()
+    fill_cart(client, {"TEA": 1})
+    before = snapshot(checkout_app)
+    note(repr((path, params)))
+    response = client.get(path, query_string=query_string(params))
+    assert_clear_answer(response)
+    has_nul = any("\x00" in key + value for key, values in params.items() for value in values)
+    assert response.status_code == (400 if has_nul else 200), response.status_code
+    assert snapshot(checkout_app) == before
+
+
+@FUZZ
+@given(sku=SKUS)
+def test_product_pages_survive_any_sku(checkout_app, sku):
+    response = checkout_app.test_client().get(f"/products/{path_segment(sku)}")
+    assert_clear_answer(response)
+    assert response.status_code in (200, 400, 404), response.status_code
 
 
 @FUZZ
@@ -447,27 +611,39 @@ def postgresql_app(database_urls):
 
 
 NUL_REQUESTS = [
-    (
-        "POST",
-        "/",
-        {"qty-TEA": "1", "customer_name": "Ada\x00", "customer_email": "ada@example.com", "place": "1"},
-    ),
-    (
-        "POST",
-        "/",
-        {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "a\x00@example.com", "place": "1"},
-    ),
-    (
-        "POST",
-        "/",
-        {"qty-TE\x00A": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"},
-    ),
+    ("POST", "/checkout", {"customer_name": "Ada\x00", "customer_email": "ada@example.com", "place": "1"}),
+    ("POST", "/checkout", {"customer_name": "Ada", "customer_email": "a\x00@example.com", "place": "1"}),
+    ("POST", "/checkout", {"customer_name": "Ada", "customer_email": "ada@example.com", "pl\x00ace": "1"}),
+    ("POST", "/cart/add", {"sku": "TEA\x00", "quantity": "1"}),
+    ("POST", "/cart/add", {"sku": "TEA", "quantity": "1", "next": "/\x00"}),
+    ("POST", "/cart", {"qty-1": "1\x00", "update": "1"}),
+    ("POST", "/cart/remove", {"remove": "1\x00"}),
+    ("GET", "/?q=te\x00a", None),
+    ("GET", "/products/TEA\x00", None),
     ("GET", "/orders/A\x00B", None),
     ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock", "note": "box\x00"}),
     ("POST", "/staff/products/TEA/adjust", {"delta": "5", "reason": "restock\x00"}),
     ("POST", "/staff/products/TEA\x00/adjust", {"delta": "5", "reason": "restock"}),
-    ("POST", "/staff/products/TEA/status", {"status": "discontinued\x00"}),
-    ("POST", "/staff/products/T\x00EA/status", {"status": "discontinued"}),
+    (
+        "POST",
+        "/staff/products/TEA/edit",
+        {"name": "Tea\x00", "price": "1", "low_stock_threshold": "1", "status": "active"},
+    ),
+    (
+        "POST",
+        "/staff/products/T\x00EA/edit",
+        {"name": "Tea", "price": "1", "low_stock_threshold": "1", "status": "active"},
+    ),
+    (
+        "POST",
+        "/staff/new-product",
+        {"sku": "N\x00", "name": "N", "price": "1", "initial_stock": "1", "low_stock_threshold": "1"},
+    ),
+    (
+        "POST",
+        "/staff/new-product",
+        {"sku": "N", "name": "N\x00", "price": "1", "initial_stock": "1", "low_stock_threshold": "1"},
+    ),
     ("POST", "/staff/orders/A\x00B/status", {"status": "cancelled"}),
     ("GET", "/staff/products/TEA\x00", None),
     ("GET", "/staff/?q=te\x00a", None),
@@ -478,7 +654,8 @@ NUL_REQUESTS = [
 @pytest.mark.parametrize("method, path, data", NUL_REQUESTS, ids=range(len(NUL_REQUESTS)))
 def test_a_nul_character_is_a_400_that_changes_nothing_on_postgresql(postgresql_app, method, path, data):
     client = staff_client_of(postgresql_app)
-    if path == "/":
+    fill_cart(client, {"TEA": 1})
+    if path == "/checkout":
         data["order_token"] = order_token(client)
     before = snapshot(postgresql_app)
     response = client.open(path, method=method, data=data)
@@ -499,6 +676,8 @@ def test_a_nul_character_in_the_login_form_is_a_400_on_postgresql(postgresql_app
         "/staff/?page=99999999999999999999",
         "/staff/orders?page=9223372036854775808",
         "/staff/products/TEA?page=1000000000000000000",
+        "/?page=99999999999999999999",
+        "/?q=tea&page=9223372036854775808",
     ],
 )
 def test_a_page_number_past_any_database_integer_is_an_empty_page(sqlite_app, staff_client, path):

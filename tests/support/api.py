@@ -118,6 +118,9 @@ class ApiClient:
     def post(self, path, json=None, **kwargs):
         return self.request("POST", path, json_body=json, **kwargs)
 
+    def put(self, path, json=None, **kwargs):
+        return self.request("PUT", path, json_body=json, **kwargs)
+
 
 def order_body(*lines, status="confirmed", name="Ada Lovelace", email="ada@example.com") -> dict:
     return {

@@ -16,6 +16,10 @@ Fixtures:
                  user (``STAFF_EMAIL`` / ``STAFF_PASSWORD`` below, which
                  ``log_in(page, base_url)`` uses).
 
+``assert_accessible(page)`` runs axe-core (npm, ``make browser`` installs it
+into node_modules/) on the page and fails on any serious or critical
+violation; ``tab_to(page, selector)`` moves the focus with the Tab key alone.
+
 A browser test that serves another app overrides ``browser_app`` (in its
 module or in a conftest next to it), for example::
 
@@ -35,9 +39,11 @@ hint, and fail when ``CI`` is set, so CI never goes green without running them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -51,6 +57,8 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "browser" / "screenshots"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+FAILING_IMPACTS = ("serious", "critical")
 
 # Never let Playwright try to fetch a browser build of its own.
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -76,6 +84,43 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOT_DIR / f"{safe}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+@cache
+def _axe_source() -> str:
+    if not AXE.is_file():
+        _unavailable(f"axe-core not found at {AXE} (make browser runs npm ci)")
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_violations(page, impacts=FAILING_IMPACTS) -> list[dict]:
+    """axe-core's violations on ``page`` whose impact is one of ``impacts`` (id, impact, help, nodes).
+
+    The script goes in through the DevTools protocol, which the pages' Content-Security-Policy
+    (no scripts at all) does not stop; the pages themselves never load it.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    return [v for v in violations if v["impact"] in impacts]
+
+
+def assert_accessible(page) -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    found = axe_violations(page)
+    assert not found, f"{page.url}: " + json.dumps(found, indent=1)
+
+
+def tab_to(page, selector: str, *, limit: int = 120, backwards: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches ``selector``, as a keyboard user would."""
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{page.url}: the Tab key never reached {selector}")
 
 
 @pytest.fixture(name="screenshot")

@@ -253,8 +253,49 @@ class Database:
 
 
 def form_values(page: str) -> tuple[str, str]:
-    """(CSRF token, signed order number) of a rendered checkout form."""
+    """(CSRF token, signed order number) of a rendered checkout page."""
     return CSRF.search(page).group(1), ORDER_TOKEN.search(page).group(1)
+
+
+REMOVE_BUTTON = re.compile(r'name="remove" value="(\d+)"')
+
+
+def fill_cart(http: requests.Session, base: str, quantities: dict[str, int]) -> list[str]:
+    """Empty the session's cart (each line's Remove), then each product's Add to cart, as a browser does.
+
+    Returns the SKUs that could not be added because they cannot be ordered now (sold out: their page
+    has no Add to cart, or it answers 422).
+    """
+    page = http.get(base + "/cart", timeout=TIMEOUT)
+    assert page.status_code == 200, page.status_code
+    csrf = CSRF.search(page.text).group(1) if CSRF.search(page.text) else None
+    for product_id in REMOVE_BUTTON.findall(page.text):
+        removed = http.post(
+            base + "/cart/remove",
+            data={"csrf_token": csrf, "remove": product_id},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        assert removed.status_code == 302, removed.status_code
+    refused = []
+    for sku, quantity in quantities.items():
+        page = http.get(f"{base}/products/{sku}", timeout=TIMEOUT)
+        assert page.status_code == 200, (sku, page.status_code)
+        form = CSRF.search(page.text)
+        if form is None:  # no Add to cart on its page: sold out (or unavailable) now
+            refused.append(sku)
+            continue
+        added = http.post(
+            base + "/cart/add",
+            data={"csrf_token": form.group(1), "sku": sku, "quantity": str(quantity)},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        if added.status_code == 422 and "be ordered right now" in added.text:
+            refused.append(sku)  # sold out between the page and the click
+        else:
+            assert added.status_code == 302, (sku, added.status_code, added.text[:300])
+    return refused
 
 
 def checkout_form(
@@ -264,20 +305,33 @@ def checkout_form(
     *,
     name: str = "Ada Lovelace",
     email: str = "ada@example.com",
-) -> dict:
-    """GET / and fill in its checkout form: the data a browser would POST."""
-    page = http.get(base + "/", timeout=TIMEOUT)
+    sold_out_ok: bool = False,
+) -> dict | None:
+    """Put ``quantities`` in the cart and fill in the checkout page: the data a browser would POST to /checkout.
+
+    A product that is sold out cannot be added: with ``sold_out_ok`` that gives None, else it fails.
+    """
+    sold_out = fill_cart(http, base, quantities)
+    if sold_out:
+        assert sold_out_ok, f"sold out: {sold_out}"
+        return None
+    page = http.get(base + "/checkout", timeout=TIMEOUT)
     assert page.status_code == 200, page.status_code
     csrf, token = form_values(page.text)
-    data = {f"qty-{sku}": str(q) for sku, q in quantities.items()}
-    data.update(csrf_token=csrf, order_token=token, customer_name=name, customer_email=email, place="1")
-    return data
+    return {
+        "csrf_token": csrf,
+        "order_token": token,
+        "customer_name": name,
+        "customer_email": email,
+        "place": "1",
+    }
 
 
 def post_form(
     http: requests.Session, base: str, data: dict, headers: dict | None = None
 ) -> requests.Response:
-    return http.post(base + "/", data=data, headers=headers, allow_redirects=False, timeout=TIMEOUT)
+    """Send a checkout page's form (``checkout_form``) to /checkout."""
+    return http.post(base + "/checkout", data=data, headers=headers, allow_redirects=False, timeout=TIMEOUT)
 
 
 def order_body(quantities: dict[str, int]) -> dict:

@@ -1,4 +1,4 @@
-"""The web UI through Flask's test client: an isolated client, a staff login, the checkout form, flashes.
+"""The web UI through Flask's test client: an isolated client, a staff login, the cart and checkout, flashes.
 
 Fixtures: ``staff`` (a staff user with a password), ``staff_client`` (the ``client``, logged in as
 them through the login form) and ``sqlite_app`` (``make_web_app`` on SQLite). ``tests/web/conftest.py``
@@ -13,9 +13,10 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from shop.extensions import db
-from shop.models import User
+from shop.models import Product, User
 from tests.support.databases import make_app
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product, make_user
 
@@ -68,14 +69,50 @@ def staff_client(client, staff):
     return client
 
 
+def product_ids(client, skus) -> dict[str, int]:
+    """SKU → product id, read in an app context of its own (rolled back: SQLite's write lock is freed)."""
+    with client.application.app_context():
+        try:
+            return dict(
+                db.session.execute(select(Product.sku, Product.id).where(Product.sku.in_(list(skus)))).all()
+            )
+        finally:
+            db.session.remove()
+
+
+def fill_cart(client, quantities: dict[str, int]) -> None:
+    """Make the client's cart hold exactly these (SKU, quantity) lines, as earlier visits would have left it.
+
+    Any product goes in, even one that cannot be ordered now (its status changed since it was
+    added); "Add to cart" itself is tested through the form (``add_to_cart``).
+    """
+    ids = product_ids(client, quantities)
+    assert set(ids) == set(quantities), f"no such products: {set(quantities) - set(ids)}"
+    with client.session_transaction() as session:
+        session["cart"] = [[ids[sku], quantity] for sku, quantity in quantities.items()]
+
+
+def add_to_cart(client, sku: str, quantity: object = 1, **data):
+    """Submit a product's "Add to cart" form."""
+    return client.post("/cart/add", data={"sku": sku, "quantity": str(quantity), **data})
+
+
+def cart_of(client) -> list | None:
+    """What the client's session holds as its cart (``[[product id, quantity], ...]``)."""
+    with client.session_transaction() as session:
+        return session.get("cart")
+
+
 def order_token(client) -> str:
-    """The signed order number of a freshly rendered checkout form."""
-    return TOKEN.search(client.get("/").text).group(1)
+    """The signed order number of a freshly rendered checkout page (the cart must not be empty)."""
+    page = client.get("/checkout")
+    assert page.status_code == 200, (page.status_code, page.headers.get("Location"))
+    return TOKEN.search(page.text).group(1)
 
 
 def checkout(
     client,
-    quantities: dict[str, object],
+    quantities: dict[str, int] | None = None,
     *,
     token=None,
     button="place",
@@ -83,11 +120,37 @@ def checkout(
     email="ada@example.com",
     follow=False,
 ):
-    """Submit the checkout form as a browser would."""
-    data = {f"qty-{sku}": str(q) for sku, q in quantities.items()}
-    data.update(customer_name=name, customer_email=email, order_token=token or order_token(client))
-    data[button] = "1"
-    return client.post("/", data=data, follow_redirects=follow)
+    """Check out as a browser would: ``quantities`` (if given) become the cart, then the checkout page is sent."""
+    if quantities is not None:
+        fill_cart(client, quantities)
+    data = {
+        "customer_name": name,
+        "customer_email": email,
+        "order_token": token or order_token(client),
+        button: "1",
+    }
+    return client.post("/checkout", data=data, follow_redirects=follow)
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The values a browser would send for the form posting to ``action`` (inputs, selects; no buttons)."""
+    start = page.index(f'action="{action}"')
+    form = page[start : page.index("</form>", start)]
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", form):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and 'type="submit"' not in tag:
+            fields[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        fields[name] = re.search(r'<option selected value="([^"]*)"', options).group(1)
+    return fields
+
+
+def edit_product(client, sku: str, **changes):
+    """Change some of a product's details through its staff page's form (the rest as they are)."""
+    action = f"/staff/products/{sku}/edit"
+    data = {**form_fields(client.get(f"/staff/products/{sku}").text, action), **changes}
+    return client.post(action, data=data)
 
 
 def flashes(page: str) -> str:

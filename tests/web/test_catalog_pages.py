@@ -1,19 +1,15 @@
-"""Customers: the catalog at ``/``, checkout, refusals, double submits and the order page."""
+"""The storefront's catalog at ``/`` (pages of 24, search, badges) and the product pages."""
 
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
+from sqlalchemy import update
 
-from shop.extensions import db
-from shop.models import InventoryMovement, Order
+from shop.models import Inventory, Product
 from tests.support.factories import add_product
-from tests.support.readers import ledger, orders, row_count, stock
-from tests.support.web import checkout, flashes, order_token
-
-NUMBER = re.compile(r"^/orders/([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})$")
+from tests.support.web import add_to_cart, cart_of, fill_cart, flashes
 
 
 @pytest.fixture
@@ -33,7 +29,11 @@ def card(html: str, sku: str) -> str:
     return html[html.rindex("<li", 0, start) : html.index("</li>", start)]
 
 
-def test_the_catalog_shows_price_availability_and_a_quantity_field_per_product(client, catalog):
+def skus_on(html: str) -> list[str]:
+    return re.findall(r'<span class="sku">([^<]+)</span>', html)
+
+
+def test_the_catalog_shows_price_availability_and_add_to_cart_per_product(client, catalog):
     response = client.get("/")
     assert response.status_code == 200
     html = response.text
@@ -49,231 +49,183 @@ def test_the_catalog_shows_price_availability_and_a_quantity_field_per_product(c
         assert re.search(rf'<span class="badge [a-z-]+">{badge}</span>', card(html, sku)), sku
     assert "€12.50" in card(html, "TEA")
     for sku in ("TEA", "CUP"):
-        assert f'name="qty-{sku}"' in card(html, sku)
-        assert f'<label for="qty-{sku}">Quantity</label>' in card(html, sku)
+        assert f'name="sku" value="{sku}"' in card(html, sku)
+        assert re.search(
+            r'<label for="qty-\d+">Quantity<span class="visually-hidden"> of Product ' + sku, card(html, sku)
+        )
+        assert ">Add to cart<" in card(html, sku)
+        assert f'href="/products/{sku}"' in card(html, sku)
     for sku in ("POT", "KETTLE", "SCALE", "GIFT"):
-        assert "qty-" not in card(html, sku) and "Can't be ordered right now" in card(html, sku)
-    assert 'value="Save as draft"' in html and 'value="Place order"' in html
+        assert "Add to cart" not in card(html, sku) and "Can't be ordered right now" in card(html, sku)
+    assert skus_on(html) == ["CUP", "GIFT", "KETTLE", "POT", "SCALE", "TEA"]  # by name
+
+
+def test_a_per_order_limit_is_shown_on_the_card_and_the_product_page(client, catalog):
+    catalog.execute(update(Product).where(Product.sku == "TEA").values(max_per_order=3))
+    catalog.commit()
+    assert "limit 3 per order" in card(client.get("/").text, "TEA")
+    assert "limit 3 per order" not in card(client.get("/").text, "CUP")
+    page = client.get("/products/TEA").text
+    assert "limit 3 per order" in page and 'max="3"' in page
 
 
 def test_an_empty_catalog_says_so(client):
     assert "The catalog is empty for now" in client.get("/").text
 
 
-def test_place_order_creates_a_confirmed_order_and_takes_stock(client, catalog, session):
-    response = checkout(client, {"TEA": 3, "CUP": 1, "POT": ""})
-    assert response.status_code == 302
-    number = NUMBER.match(response.location).group(1)
-    [order] = orders(session)
-    assert (order.number, order.status, order.customer_name, order.customer_email) == (
-        number,
-        "confirmed",
-        "Ada Lovelace",
-        "ada@example.com",
+@pytest.fixture
+def many(session):
+    """60 products: "Product P00" … "Product P59", named so that name order is SKU order."""
+    session.add_all(
+        Product(sku=f"P{i:02}", name=f"Product P{i:02}", price_cents=100, inventory=Inventory(quantity=5))
+        for i in range(60)
     )
-    assert (stock(session, "TEA"), stock(session, "CUP")) == (7, 1)
-    taken = [(m.reason, m.delta, m.actor, m.order_id) for m in ledger(session, "TEA")]
-    assert taken[-1] == ("order_placed", -3, "customer", order.id)
-    page = client.get(response.location)
-    assert f"Thank you! Your order {number} is placed" in flashes(page.text)
+    session.commit()
+    return session
 
 
-def test_save_as_draft_creates_a_draft_that_takes_no_stock(client, catalog, session):
-    response = checkout(client, {"TEA": 3}, button="save_draft")
-    assert response.status_code == 302
-    [order] = orders(session)
-    assert order.status == "draft"
-    assert stock(session, "TEA") == 10
-    assert f"Your draft order {order.number} is saved" in flashes(client.get(response.location).text)
+def test_24_products_a_page_in_name_order_with_links_to_the_others(client, many):
+    first, third = client.get("/").text, client.get("/?page=3").text
+    assert skus_on(first) == [f"P{i:02}" for i in range(24)]
+    assert skus_on(third) == [f"P{i:02}" for i in range(48, 60)]
+    assert 'href="/?page=2" rel="next"' in first and "Page 1 of 3" in first
+    assert 'href="/?page=2" rel="prev"' in third and "Page 3 of 3" in third
+    assert 'aria-current="page"><span class="visually-hidden">Page </span>3<' in third
 
 
-def test_a_refused_order_names_every_problem_keeps_the_input_and_writes_nothing(client, catalog, session):
-    before = [row_count(session, m) for m in (Order, InventoryMovement)]
-    response = checkout(
-        client,
-        {"TEA": 4, "CUP": 5, "POT": 1, "KETTLE": 1, "SCALE": 2},
-        name="Ada Lovelace",
-        email="ada@example.com",
-    )
-    assert response.status_code == 422
-    message = flashes(response.text)
-    assert message.startswith("Error: We couldn't place your order:")
-    for problem in (
-        "CUP: 5 requested, only 2 available.",
-        "POT: 1 requested, only 0 available.",
-        "KETTLE is temporarily unavailable.",
-        "SCALE is discontinued.",
-    ):
-        assert problem in message
-    assert "TEA" not in message
+@pytest.mark.parametrize("page", ["4", "99", "99999999999999999999999", "9" * 400])
+def test_a_page_past_the_end_shows_the_last_page_kindly(client, many, page):
+    response = client.get(f"/?page={page}")
+    assert response.status_code == 200
+    assert skus_on(response.text) == [f"P{i:02}" for i in range(48, 60)]
+    assert "There are only 3 pages: here is the last one." in response.text
+
+
+@pytest.mark.parametrize("page", ["0", "-3", "abc", "", "1.5"])
+def test_a_page_that_is_not_a_page_shows_the_first(client, many, page):
+    response = client.get(f"/?page={page}")
+    assert response.status_code == 200 and skus_on(response.text)[0] == "P00"
+
+
+def test_pages_of_a_search_keep_the_search(client, many):
+    html = client.get("/?q=product").text
+    assert "60 products match “product”." in html
+    assert 'href="/?q=product&amp;page=2" rel="next"' in html
+
+
+@pytest.fixture
+def shelf(session):
+    for sku, name in [
+        ("TEA-SENCHA", "Sencha green tea"),
+        ("TEA-ASSAM", "Assam breakfast tea"),
+        ("CUP-STONE", "Stoneware cup"),
+        ("A_B", "Underscore thing"),
+        ("AXB", "Cross thing"),
+        ("PCT-1", "100% cotton bag"),
+    ]:
+        product = add_product(session, sku, 5)
+        product.name = name
+    session.commit()
+    return session
+
+
+@pytest.mark.parametrize(
+    "query, skus",
+    [
+        ("tea", ["TEA-ASSAM", "TEA-SENCHA"]),
+        ("Green", ["TEA-SENCHA"]),
+        ("gre tea", ["TEA-SENCHA"]),
+        ("tea-sen", ["TEA-SENCHA"]),
+        ("cup-stone", ["CUP-STONE"]),
+        ("a_b", ["A_B"]),  # "_" is not a wildcard: AXB does not match
+        ("100%", ["PCT-1"]),  # nor is "%"
+        ("  stone  ", ["CUP-STONE"]),
+    ],
+)
+def test_search_by_name_or_sku(client, shelf, query, skus):
+    response = client.get("/", query_string={"q": query})
+    assert response.status_code == 200
+    assert skus_on(response.text) == skus
+    assert f'value="{query.strip()}"' in response.text  # the search box keeps what was typed
+
+
+@pytest.mark.parametrize("query", ["%", "_", "%%", "zzz", "'; DROP TABLE products; --", "<script>x</script>"])
+def test_a_search_that_finds_nothing_says_so_kindly(client, shelf, query):
+    response = client.get("/", query_string={"q": query})
+    assert response.status_code == 200
+    assert skus_on(response.text) == []
+    assert "No products match" in response.text and "browse all products" in response.text
+    assert "<script>x</script>" not in response.text
+
+
+def test_a_long_search_is_cut_to_100_characters(client, shelf):
+    response = client.get("/", query_string={"q": "tea " + "x" * 500})
+    assert response.status_code == 200 and "x" * 101 not in response.text
+
+
+def test_the_product_page_shows_the_same_facts_and_add_to_cart(client, catalog):
+    response = client.get("/products/CUP")
+    assert response.status_code == 200
     html = response.text
-    assert re.search(r'id="qty-TEA"[^>]*value="4"', card(html, "TEA"))
-    assert re.search(r'id="qty-CUP"[^>]*value="5"', card(html, "CUP"))
-    assert 'aria-invalid="true"' in card(html, "CUP") and 'aria-invalid="true"' not in card(html, "TEA")
-    assert 'value="Ada Lovelace"' in html and 'value="ada@example.com"' in html
-    assert [row_count(session, m) for m in (Order, InventoryMovement)] == before
-    assert stock(session, "TEA") == 10
+    assert "<h1" in html and "Product CUP" in html and "€8.00" in html
+    assert re.search(r'<span class="badge badge-low">Only 2 left</span>', html)
+    assert 'name="sku" value="CUP"' in html and ">Add to cart<" in html
+    unavailable = client.get("/products/SCALE").text
+    assert "Discontinued" in unavailable and "Add to cart" not in unavailable
 
 
-@pytest.mark.parametrize(
-    "quantity, error",
-    [
-        ("-1", "Enter a whole number from 0 to 10000."),
-        ("abc", "Not a valid integer value."),
-        ("1.5", "Not a valid integer value."),
-        ("10001", "Enter a whole number from 0 to 10000."),
-    ],
-)
-def test_bad_quantities_are_refused_with_the_field_marked(client, catalog, session, quantity, error):
-    response = checkout(client, {"TEA": quantity})
-    assert response.status_code == 422
-    assert f"Please check your order: Product TEA: {error}" in flashes(response.text)
-    assert re.search(r'<p class="field-error" id="qty-TEA-error">', response.text)
-    assert orders(session) == []
+@pytest.mark.parametrize("sku", ["NOPE", "tea", "TEA%20", "%25", "x" * 300])
+def test_an_unknown_sku_is_the_404_page(client, catalog, sku):
+    response = client.get(f"/products/{sku}")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "Page not found" in response.text and "find that product" in response.text
 
 
-def test_an_order_with_no_quantity_is_refused(client, catalog, session):
-    response = checkout(client, {"TEA": "0", "CUP": ""})
-    assert response.status_code == 422
-    assert "Choose a quantity for at least one product." in flashes(response.text)
-    assert orders(session) == []
+def test_add_to_cart_comes_back_to_the_page_it_was_on(client, catalog):
+    response = add_to_cart(client, "TEA", 2, next="/?q=tea&page=1")
+    assert (response.status_code, response.location) == (302, "/?q=tea&page=1")
+    assert "Added 2 × Product TEA to your cart." in flashes(client.get(response.location).text)
+    assert add_to_cart(client, "CUP", 1).location == "/products/CUP"  # no page given: the product's
+    assert add_to_cart(client, "CUP", 1, next="https://evil.example/").location == "/products/CUP"
+    assert len(cart_of(client)) == 2
 
 
-@pytest.mark.parametrize(
-    "name, email, error",
-    [
-        ("", "ada@example.com", "Your name: Please enter your name."),
-        ("   ", "ada@example.com", "Your name: Please enter your name."),
-        ("Ada", "", "E-mail address: Please enter your e-mail address."),
-        ("Ada", "ada.example.com", "E-mail address: Enter an e-mail address like name@example.com."),
-        ("Ada", "ada@example", "E-mail address: Enter an e-mail address like name@example.com."),
-        ("A" * 201, "ada@example.com", "Your name: Your name can be at most 200 characters."),
-    ],
-)
-def test_customer_details_are_validated(client, catalog, session, name, email, error):
-    response = checkout(client, {"TEA": 1}, name=name, email=email)
-    assert response.status_code == 422
-    assert error in flashes(response.text)
-    assert 'aria-invalid="true"' in response.text
-    assert orders(session) == []
+# -- statements per page: flat in the size of the catalog and of the cart -------------------------------
 
 
-def test_an_unknown_product_in_the_form_is_named(client, catalog, session):
-    response = checkout(client, {"TEA": 1, "GONE": 2})
-    assert response.status_code == 422
-    assert "There is no product GONE." in flashes(response.text)
-    assert orders(session) == [] and stock(session, "TEA") == 10
-
-
-def test_the_same_form_submitted_twice_creates_one_order(client, catalog, session):
-    token = order_token(client)
-    first = checkout(client, {"TEA": 2}, token=token)
-    second = checkout(client, {"TEA": 2}, token=token)
-    assert first.status_code == second.status_code == 302
-    assert first.location == second.location
-    [order] = orders(session)
-    assert stock(session, "TEA") == 8
-    assert len([m for m in ledger(session, "TEA") if m.reason == "order_placed"]) == 1
-    page = client.get(second.location)
-    assert f"This order was already submitted: here is order {order.number}." in flashes(page.text)
-
-
-def test_a_refused_form_keeps_its_order_number_and_can_be_corrected(client, catalog, session):
-    token = order_token(client)
-    refused = checkout(client, {"CUP": 5}, token=token)
-    assert refused.status_code == 422
-    assert f'value="{token}"' in refused.text
-    placed = checkout(client, {"CUP": 2}, token=token)
-    assert placed.status_code == 302
-    assert [o.status for o in orders(session)] == ["confirmed"]
-
-
-def test_each_checkout_form_gets_its_own_order_number(client, catalog, session):
-    first, second = order_token(client), order_token(client)
-    assert first != second
-    checkout(client, {"TEA": 1}, token=first)
-    checkout(client, {"TEA": 1}, token=second)
-    assert len(orders(session)) == 2 and stock(session, "TEA") == 8
-
-
-@pytest.mark.parametrize("token", ["", "forged", "IkFBQUEtQkJCQi1DQ0NDLUREREQi.bad-signature"])
-def test_a_missing_or_forged_order_number_is_refused(client, catalog, session, token):
-    data = {"qty-TEA": "1", "customer_name": "Ada", "customer_email": "ada@example.com", "place": "1"}
-    if token:
-        data["order_token"] = token
-    response = client.post("/", data=data)
-    assert response.status_code == 422
-    assert "This form has expired; please submit it again." in flashes(response.text)
-    assert orders(session) == []
-
-
-def test_a_double_click_on_the_servers_places_one_order(server_app):
-    """Two submissions of one form racing each other: the unique order number lets one win."""
-    server_app.config["WTF_CSRF_ENABLED"] = False
-    with server_app.app_context():
-        add_product(db.session, "TEA", 10)
-        db.session.remove()
-    client = server_app.test_client()
-    token = order_token(client)
-    barrier = threading.Barrier(2)
-    responses = []
-
-    def submit():
-        own = server_app.test_client()
-        barrier.wait()
-        responses.append(checkout(own, {"TEA": 3}, token=token))
-
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert [r.status_code for r in responses] == [302, 302]
-    assert responses[0].location == responses[1].location
-    with server_app.app_context():
-        assert stock(db.session, "TEA") == 7
-        assert len(orders(db.session)) == 1
-        db.session.remove()
-
-
-def test_the_order_page_shows_lines_totals_and_status(client, catalog, session):
-    response = checkout(client, {"TEA": 3, "CUP": 2})
-    page = client.get(response.location)
-    assert page.status_code == 200
-    html = page.text
-    number = NUMBER.match(response.location).group(1)
-    assert f'<h1 class="mono order-number">{number}</h1>' in html
-    assert re.search(r"Product TEA.*?>3</td>.*?€12.50.*?€37.50", html, re.S)
-    assert re.search(r"Product CUP.*?>2</td>.*?€8.00.*?€16.00", html, re.S)
-    assert re.search(r'class="num grand">€53.50<', html)
-    assert '<span class="status status-confirmed">confirmed</span>' in html
-    assert "Ada Lovelace" in html and "ada@example.com" not in html
-
-
-def test_the_order_page_accepts_a_lowercase_number(client, catalog):
-    response = checkout(client, {"TEA": 1})
-    assert client.get(response.location.lower()).status_code == 200
-
-
-@pytest.mark.parametrize("path", ["/orders/1", "/orders/AAAA-BBBB-CCCC-DDDD", "/orders/%27%20OR%201=1"])
-def test_an_unknown_order_number_is_404(client, catalog, path):
-    checkout(client, {"TEA": 1})
+def queries(statements, client, path) -> list[str]:
+    statements.clear()
     response = client.get(path)
-    assert response.status_code == 404
-    assert "There is no order with that number" in response.text
+    assert response.status_code == 200, (path, response.status_code)
+    return [
+        s.split()[0].upper()
+        for s in statements
+        if s.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK")
+    ]
 
 
-def test_order_numbers_are_random_not_sequential(client, catalog, session):
-    for _ in range(3):
-        checkout(client, {"TEA": 1})
-    numbers = [o.number for o in orders(session)]
-    assert len(set(numbers)) == 3
-    assert all(NUMBER.match(f"/orders/{n}") for n in numbers)
-    ids = read_ids(session)
-    assert not any(
-        str(i) in n.replace("-", "") and len(str(i)) > 3 for i, n in zip(ids, numbers, strict=True)
+def catalog_of(session, n):
+    session.add_all(
+        Product(
+            sku=f"S{i:04}", name=f"Shelf item {i:04}", price_cents=100 + i, inventory=Inventory(quantity=9)
+        )
+        for i in range(n)
     )
+    session.commit()
 
 
-def read_ids(session):
-    return [row.id for row in orders(session)]
+@pytest.mark.parametrize("size", [10, 120])
+def test_each_storefront_page_takes_the_same_few_statements_whatever_the_size(
+    client, session, statements, size
+):
+    """Catalog and search: count + page. Product, cart, checkout: one statement each, however many lines."""
+    catalog_of(session, size)
+    lines = {f"S{i:04}": 1 for i in range(min(size, 60))}
+    assert queries(statements, client, "/") == ["SELECT", "SELECT"]
+    assert queries(statements, client, "/?page=3") == ["SELECT", "SELECT"]
+    assert queries(statements, client, "/?q=shelf+item") == ["SELECT", "SELECT"]
+    assert queries(statements, client, "/?q=nothing") == ["SELECT"]  # nothing counted: no page to read
+    assert queries(statements, client, "/products/S0005") == ["SELECT"]
+    fill_cart(client, lines)
+    assert queries(statements, client, "/cart") == ["SELECT"]
+    assert queries(statements, client, "/checkout") == ["SELECT"]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from shop.models import Order, Payment, Product, utcnow
 from tests.support.factories import add_product, place_hold
 from tests.support.readers import ledger, read, row_count, stock
-from tests.support.web import checkout, flashes
+from tests.support.web import checkout, edit_product, flashes
 
 LATER = timedelta(minutes=16)
 
@@ -121,21 +121,20 @@ def test_staff_see_unpaid_holds_with_their_time_left_and_release_expired_ones(
 
 
 def test_staff_set_a_limit_per_order_and_the_catalog_shows_it(session, staff_client, tea):
-    response = staff_client.post(
-        "/staff/products/TEA/limit", data={"max_per_order": "2"}, follow_redirects=True
-    )
-    assert "TEA: at most 2 per order." in flashes(response.text)
+    response = edit_product(staff_client, "TEA", max_per_order="2")
+    assert response.status_code == 302
     assert read(session, select(Product.max_per_order).where(Product.sku == "TEA")) == 2
+    assert "at most 2" in staff_client.get("/staff/products/TEA").text
     assert "limit 2 per order" in staff_client.get("/").text
-    staff_client.post("/staff/products/TEA/limit", data={"max_per_order": ""})
+    edit_product(staff_client, "TEA", max_per_order="")
     assert read(session, select(Product.max_per_order).where(Product.sku == "TEA")) is None
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "abc", "1.5", "99999999999999999999999999999999999999"])
 def test_a_bad_limit_is_refused_with_a_message(session, staff_client, tea, value):
-    response = staff_client.post("/staff/products/TEA/limit", data={"max_per_order": value})
+    response = edit_product(staff_client, "TEA", max_per_order=value)
     assert response.status_code == 422
-    assert "The limit was not changed" in flashes(response.text)
+    assert "TEA was not changed: Limit per order:" in flashes(response.text)
     assert read(session, select(Product.max_per_order).where(Product.sku == "TEA")) is None
 
 

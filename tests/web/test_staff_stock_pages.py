@@ -10,7 +10,7 @@ from sqlalchemy import select
 from shop.models import InventoryMovement, Product
 from tests.support.factories import STAFF_EMAIL, add_product
 from tests.support.readers import ledger, read, row_count, stock
-from tests.support.web import checkout, flashes
+from tests.support.web import checkout, edit_product, flashes
 
 
 @pytest.fixture
@@ -219,23 +219,22 @@ def test_adjusting_an_unknown_product_is_404(staff_client, products):
 
 @pytest.mark.parametrize("status", ["unavailable", "discontinued", "active"])
 def test_staff_set_a_products_status(staff_client, products, session, status):
-    response = staff_client.post("/staff/products/TEA-GREEN/status", data={"status": status})
+    response = edit_product(staff_client, "TEA-GREEN", status=status)
     assert response.location == "/staff/products/TEA-GREEN"
     assert read(session, select(Product.status).where(Product.sku == "TEA-GREEN")) == status
-    assert "TEA-GREEN is now" in flashes(staff_client.get(response.location).text)
+    assert "TEA-GREEN is saved." in flashes(staff_client.get(response.location).text)
 
 
 def test_an_unavailable_product_can_no_longer_be_ordered(client, staff_client, products, session):
-    staff_client.post("/staff/products/TEA-GREEN/status", data={"status": "unavailable"})
+    edit_product(staff_client, "TEA-GREEN", status="unavailable")
     html = client.get("/").text
-    assert "Temporarily unavailable" in html and 'name="qty-TEA-GREEN"' not in html
+    assert "Temporarily unavailable" in html and 'name="sku" value="TEA-GREEN"' not in html  # no Add to cart
     response = checkout(client, {"TEA-GREEN": 1})
     assert "TEA-GREEN is temporarily unavailable." in flashes(response.text)
 
 
 def test_an_unknown_product_status_is_refused(staff_client, products, session):
-    response = staff_client.post("/staff/products/TEA-GREEN/status", data={"status": "deleted"})
-    assert "The status was not changed: Status: Not a valid choice." in flashes(
-        staff_client.get(response.location).text
-    )
+    response = edit_product(staff_client, "TEA-GREEN", status="deleted")
+    assert response.status_code == 422
+    assert "TEA-GREEN was not changed: Status: Not a valid choice." in flashes(response.text)
     assert read(session, select(Product.status).where(Product.sku == "TEA-GREEN")) == "active"

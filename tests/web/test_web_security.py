@@ -6,11 +6,12 @@ import re
 
 import pytest
 from flask import abort
+from sqlalchemy import select, update
 
-from shop.models import InventoryMovement, Order
+from shop.models import InventoryMovement, Order, Product
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product
-from tests.support.readers import orders, row_count, stock
-from tests.support.web import checkout, flashes
+from tests.support.readers import orders, read, row_count, stock
+from tests.support.web import cart_of, checkout, fill_cart, flashes
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -50,18 +51,41 @@ def test_checkout_without_a_csrf_token_is_refused_and_writes_nothing(csrf_app, c
     assert orders(tea) == [] and stock(tea, "TEA") == 10
 
 
-def test_checkout_with_the_pages_csrf_token_goes_through(csrf_app, client, tea):
-    page = client.get("/").text
+def buy_with_tokens(client, sku="TEA", quantity=2):
+    """Add to cart and check out as a browser does, each form with the CSRF token of its page."""
+    response = client.post(
+        "/cart/add",
+        data={"csrf_token": token_of(client, f"/products/{sku}"), "sku": sku, "quantity": str(quantity)},
+    )
+    assert response.status_code == 302, response.status_code
+    page = client.get("/checkout").text
     data = {
         "csrf_token": CSRF.search(page).group(1),
         "order_token": re.search(r'name="order_token" type="hidden" value="([^"]+)"', page).group(1),
-        "qty-TEA": "1",
         "customer_name": "Ada",
         "customer_email": "ada@example.com",
         "place": "1",
     }
-    assert client.post("/", data=data).status_code == 302
+    return client.post("/checkout", data=data)
+
+
+def test_checkout_with_the_pages_csrf_tokens_goes_through(csrf_app, client, tea):
+    assert buy_with_tokens(client, quantity=1).status_code == 302
     assert stock(tea, "TEA") == 9
+
+
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/cart/add", {"sku": "TEA", "quantity": "1"}),
+        ("/cart", {"update": "1"}),
+        ("/cart/remove", {"remove": "1"}),
+    ],
+)
+def test_cart_forms_without_a_csrf_token_are_refused(csrf_app, client, tea, path, data):
+    fill_cart(client, {"TEA": 2})
+    assert_csrf_refused(client.post(path, data=data))
+    assert len(cart_of(client)) == 1 and cart_of(client)[0][1] == 2
 
 
 def test_login_without_a_csrf_token_is_refused(csrf_app, client, staff):
@@ -73,34 +97,28 @@ def test_login_without_a_csrf_token_is_refused(csrf_app, client, staff):
     "path, data",
     [
         ("/staff/products/TEA/adjust", {"delta": "5", "reason": "restock"}),
-        ("/staff/products/TEA/status", {"status": "discontinued"}),
+        (
+            "/staff/products/TEA/edit",
+            {"name": "X", "price": "1", "low_stock_threshold": "1", "status": "discontinued"},
+        ),
+        (
+            "/staff/new-product",
+            {"sku": "NEW", "name": "X", "price": "1", "initial_stock": "5", "low_stock_threshold": "1"},
+        ),
         ("/staff/logout", {}),
     ],
 )
 def test_staff_forms_without_a_csrf_token_are_refused(csrf_app, client, staff, tea, path, data):
     csrf_log_in(client)
-    before = row_count(tea, InventoryMovement)
+    before = (row_count(tea, InventoryMovement), row_count(tea, Product))
     assert_csrf_refused(client.post(path, data=data))
-    assert row_count(tea, InventoryMovement) == before
+    assert (row_count(tea, InventoryMovement), row_count(tea, Product)) == before
     assert client.get("/staff/products/TEA").status_code == 200  # still logged in, product unchanged
-    assert "Active" in client.get("/staff/products/TEA").text
+    assert read(tea, select(Product.status).where(Product.sku == "TEA")) == "active"
 
 
 def test_order_buttons_without_a_csrf_token_are_refused(csrf_app, client, staff, tea):
-    checkout_page = client.get("/").text
-    client.post(
-        "/",
-        data={
-            "csrf_token": CSRF.search(checkout_page).group(1),
-            "qty-TEA": "2",
-            "order_token": re.search(
-                r'name="order_token" type="hidden" value="([^"]+)"', checkout_page
-            ).group(1),
-            "customer_name": "Ada",
-            "customer_email": "ada@example.com",
-            "place": "1",
-        },
-    )
+    buy_with_tokens(client)
     [order] = orders(tea)
     csrf_log_in(client)
     assert_csrf_refused(client.post(f"/staff/orders/{order.number}/status", data={"status": "cancelled"}))
@@ -112,7 +130,7 @@ def test_order_buttons_without_a_csrf_token_are_refused(csrf_app, client, staff,
     assert response.status_code == 302 and stock(tea, "TEA") == 10
 
 
-@pytest.mark.parametrize("path", ["/", "/staff/login", "/no-such-page"])
+@pytest.mark.parametrize("path", ["/", "/cart", "/staff/login", "/no-such-page"])
 def test_every_page_sends_the_security_headers(client, path):
     headers = client.get(path).headers
     csp = headers["Content-Security-Policy"]
@@ -130,7 +148,18 @@ def test_staff_pages_are_not_cached(staff_client):
 def test_pages_load_nothing_from_other_sites(staff_client, tea):
     checkout(staff_client, {"TEA": 1})
     number = orders(tea)[0].number
-    for path in ("/", f"/orders/{number}", "/staff/", "/staff/products/TEA", "/staff/orders", "/staff/login"):
+    fill_cart(staff_client, {"TEA": 1})
+    for path in (
+        "/",
+        "/products/TEA",
+        "/cart",
+        "/checkout",
+        f"/orders/{number}",
+        "/staff/",
+        "/staff/products/TEA",
+        "/staff/orders",
+        "/staff/login",
+    ):
         html = staff_client.get(path).text
         assert not re.search(r'(src|href|action)="(https?:)?//', html), path
         assert "<script" not in html and "style=" not in html, path
@@ -144,10 +173,11 @@ def test_an_unknown_page_is_a_friendly_404(client):
 
 
 def test_a_wrong_method_is_a_friendly_405(client):
-    response = client.delete("/")
+    response = client.delete("/checkout")
     assert response.status_code == 405
     assert "Method not allowed" in response.text
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert client.post("/").status_code == 405  # the catalog is only read
 
 
 def test_a_403_is_a_friendly_page(app, client):
@@ -180,7 +210,12 @@ def test_flash_messages_are_escaped(client, tea):
     assert "<script>alert(1)</script>" not in response.text
     assert "&lt;script&gt;" in response.text
     assert row_count(tea, Order) == 0
-    assert "Please check your order:" in flashes(response.text)
+    assert "Please check your details:" in flashes(response.text)
+    tea.execute(update(Product).where(Product.sku == "TEA").values(name="<script>alert(2)</script>"))
+    tea.commit()
+    page = client.post("/cart/add", data={"sku": "TEA", "quantity": "1"}, follow_redirects=True).text
+    assert "Added 1 × &lt;script&gt;alert(2)&lt;/script&gt; to your cart." in page
+    assert "<script>alert(2)</script>" not in page
 
 
 def test_the_session_cookie_is_http_only_and_same_site(client, staff):

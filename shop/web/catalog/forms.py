@@ -1,4 +1,4 @@
-"""The checkout form: one quantity field per product, the customer, and a signed order number."""
+"""The storefront's forms: add to cart, the cart's quantities, checkout (with a signed order number)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
-    Optional,
     Regexp,
     StopValidation,
 )
 
-from ...errors import Problem
 from ...models import new_order_number
 from ...stock import MAX_LINE_QUANTITY
 
@@ -32,10 +30,14 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-def _at_most_max_quantity(form, field) -> None:
+def _at_most_max_quantity(message: str):
     """Refuse huge numbers before NumberRange, whose ``math.isnan`` overflows past ~1e308."""
-    if isinstance(field.data, int) and abs(field.data) > MAX_LINE_QUANTITY:
-        raise StopValidation(QUANTITY_MESSAGE)
+
+    def check(form, field) -> None:
+        if isinstance(field.data, int) and abs(field.data) > MAX_LINE_QUANTITY:
+            raise StopValidation(message)
+
+    return check
 
 
 def _serializer() -> URLSafeSerializer:
@@ -63,7 +65,7 @@ class SignedOrderNumberField(HiddenField):
 
 
 class CheckoutForm(FlaskForm):
-    """Build it with :meth:`for_products`: the quantity fields depend on the catalog."""
+    """The customer's details, the signed order number, and "Place order" or "Save as draft"."""
 
     customer_name = StringField(
         "Your name",
@@ -88,63 +90,74 @@ class CheckoutForm(FlaskForm):
     place = SubmitField("Place order")
     save_draft = SubmitField("Save as draft")
 
-    @classmethod
-    def for_products(cls, skus: Iterable[str], **kwargs) -> CheckoutForm:
-        """A form with a quantity field named ``qty-<SKU>`` for each SKU."""
-
-        Form = type("Form", (cls,), {})
-
-        for sku in dict.fromkeys(skus):
-            setattr(
-                Form,
-                QUANTITY_PREFIX + sku,
-                IntegerField(
-                    sku,
-                    validators=[
-                        Optional(),
-                        _at_most_max_quantity,
-                        NumberRange(min=0, max=MAX_LINE_QUANTITY, message=QUANTITY_MESSAGE),
-                    ],
-                ),
-            )
-        return Form(**kwargs)
-
-    @property
-    def quantity_fields(self) -> dict:
-        """SKU → its quantity field."""
-        return {f.name[len(QUANTITY_PREFIX) :]: f for f in self if f.name.startswith(QUANTITY_PREFIX)}
-
-    def lines(self) -> list[tuple[str, int]]:
-        """(SKU, quantity) for every product the customer asked for."""
-        return [(sku, f.data) for sku, f in self.quantity_fields.items() if f.data]
-
     @property
     def status(self) -> str:
         return "draft" if self.save_draft.data else "confirmed"
 
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        if valid and not self.lines():
-            self.form_errors.append("Choose a quantity for at least one product.")
-            return False
-        return valid
+    def error_lines(self) -> list[str]:
+        """Every validation error as one line, named by its field."""
+        return [
+            error if field is self.order_token else f"{field.label.text}: {error}"
+            for field in self
+            for error in field.errors
+        ]
 
-    def mark_problems(self, problems: Iterable[Problem]) -> None:
-        """Show each refused line's problem next to its quantity field."""
-        fields = self.quantity_fields
-        for problem in problems:
-            if problem.sku in fields:
-                fields[problem.sku].errors = [*fields[problem.sku].errors, problem.message]
 
-    def error_lines(self, labels: dict[str, str]) -> list[str]:
-        """Every validation error as one line; ``labels`` names the quantity fields' products."""
-        lines = list(self.form_errors)
-        for field in self:
-            for error in field.errors:
-                sku = field.name[len(QUANTITY_PREFIX) :] if field.name.startswith(QUANTITY_PREFIX) else None
-                label = labels.get(sku, sku) if sku else field.label.text
-                lines.append(error if field is self.order_token else f"{label}: {error}")
-        return lines
+def _quantity_field(label: str, minimum: int, message: str) -> IntegerField:
+    return IntegerField(
+        label,
+        validators=[
+            InputRequired(message),
+            _at_most_max_quantity(message),
+            NumberRange(min=minimum, max=MAX_LINE_QUANTITY, message=message),
+        ],
+    )
+
+
+ADD_MESSAGE = f"Enter a whole number from 1 to {MAX_LINE_QUANTITY}."
+
+
+class AddToCartForm(FlaskForm):
+    """One product's "Add to cart": its SKU, how many, and the page to come back to."""
+
+    sku = HiddenField(validators=[InputRequired(), Length(max=64)])
+    quantity = _quantity_field("Quantity", 1, ADD_MESSAGE)
+    next = HiddenField()
+    submit = SubmitField("Add to cart")
+
+
+class CartForm(FlaskForm):
+    """The cart's quantity fields (``qty-<product id>``, 0 removes a line), "Update cart" and "Checkout".
+
+    Build it with :meth:`for_lines`: the fields depend on the cart.
+    """
+
+    update = SubmitField("Update cart")
+    checkout = SubmitField("Checkout")
+
+    @classmethod
+    def for_lines(cls, product_ids: Iterable[int], **kwargs) -> CartForm:
+        Form = type("Form", (cls,), {})
+        for product_id in product_ids:
+            setattr(Form, f"{QUANTITY_PREFIX}{product_id}", _quantity_field("Quantity", 0, QUANTITY_MESSAGE))
+        return Form(**kwargs)
+
+    def quantity_field(self, product_id: int):
+        return self[f"{QUANTITY_PREFIX}{product_id}"]
+
+    def quantities(self) -> dict[int, int]:
+        """Product id → the quantity asked for."""
+        return {
+            int(f.name[len(QUANTITY_PREFIX) :]): f.data
+            for f in self
+            if f.name.startswith(QUANTITY_PREFIX) and f.data is not None
+        }
+
+
+class RemoveFromCartForm(FlaskForm):
+    """A line's "Remove" button: the product id is the button's value."""
+
+    remove = IntegerField(validators=[InputRequired()])
 
 
 class DemoPaymentForm(FlaskForm):

@@ -1,6 +1,9 @@
-"""Staff forms: login, stock adjustment, product status, order status."""
+"""Staff forms: login, stock adjustment, a product's details (new and edit), order status."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -9,14 +12,17 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice as _choice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, StopValidation
 
-from ...models import MovementReason, OrderStatus, ProductStatus
-from ...stock import MANUAL_REASONS, MAX_LINE_QUANTITY
+from ... import products
+from ...errors import Problem
+from ...models import MovementReason, OrderStatus, Product, ProductStatus
+from ...stock import MANUAL_REASONS
 from ..presentation import PRODUCT_STATUS_LABELS
 
 
@@ -67,13 +73,6 @@ class StockAdjustmentForm(FlaskForm):
     submit = SubmitField("Apply change")
 
 
-class ProductStatusForm(FlaskForm):
-    status = SelectField(
-        "Status", choices=[_choice(s.value, PRODUCT_STATUS_LABELS[s]) for s in ProductStatus]
-    )
-    submit = SubmitField("Update status")
-
-
 class OrderStatusForm(FlaskForm):
     """One button of the order list: move an order to ``status``; ``next`` is where to come back."""
 
@@ -83,26 +82,124 @@ class OrderStatusForm(FlaskForm):
     next = HiddenField()
 
 
-LIMIT_MESSAGE = f"Enter a whole number from 1 to {MAX_LINE_QUANTITY}, or leave it empty for no limit."
+def _rule(check: Callable[[object], Problem | None]):
+    """A field validator from one of the product rules of ``shop.products`` (the CLI import's and the API's)."""
+
+    def validate(form, field) -> None:
+        if field.process_errors:  # not even a number: its own message says so
+            raise StopValidation()
+        problem = check(field.data)
+        if problem is not None:
+            raise StopValidation(problem.message)
+
+    return validate
 
 
-def _whole_number_up_to(maximum: int, message: str):
-    """1..maximum; unlike NumberRange, safe for integers too large for a float."""
-
-    def check(form, field) -> None:
-        if not isinstance(field.data, int) or not 1 <= field.data <= maximum:
-            raise StopValidation(message)
-
-    return check
+PRICE = re.compile(r"€?\s*(\d{1,12})(?:[.,](\d{1,2}))?")
 
 
-class ProductLimitForm(FlaskForm):
+class PriceField(StringField):
+    """A price in euros as people type it (``12.50``, ``12,5``, ``€12``); ``data`` is in cents."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        found = PRICE.fullmatch(valuelist[0].strip())
+        if not found:
+            self.data = None
+            raise ValueError("Enter a price in euros, like 12.50.")
+        euros, cents = found.groups()
+        self.data = int(euros) * 100 + int((cents or "0").ljust(2, "0"))
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return f"{self.data // 100}.{self.data % 100:02d}" if isinstance(self.data, int) else ""
+
+
+class ProductForm(FlaskForm):
+    """What staff set on a product (stock excepted), checked with the rules of ``shop.products``."""
+
+    name = StringField(
+        "Name", filters=[_strip], validators=[InputRequired("Enter a name."), _rule(products.name_problem)]
+    )
+    price = PriceField(
+        "Price (€)",
+        validators=[InputRequired("Enter a price, like 12.50."), _rule(products.price_problem)],
+        description="In euros, e.g. 12.50.",
+    )
+    low_stock_threshold = IntegerField(
+        "Low-stock threshold",
+        default=products.DEFAULT_THRESHOLD,
+        validators=[InputRequired("Enter a whole number, e.g. 5."), _rule(products.threshold_problem)],
+        description="Flagged as low stock at or below this many units.",
+    )
     max_per_order = IntegerField(
         "Limit per order",
-        validators=[Optional(), _whole_number_up_to(MAX_LINE_QUANTITY, LIMIT_MESSAGE)],
+        validators=[Optional(), _rule(products.limit_problem)],
         description="Units of this product one order may take; empty for no limit.",
     )
-    submit = SubmitField("Save limit")
+    status = SelectField(
+        "Status",
+        choices=[_choice(s.value, PRODUCT_STATUS_LABELS[s]) for s in ProductStatus],
+        default=ProductStatus.ACTIVE.value,
+        description="Unavailable and discontinued products cannot be ordered.",
+    )
+    submit = SubmitField("Save product")
+
+    @classmethod
+    def of(cls, product: Product) -> ProductForm:
+        """The form filled in with what ``product`` has now."""
+        return cls(
+            formdata=None,
+            data={
+                "name": product.name,
+                "price": product.price_cents,
+                "low_stock_threshold": product.low_stock_threshold,
+                "max_per_order": product.max_per_order,
+                "status": product.status,
+            },
+        )
+
+    def details(self) -> products.ProductDetails:
+        assert self.name.data is not None and isinstance(self.price.data, int)  # a validated form
+        assert self.low_stock_threshold.data is not None and self.status.data is not None
+        return products.ProductDetails(
+            name=self.name.data,
+            price_cents=self.price.data,
+            low_stock_threshold=self.low_stock_threshold.data,
+            max_per_order=self.max_per_order.data,
+            status=self.status.data,
+        )
+
+    def show_problems(self, problems: Iterable[Problem]) -> None:
+        """Put each problem the service found next to its field (``products.FIELD_OF_CODE``)."""
+        fields = {"price_cents": "price"}
+        for problem in problems:
+            name = products.FIELD_OF_CODE.get(problem.code, "")
+            field = self._fields.get(fields.get(name, name))
+            if field is not None:
+                field.errors = [*field.errors, problem.message]
+            else:
+                self.form_errors.append(problem.message)
+
+
+class NewProductForm(ProductForm):
+    """A new product: its SKU and initial stock too (the stock is ledgered as ``initial_stock``)."""
+
+    sku = StringField(
+        "SKU",
+        filters=[_strip],
+        validators=[InputRequired("Enter a SKU, e.g. TEA-SENCHA."), _rule(products.sku_problem)],
+        description="1-64 letters, digits, '.', '_' or '-'; it cannot be changed later.",
+    )
+    initial_stock = IntegerField(
+        "Initial stock",
+        default=0,
+        validators=[InputRequired("Enter a whole number, e.g. 0."), _rule(products.stock_problem)],
+        description="Units on hand now; later changes go through stock adjustments.",
+    )
+    submit = SubmitField("Create product")
 
 
 class ReleaseHoldsForm(FlaskForm):

@@ -17,26 +17,28 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
 from ...database import commit_unit_of_work
-from ...errors import InventoryError
+from ...errors import InvalidProduct, InventoryError, Problem
 from ...extensions import db
 from ...holds import release_expired_holds
 from ...models import Inventory, InventoryMovement, Order, OrderItem, OrderStatus, Product, utcnow
 from ...orders import change_status, find_order
+from ...products import create_product, update_product
 from ...rate_limits import limit_login_per_address, limit_login_per_email
 from ...stock import adjust_stock
-from ..presentation import PRODUCT_STATUS_LABELS, safe_next
+from ..presentation import safe_next
 from . import bp
 from .auth import authenticate, end_session, require_staff, staff_actor, start_session
 from .chart import stock_chart
 from .forms import (
     LoginForm,
     LogoutForm,
+    NewProductForm,
     OrderStatusForm,
-    ProductLimitForm,
-    ProductStatusForm,
+    ProductForm,
     ReleaseHoldsForm,
     StockAdjustmentForm,
 )
@@ -78,6 +80,7 @@ def _form_errors(heading: str, form) -> str:
     return "\n".join(
         [
             heading,
+            *form.form_errors,
             *(
                 f"{field.label.text}: {error}" if field.label.text else error
                 for field in form
@@ -152,7 +155,7 @@ def stock():
     )
 
 
-# -- product page: ledger, chart, adjustment, status --------------------------------------
+# -- product page: ledger, chart, adjustment, details ---------------------------------------
 
 
 def _product_or_404(sku: str) -> Product:
@@ -166,10 +169,9 @@ def _product_or_404(sku: str) -> Product:
 
 def _render_product(
     product: Product,
-    adjust_form: StockAdjustmentForm,
-    status_form: ProductStatusForm,
+    adjust_form: StockAdjustmentForm | None = None,
+    edit_form: ProductForm | None = None,
     status: int = 200,
-    limit_form: ProductLimitForm | None = None,
 ):
     ledger = db.paginate(
         select(InventoryMovement)
@@ -198,27 +200,20 @@ def _render_product(
         .where(OrderItem.product_id == product.id, Order.status == OrderStatus.CONFIRMED)
         .where(Order.hold_expires_at.is_not(None))
     )
-    limit_form = limit_form or ProductLimitForm(formdata=None, data={"max_per_order": product.max_per_order})
     return render_template(
         "staff/product.html",
         product=product,
         ledger=ledger,
         chart=chart,
         held=held,
-        adjust_form=adjust_form,
-        status_form=status_form,
-        limit_form=limit_form,
+        adjust_form=adjust_form or StockAdjustmentForm(formdata=None),
+        edit_form=edit_form or ProductForm.of(product),
     ), status
 
 
 @bp.get("/products/<sku>")
 def product(sku: str):
-    product = _product_or_404(sku)
-    return _render_product(
-        product,
-        StockAdjustmentForm(formdata=None),
-        ProductStatusForm(formdata=None, data={"status": product.status}),
-    )
+    return _render_product(_product_or_404(sku))
 
 
 @bp.post("/products/<sku>/adjust")
@@ -226,10 +221,9 @@ def adjust(sku: str):
     """Restock or adjust one product's stock, with a ledger row naming the staff member."""
     product = _product_or_404(sku)
     form = StockAdjustmentForm()
-    status_form = ProductStatusForm(formdata=None, data={"status": product.status})
     if not form.validate_on_submit():
         flash(_form_errors("Please check the stock change:", form), "error")
-        return _render_product(product, form, status_form, 422)
+        return _render_product(product, adjust_form=form, status=422)
     try:
         delta, reason = form.delta.data, form.reason.data
         assert delta is not None and reason is not None  # required fields of a validated form
@@ -239,49 +233,52 @@ def adjust(sku: str):
         )
     except InventoryError as exc:
         flash(_problem_lines("The stock change was refused:", exc), "error")
-        return _render_product(product, form, status_form, 422)
+        return _render_product(product, adjust_form=form, status=422)
     flash(
         f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.", "success"
     )
     return redirect(url_for(".product", sku=sku))
 
 
-@bp.post("/products/<sku>/limit")
-def product_limit(sku: str):
-    """Set (or clear) how many units of a product one order may take."""
+@bp.post("/products/<sku>/edit")
+def edit_product(sku: str):
+    """Change a product's name, price, low-stock threshold, limit per order and status (never its stock)."""
     product = _product_or_404(sku)
-    form = ProductLimitForm()
-    if not form.validate_on_submit():
-        flash(_form_errors("The limit was not changed:", form), "error")
-        status_form = ProductStatusForm(formdata=None, data={"status": product.status})
-        return _render_product(product, StockAdjustmentForm(formdata=None), status_form, 422, limit_form=form)
-    limit = form.max_per_order.data
-
-    def work() -> None:
-        product.max_per_order = limit
-        db.session.flush()
-
-    commit_unit_of_work(work, actor=staff_actor())
-    flash(f"{sku}: {f'at most {limit} per order' if limit else 'no limit per order'}.", "success")
-    return redirect(url_for(".product", sku=sku))
+    form = ProductForm()
+    if form.validate_on_submit():
+        details = form.details()
+        try:
+            commit_unit_of_work(lambda: update_product(db.session, product, details), actor=staff_actor())
+        except InvalidProduct as exc:
+            form.show_problems(exc.problems)
+        else:
+            flash(f"{sku} is saved.", "success")
+            return redirect(url_for(".product", sku=sku))
+    flash(_form_errors(f"{sku} was not changed:", form), "error")
+    return _render_product(product, edit_form=form, status=422)
 
 
-@bp.post("/products/<sku>/status")
-def product_status(sku: str):
-    """Make a product active, temporarily unavailable or discontinued."""
-    product = _product_or_404(sku)
-    form = ProductStatusForm()
-    if not form.validate_on_submit():
-        flash(_form_errors("The status was not changed:", form), "error")
-        return redirect(url_for(".product", sku=sku))
-
-    def work():
-        product.status = form.status.data
-        db.session.flush()
-
-    commit_unit_of_work(work, actor=staff_actor())
-    flash(f"{sku} is now {PRODUCT_STATUS_LABELS[form.status.data].lower()}.", "success")
-    return redirect(url_for(".product", sku=sku))
+@bp.route("/new-product", methods=["GET", "POST"])
+def new_product():
+    """A new product with its initial stock (ledgered as ``initial_stock``, by this staff member)."""
+    form = NewProductForm()
+    if not form.is_submitted():
+        return render_template("staff/new_product.html", form=form)
+    if form.validate():
+        sku, initial_stock, details = form.sku.data or "", form.initial_stock.data or 0, form.details()
+        try:
+            commit_unit_of_work(
+                lambda: create_product(db.session, sku, details, initial_stock), actor=staff_actor()
+            )
+        except InvalidProduct as exc:
+            form.show_problems(exc.problems)
+        except IntegrityError:  # created by someone else at the same moment
+            form.show_problems([Problem("duplicate_sku", f"There is already a product {sku}.", sku=sku)])
+        else:
+            flash(f"{sku} is created with {initial_stock} in stock.", "success")
+            return redirect(url_for(".product", sku=sku))
+    flash(_form_errors("The product was not created:", form), "error")
+    return render_template("staff/new_product.html", form=form), 422
 
 
 # -- orders ----------------------------------------------------------------------------------

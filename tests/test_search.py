@@ -1,0 +1,167 @@
+"""The storefront's catalog search (shop/search.py): terms kept in step, prefix matching, pages."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import delete, inspect, select, text
+
+from shop import create_app, search
+from shop.extensions import db
+from shop.models import Product, ProductSearchTerm, utcnow
+from shop.search import catalog_page, product_terms, query_words
+from tests.support.factories import add_product
+
+
+def terms_of(session, sku):
+    return set(session.scalars(select(ProductSearchTerm.term).join(Product).where(Product.sku == sku)).all())
+
+
+def named(session, sku, name, quantity=5):
+    product = add_product(session, sku, quantity)
+    product.name = name
+    session.commit()
+    return product
+
+
+def found(session, query, page=1, per_page=24):
+    skus = [p.sku for p in catalog_page(session, query, page, per_page).items]
+    session.rollback()  # SQLite: no transaction may keep the write lock; elsewhere: no locks left
+    return skus
+
+
+def test_words_are_folded_the_same_everywhere():
+    assert product_terms("TEA-Sencha.01", "Grüner Tee, 100 g — Straße") == {
+        "tea-sencha.01",
+        "tea",
+        "sencha",
+        "01",
+        "gruner",
+        "tee",
+        "100",
+        "g",
+        "strasse",
+    }
+    assert query_words("  Tee tee GRÜN " + "x" * 200) == ["tee", "grun", "x" * 64][:3]
+    assert query_words("a b c d e f g h") == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_a_new_product_gets_its_terms_and_a_rename_replaces_them(session):
+    named(session, "TEA-1", "Sencha green tea")
+    assert terms_of(session, "TEA-1") == {"tea-1", "tea", "1", "sencha", "green"}
+    product = session.scalar(select(Product).where(Product.sku == "TEA-1"))
+    product.name = "Assam"
+    session.commit()
+    assert terms_of(session, "TEA-1") == {"tea-1", "tea", "1", "assam"}
+    product.price_cents = 5  # no rename: the terms stay as they are
+    session.commit()
+    assert terms_of(session, "TEA-1") == {"tea-1", "tea", "1", "assam"}
+
+
+def test_deleting_a_product_deletes_its_terms(session):
+    named(session, "GONE", "Something", quantity=None)  # not stocked, no ledger rows: it may be deleted
+    session.execute(delete(Product).where(Product.sku == "GONE"))
+    session.commit()
+    assert session.scalar(select(ProductSearchTerm.term).limit(1)) is None
+
+
+@pytest.fixture
+def shelf(session):
+    for sku, name in [
+        ("TEA-SENCHA", "Sencha green tea, 100 g"),
+        ("TEA-ASSAM", "Assam breakfast tea"),
+        ("CUP-STONE", "Stoneware cup"),
+        ("A_B", "Underscore thing"),
+        ("AXB", "Cross thing"),
+        ("COT-100", "100% cotton bag"),
+        ("CAFE-1", "Café crème brûlée"),
+    ]:
+        named(session, sku, name)
+
+
+@pytest.mark.parametrize(
+    "query, skus",
+    [
+        ("", ["COT-100", "TEA-ASSAM", "CAFE-1", "AXB", "TEA-SENCHA", "CUP-STONE", "A_B"]),
+        ("tea", ["TEA-ASSAM", "TEA-SENCHA"]),
+        ("TEA", ["TEA-ASSAM", "TEA-SENCHA"]),
+        ("gre te", ["TEA-SENCHA"]),  # every word, as a prefix, in any order
+        ("tea gre", ["TEA-SENCHA"]),
+        ("reen", []),  # words are matched from their start
+        ("tea-sen", ["TEA-SENCHA"]),
+        ("cup-stone", ["CUP-STONE"]),
+        ("creme brulee", ["CAFE-1"]),  # accents and case folded on every database
+        ("CRÈME", ["CAFE-1"]),
+        ("a_b", ["A_B"]),  # "_" is a character, never a wildcard
+        ("a_", ["A_B"]),
+        ("%", []),  # nor "%"
+        ("100%", ["COT-100", "TEA-SENCHA"]),
+        ("'; DROP TABLE products; --", []),
+        ("nothing", []),
+    ],
+)
+def test_search_by_the_start_of_words_of_the_name_or_sku(session, shelf, query, skus):
+    assert found(session, query) == skus
+
+
+def test_pages_of_24_in_name_order_and_the_last_page_past_the_end(session):
+    for i in range(30):
+        named(session, f"P{i:02}", f"Product {29 - i:02}")
+    first = catalog_page(session, "", 1, 24)
+    assert (first.total, first.pages, first.page, len(first.items)) == (30, 2, 1, 24)
+    assert first.items[0].sku == "P29" and first.has_next and not first.has_prev
+    second = catalog_page(session, "product", 2, 24)
+    assert [p.sku for p in second.items] == ["P05", "P04", "P03", "P02", "P01", "P00"]
+    beyond = catalog_page(session, "", 10**30, 24)
+    assert (beyond.page, beyond.requested_page > beyond.page, beyond.past_the_end) == (2, True, True)
+    assert [p.sku for p in beyond.items] == [p.sku for p in second.items]
+    assert catalog_page(session, "", -5, 24).page == 1
+    pages = catalog_page(session, "", 1, 2).iter_pages(left_edge=1, right_edge=1)
+    assert list(pages) == [1, 2, 3, 4, 5, None, 15]
+
+
+def test_rebuilding_the_terms_finds_products_written_with_plain_sql(session):
+    named(session, "TEA-1", "Sencha")
+    session.execute(text("UPDATE products SET name = 'Assam' WHERE sku = 'TEA-1'"))
+    session.commit()
+    assert found(session, "assam") == []
+    assert search.rebuild_terms(session) == 1
+    session.commit()
+    assert found(session, "assam") == ["TEA-1"] and found(session, "sencha") == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def empty_database(request, tmp_path):
+    from tests.support.databases import create_server_database, run_on_server
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'upgrade.sqlite'}"
+        return
+    url, drop = create_server_database(request.param, f"upgrade_{os.getpid()}")
+    yield url
+    run_on_server(url, *drop)
+
+
+def test_the_migration_finds_the_products_that_were_there_before_it(empty_database):
+    """0006 fills the terms of existing products; downgrading removes the table and the index."""
+    app = create_app({"TESTING": True, "DATABASE_URL": empty_database})
+    with app.app_context():
+        upgrade(revision="0004")
+        db.session.execute(
+            text(
+                "INSERT INTO products (sku, name, price_cents, status, low_stock_threshold, created_at, updated_at)"
+                " VALUES ('TEA-1', 'Grüner Tee', 100, 'active', 5, :now, :now)"
+            ),
+            {"now": utcnow()},
+        )
+        db.session.commit()
+        upgrade()
+        assert found(db.session, "grun tea-1") == ["TEA-1"]
+        downgrade(revision="0004")
+        assert "product_search_terms" not in inspect(db.engine).get_table_names()
+        assert "ix_products_name_sku" not in {i["name"] for i in inspect(db.engine).get_indexes("products")}
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
