@@ -1,4 +1,4 @@
-"""Configuration: DATABASE_URL, SECRET_KEY and cookie settings, as DESIGN.md §5 and §8 and the README say."""
+"""Configuration: DATABASE_URL, SECRET_KEY and cookie settings, as the README's Configuration and Security sections say."""
 
 import os
 import stat

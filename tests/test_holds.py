@@ -1,4 +1,4 @@
-"""Holds (DESIGN §7): a customer's confirmed order keeps its stock until it expires, then it is released.
+"""Holds (README, Holds and payments): a customer's confirmed order keeps its stock until it expires, then it is released.
 
 Time passes with time-machine; nothing here sleeps.
 """

@@ -1,4 +1,4 @@
-"""DESIGN.md §3: which statuses take stock, when it is returned, which changes are refused."""
+"""The status rules (docs/architecture.md): which statuses take stock, when it is returned, which changes are refused."""
 
 import pytest
 from sqlalchemy.exc import IntegrityError

@@ -3,7 +3,7 @@
 The same random orders go both ways, on twin products with the same stock, status and limits:
 ``place_order`` (Core, then ``order_created`` sent by itself) and ``session.add(Order(...))``
 (the hook checks the lines before the flush and sends ``order_created`` after it). Orders, lines,
-ledger rows, stock and errors must not tell the two apart (DESIGN §4, relaxed).
+ledger rows, stock and errors must not tell the two apart (docs/architecture.md, "Why place_order skips the ORM flush").
 """
 
 from __future__ import annotations

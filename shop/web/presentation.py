@@ -115,7 +115,7 @@ _ACTIONS = [
 
 
 def order_actions(status: str) -> list[OrderAction]:
-    """The transitions DESIGN.md §3 allows from ``status``, as buttons."""
+    """The transitions ``shop.orders.TRANSITIONS`` allows from ``status``, as buttons."""
     allowed = TRANSITIONS.get(status, set())
     return [action for action in _ACTIONS if action.status in allowed]
 

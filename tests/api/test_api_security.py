@@ -1,4 +1,4 @@
-"""Attacks on the API's tokens and idempotency keys (issue 12, DESIGN §8), each written as the attack."""
+"""Attacks on the API's tokens and idempotency keys (README, Security), each written as the attack."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api/v1/payments: signed notifications pay a live hold exactly once (DESIGN §7)."""
+"""POST /api/v1/payments: signed notifications pay a live hold exactly once (docs/api.md, Payments)."""
 
 import json
 import subprocess

@@ -2,7 +2,7 @@
 
 Every answer must be a clear 4xx, or a 2xx/3xx when the input happens to be valid; never a 500.
 A refused request changes nothing: stock, ledger rows, orders, product statuses are compared
-before and after, and the ledger must always balance with the stock (DESIGN.md §4).
+before and after, and the ledger must always balance with the stock (docs/architecture.md).
 """
 
 from __future__ import annotations

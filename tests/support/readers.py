@@ -112,7 +112,7 @@ def snapshot(app):
 
 
 def assert_ledger_balances(app):
-    """DESIGN.md §4: for every product, stock on hand == the sum of its ledger deltas."""
+    """docs/architecture.md: for every product, stock on hand == the sum of its ledger deltas."""
     with app.app_context():
         try:
             ledger = dict(

@@ -1,4 +1,4 @@
-"""Attacks on staff sessions and passwords (issue 12, DESIGN §8), each written as the attack, on all three databases.
+"""Attacks on staff sessions and passwords (README, Security), each written as the attack, on all three databases.
 
 A cookie is "useless" when the staff pages answer it as they answer nobody: 302 to the log-in page.
 """

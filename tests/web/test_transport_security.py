@@ -1,4 +1,4 @@
-"""Attacks on the transport (issue 12, DESIGN §8): huge bodies, cached customer data, forged proxy headers.
+"""Attacks on the transport (README, Security): huge bodies, cached customer data, forged proxy headers.
 
 Each written as the attack, through the test client, on all three databases where a database is involved.
 """
