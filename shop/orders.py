@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, func, insert, inspect, select
+from sqlalchemy import Table, bindparam, func, insert, inspect, select
 from sqlalchemy.orm import attributes, make_transient_to_detached, selectinload
 
 from . import signals, stock
@@ -173,9 +174,11 @@ _ORDER_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_INSERT_ORDER = insert(Order).returning(Order.id)
-_INSERT_LINES = insert(OrderItem)
-_INSERT_LINES_RETURNING = insert(OrderItem).returning(OrderItem.id, sort_by_parameter_order=True)
+# Core tables, not the mapped classes: an INSERT of a mapped class runs the ORM's bulk machinery.
+_ORDERS, _LINES = cast(Table, Order.__table__), cast(Table, OrderItem.__table__)
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INSERT_LINES = insert(_LINES)
+_INSERT_LINES_RETURNING = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 
 
 def _insert(session: DbSession, order: Order) -> None:
