@@ -1,4 +1,7 @@
-"""Configuration: DATABASE_URL, SECRET_KEY and cookie settings, as the README's Configuration and Security sections say."""
+"""Configuration: DATABASE_URL, SECRET_KEY and cookie settings.
+
+As the README's Configuration and Security sections say.
+"""
 
 import os
 import stat

@@ -1,4 +1,4 @@
-"""Holds (README, Holds and payments): a customer's confirmed order keeps its stock until it expires, then it is released.
+"""Holds (README, Holds and payments): a customer's order keeps its stock until it expires, then is released.
 
 Time passes with time-machine; nothing here sleeps.
 """

@@ -1,4 +1,7 @@
-"""The status rules (docs/architecture.md): which statuses take stock, when it is returned, which changes are refused."""
+"""The status rules (docs/architecture.md).
+
+Which statuses take stock, when it is returned, which changes are refused.
+"""
 
 import pytest
 from sqlalchemy.exc import IntegrityError
