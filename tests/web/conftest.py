@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.factories import add_product
 from tests.support.web import IsolatedClient
 
 
@@ -22,3 +23,15 @@ def _csrf_off(request):
 def client(app):
     app.test_client_class = IsolatedClient
     return app.test_client()
+
+
+@pytest.fixture
+def catalog(session):
+    """The storefront's products: in stock, low, sold out, unavailable, discontinued, no inventory row."""
+    add_product(session, "TEA", 10, price_cents=1250, threshold=2)
+    add_product(session, "CUP", 2, price_cents=800, threshold=2)
+    add_product(session, "POT", 0, threshold=2)
+    add_product(session, "KETTLE", 5, status="unavailable")
+    add_product(session, "SCALE", 5, status="discontinued")
+    add_product(session, "GIFT", None)
+    return session

@@ -11,22 +11,16 @@ from sqlalchemy import update
 
 from shop.models import Inventory, Product
 from shop.web.catalog.cart import MAX_CART_LINES
-from tests.support.factories import add_product
 from tests.support.readers import counts
 from tests.support.web import add_to_cart, cart_of, fill_cart, flashes, product_ids
 
 
 @pytest.fixture
-def catalog(session):
-    add_product(session, "TEA", 10, price_cents=1250, threshold=2)
-    add_product(session, "CUP", 2, price_cents=800, threshold=2)
-    add_product(session, "POT", 0, threshold=2)
-    add_product(session, "KETTLE", 5, status="unavailable")
-    add_product(session, "SCALE", 5, status="discontinued")
-    add_product(session, "GIFT", None)
-    session.execute(update(Product).where(Product.sku == "CUP").values(max_per_order=3))
-    session.commit()
-    return session
+def catalog(catalog):
+    """The storefront's products, CUP limited to 3 per order."""
+    catalog.execute(update(Product).where(Product.sku == "CUP").values(max_per_order=3))
+    catalog.commit()
+    return catalog
 
 
 def ids(client, *skus):

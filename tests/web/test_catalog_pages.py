@@ -12,17 +12,6 @@ from tests.support.factories import add_product
 from tests.support.web import add_to_cart, cart_of, fill_cart, flashes
 
 
-@pytest.fixture
-def catalog(session):
-    add_product(session, "TEA", 10, price_cents=1250, threshold=2)
-    add_product(session, "CUP", 2, price_cents=800, threshold=2)
-    add_product(session, "POT", 0, threshold=2)
-    add_product(session, "KETTLE", 5, status="unavailable")
-    add_product(session, "SCALE", 5, status="discontinued")
-    add_product(session, "GIFT", None)
-    return session
-
-
 def card(html: str, sku: str) -> str:
     """The product card of ``sku`` in the catalog page."""
     start = html.index(f'<span class="sku">{sku}</span>')

@@ -18,17 +18,6 @@ from tests.support.web import cart_of, checkout, fill_cart, flashes, order_token
 NUMBER = re.compile(r"^/orders/([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})$")
 
 
-@pytest.fixture
-def catalog(session):
-    add_product(session, "TEA", 10, price_cents=1250, threshold=2)
-    add_product(session, "CUP", 2, price_cents=800, threshold=2)
-    add_product(session, "POT", 0, threshold=2)
-    add_product(session, "KETTLE", 5, status="unavailable")
-    add_product(session, "SCALE", 5, status="discontinued")
-    add_product(session, "GIFT", None)
-    return session
-
-
 def line(html: str, sku: str) -> str:
     start = html.rindex("<tr", 0, html.index(f'data-sku="{sku}"'))
     return html[start : html.index("</tr>", start)]
