@@ -116,30 +116,27 @@ def post_order(base: str, case: str, key: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()[:300]
 
 
-def run_wrk(base: str, case: str, clients: int, duration: float, tag: str) -> dict:
-    """wrk with ``clients`` connections for ``duration`` seconds; the counts its Lua script prints."""
-    cmd = [
-        "wrk",
-        "-t",
-        str(min(clients, os.cpu_count() or 1)),
-        "-c",
-        str(clients),
-        "-d",
-        f"{max(1, round(duration))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(BENCH_DIR / "wrk_orders.lua"),
-        base,
-        "--",
-        case,
-        tag,
-    ]
+def wrk_json(
+    script: str, url: str, clients: int, duration: float, *, headers: tuple[str, ...] = (), args=()
+) -> dict:
+    """wrk with ``clients`` connections for ``duration`` seconds; the JSON its Lua ``script`` prints."""
+    cmd = ["wrk", "-t", str(min(clients, os.cpu_count() or 1)), "-c", str(clients)]
+    cmd += ["-d", f"{max(1, round(duration))}s", "--timeout", "10s"]
+    for header in headers:
+        cmd += ["-H", header]
+    cmd += ["-s", str(BENCH_DIR / script), url]
+    if args:
+        cmd += ["--", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             return json.loads(line[len("BENCH_JSON ") :])
     raise RuntimeError(f"wrk gave no result: {proc.stdout[-300:]} {proc.stderr[-300:]}")
+
+
+def run_wrk(base: str, case: str, clients: int, duration: float, tag: str) -> dict:
+    """Orders through ``POST /api/v1/orders`` (wrk_orders.lua) for ``duration`` seconds."""
+    return wrk_json("wrk_orders.lua", base, clients, duration, args=(case, tag))
 
 
 def http_workers(clients: int) -> int:

@@ -36,7 +36,7 @@ import psycopg
 
 from bench import BENCH_DIR, ROOT
 from bench.database import SQLITE_DIR, migrate, pg_conninfo, pg_url
-from bench.http_api import Gunicorn, http_workers
+from bench.http_api import Gunicorn, http_workers, wrk_json
 from bench.rows import log
 
 SIZES = (10, 10_000)
@@ -176,27 +176,8 @@ def get(base: str, path: str, cookie: str) -> tuple[int, int]:
 
 
 def wrk(url: str, cookie: str, clients: int, duration: float) -> dict:
-    cmd = [
-        "wrk",
-        "-t",
-        str(min(clients, os.cpu_count() or 1)),
-        "-c",
-        str(clients),
-        "-d",
-        f"{max(1, round(duration))}s",
-        "--timeout",
-        "10s",
-        "-H",
-        f"Cookie: session={cookie}",
-        "-s",
-        str(BENCH_DIR / "wrk_pages.lua"),
-        url,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-    for line in proc.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON ") :])
-    raise RuntimeError(f"wrk gave no result: {proc.stdout[-300:]} {proc.stderr[-300:]}")
+    """GETs of ``url`` with the cart's session cookie (wrk_pages.lua) for ``duration`` seconds."""
+    return wrk_json("wrk_pages.lua", url, clients, duration, headers=(f"Cookie: session={cookie}",))
 
 
 @dataclass

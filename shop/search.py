@@ -25,9 +25,22 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import chain
 
-from sqlalchemy import ColumnElement, Select, and_, delete, distinct, func, insert, inspect, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    distinct,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import contains_eager
 
 from .extensions import DbSession
@@ -69,29 +82,31 @@ def _after(prefix: str) -> str:
     return prefix[:-1] + chr(min(last, 0x10FFFF))
 
 
-def _starting_with(terms, prefix: str) -> ColumnElement[bool]:
-    return and_(terms.c.term >= prefix, terms.c.term < _after(prefix))
+def _starting_with(terms, i: int) -> ColumnElement[bool]:
+    """The range of word ``i``: its terms are between the bound parameters ``from_i`` and ``to_i``."""
+    return and_(terms.c.term >= bindparam(f"from_{i}"), terms.c.term < bindparam(f"to_{i}"))
 
 
-def matching_ids(query_words: list[str]) -> Select:
+def word_ranges(query_words: list[str]) -> dict[str, str]:
+    """The bound parameters of ``matching_ids``: for each word, the range of the terms it starts."""
+    ranges = {}
+    for i, word in enumerate(query_words):
+        ranges[f"from_{i}"], ranges[f"to_{i}"] = word, _after(word)
+    return ranges
+
+
+def matching_ids(word_count: int) -> Select:
     """Ids of the products with a term starting with each of the words (one index range per word).
 
     The words' ranges are joined on the product id, so the database reads only the index entries of
     the products a word finds; a product with several terms starting with one word comes out once
-    per such term (use ``DISTINCT`` to count).
+    per such term (use ``DISTINCT`` to count). The words are bound parameters (``word_ranges``).
     """
-    first, *others = [ProductSearchTerm.__table__.alias(f"term_{i}") for i in range(len(query_words))]
-    stmt = select(first.c.product_id).where(_starting_with(first, query_words[0]))
-    for terms, word in zip(others, query_words[1:], strict=True):
-        stmt = stmt.join(terms, terms.c.product_id == first.c.product_id).where(_starting_with(terms, word))
+    first, *others = [ProductSearchTerm.__table__.alias(f"term_{i}") for i in range(word_count)]
+    stmt = select(first.c.product_id).where(_starting_with(first, 0))
+    for i, terms in enumerate(others, start=1):
+        stmt = stmt.join(terms, terms.c.product_id == first.c.product_id).where(_starting_with(terms, i))
     return stmt
-
-
-def _count(query_words: list[str]) -> Select:
-    if not query_words:
-        return select(func.count()).select_from(Product)
-    ids = matching_ids(query_words).subquery()
-    return select(func.count(distinct(ids.c.product_id)))
 
 
 # -- keeping the terms in step (called by the session hook, shop/events.py) --------------------
@@ -202,6 +217,28 @@ def with_stock() -> Select[Product]:
     )
 
 
+@cache
+def _catalog_statements(word_count: int) -> tuple[Select, Select]:
+    """The count and the page of a catalog searched by ``word_count`` words (0: every product).
+
+    Built once for each number of words, with bound parameters (the words' ranges, ``limit`` and
+    ``offset``): building the page's statement and its cache key took longer than running it.
+    """
+    page = with_stock().order_by(Product.name, Product.sku)
+    page = page.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+    if not word_count:
+        return select(func.count()).select_from(Product), page
+    ids = matching_ids(word_count).subquery()
+    # The matching ids first, then their products: a search costs what it finds. (Walking the
+    # name index and looking up each product's terms can read the whole catalog when the
+    # matches sort late, e.g. "sencha" among 10,000 products.)
+    distinct_ids = matching_ids(word_count).distinct().subquery()
+    return (
+        select(func.count(distinct(ids.c.product_id))),
+        page.join(distinct_ids, distinct_ids.c.product_id == Product.id),
+    )
+
+
 def catalog_page(session: DbSession, query: str, page: int, per_page: int) -> CatalogPage:
     """Products matching ``query`` by name, then SKU; page ``page`` (past the end: the last page).
 
@@ -210,25 +247,12 @@ def catalog_page(session: DbSession, query: str, page: int, per_page: int) -> Ca
     found = query_words(query)
     if query.strip() and not found:  # only punctuation ("%", "-"): nothing to look for, nothing found
         return CatalogPage([], 0, 1, per_page, requested_page=max(page, 1))
-    total = session.scalar(_count(found)) or 0
-    last = max(1, math.ceil(total / per_page))
-    shown = min(max(page, 1), last)
-    listing = with_stock()
-    if found:
-        # The matching ids first, then their products: a search costs what it finds. (Walking the
-        # name index and looking up each product's terms can read the whole catalog when the
-        # matches sort late, e.g. "sencha" among 10,000 products.)
-        ids = matching_ids(found).distinct().subquery()
-        listing = listing.join(ids, ids.c.product_id == Product.id)
-    items = (
-        list(
-            session.scalars(
-                listing.order_by(Product.name, Product.sku).limit(per_page).offset((shown - 1) * per_page)
-            )
-        )
-        if total
-        else []
-    )
+    count, listing = _catalog_statements(len(found))
+    ranges = word_ranges(found)
+    total = session.scalar(count, ranges) or 0
+    shown = min(max(page, 1), max(1, math.ceil(total / per_page)))
+    window = {"limit": per_page, "offset": (shown - 1) * per_page}
+    items = list(session.scalars(listing, ranges | window)) if total else []
     return CatalogPage(items, total, shown, per_page, requested_page=max(page, 1), words=found)
 
 
