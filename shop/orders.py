@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, inspect, select
+from sqlalchemy import Table, bindparam, func, insert, inspect, select, text
 from sqlalchemy.orm import attributes, make_transient_to_detached, selectinload
 
 from . import signals, stock
@@ -135,7 +135,7 @@ def place_order(
     customer's ``confirmed`` order a hold that expires then (``shop.holds``); other statuses
     ignore it.
 
-    The order and its lines are written with two Core INSERTs instead of an ORM flush (a third
+    The order and its lines are written with Core INSERTs instead of an ORM flush (a third
     of the CPU an order costs; docs/architecture.md). Everything else is as for an order written
     through the ORM: the same line checks (``stock.check_lines``), the same ``order_created``
     signal to the same observer in the same transaction, and the objects returned are the
@@ -179,37 +179,63 @@ _ORDERS, _LINES = cast(Table, Order.__table__), cast(Table, OrderItem.__table__)
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_LINES = insert(_LINES)
 _INSERT_LINES_RETURNING = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+# PostgreSQL: the order and its lines in one statement. The lines are inserted in their order
+# (ORDER BY n), so their identity values are drawn in that order and their ids, sorted, are the
+# lines in order: what SQLAlchemy's sort_by_parameter_order relies on for PostgreSQL.
+_PG_INSERT_ORDER_AND_LINES = text("""WITH new_order AS (
+    INSERT INTO orders (number, status, customer_name, customer_email, stock_committed_at,
+                        hold_expires_at, created_at, updated_at)
+    VALUES (:number, :status, :customer_name, :customer_email, CAST(:stock_committed_at AS timestamp),
+            CAST(:hold_expires_at AS timestamp), :created_at, :updated_at)
+    RETURNING id
+), new_lines AS (
+    INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
+    SELECT new_order.id, line.product_id, line.quantity, line.unit_price_cents
+    FROM new_order,
+         unnest(CAST(:product_ids AS integer[]), CAST(:quantities AS integer[]), CAST(:prices AS integer[]))
+             WITH ORDINALITY AS line (product_id, quantity, unit_price_cents, n)
+    ORDER BY line.n
+    RETURNING id
+)
+SELECT new_order.id, ARRAY(SELECT id FROM new_lines ORDER BY id) FROM new_order""")
 
 
 def _insert(session: DbSession, order: Order) -> None:
     """INSERT the order and its lines; they become persistent in the session without a flush.
 
-    One statement for the lines, whatever their number: PostgreSQL and MariaDB return their ids
-    in order; SQLite cannot, so the ids are handed out under the unit of work's write lock, as
-    ``shop.database.number_sqlite_order_items`` does for the ORM.
+    PostgreSQL: one statement for both. Elsewhere, one for the order and one for the lines,
+    whatever their number: MariaDB returns their ids in order; SQLite cannot, so the ids are
+    handed out under the unit of work's write lock, as ``shop.database.number_sqlite_order_items``
+    does for the ORM.
     """
     now = utcnow()
     order.created_at = order.updated_at = now
     order.stock_committed_at = now if order.status in COMMITTING else None
-    order.id = session.execute(_INSERT_ORDER, {c: getattr(order, c) for c in _ORDER_COLUMNS}).scalar_one()
-    rows = [
-        {
-            "order_id": order.id,
-            "product_id": item.product.id,
-            "quantity": item.quantity,
-            "unit_price_cents": item.unit_price_cents,
+    values = {c: getattr(order, c) for c in _ORDER_COLUMNS}
+    lines = [(item.product.id, item.quantity, item.unit_price_cents) for item in order.items]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        columns = {
+            "product_ids": [product_id for product_id, _, _ in lines],
+            "quantities": [quantity for _, quantity, _ in lines],
+            "prices": [price for _, _, price in lines],
         }
-        for item in order.items
-    ]
-    if session.get_bind().dialect.name == "sqlite":
-        first = (session.scalar(select(func.max(OrderItem.id))) or 0) + 1
-        ids = list(range(first, first + len(rows)))
-        if rows:
-            session.execute(_INSERT_LINES, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        order.id, ids = session.execute(_PG_INSERT_ORDER_AND_LINES, values | columns).one()
     else:
-        ids = list(session.execute(_INSERT_LINES_RETURNING, rows).scalars()) if rows else []
-    for item, item_id, row in zip(order.items, ids, rows, strict=True):
-        item.id, item.order_id, item.product_id = item_id, order.id, row["product_id"]
+        order.id = session.execute(_INSERT_ORDER, values).scalar_one()
+        rows = [
+            {"order_id": order.id, "product_id": p, "quantity": q, "unit_price_cents": c} for p, q, c in lines
+        ]
+        if not rows:
+            ids = []
+        elif dialect == "sqlite":
+            first = (session.scalar(select(func.max(OrderItem.id))) or 0) + 1
+            ids = list(range(first, first + len(rows)))
+            session.execute(_INSERT_LINES, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        else:
+            ids = list(session.execute(_INSERT_LINES_RETURNING, rows).scalars())
+    for item, item_id, (product_id, _, _) in zip(order.items, ids, lines, strict=True):
+        item.id, item.order_id, item.product_id = item_id, order.id, product_id
         make_transient_to_detached(item)
     make_transient_to_detached(order)
     session.add(order)  # persistent, its lines too (cascade), as loaded: nothing left to flush

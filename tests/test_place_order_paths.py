@@ -46,7 +46,7 @@ def twin_app(request, database_urls):
 
 
 def through_core(lines, status, prefix):
-    return place_order(
+    order = place_order(
         db.session,
         [(prefix + sku, quantity) for sku, quantity in lines],
         status=status,
@@ -54,6 +54,15 @@ def through_core(lines, status, prefix):
         customer_email="ada@example.com",
         hold_until=HOLD,
     )
+    # The objects returned are the rows written (before the commit expires them): each line has
+    # its own row's id.
+    written = db.session.execute(
+        select(OrderItem.id, OrderItem.product_id, OrderItem.quantity)
+        .where(OrderItem.order_id == order.id)
+        .order_by(OrderItem.id)
+    ).all()
+    assert written == [(item.id, item.product_id, item.quantity) for item in order.items]
+    return order
 
 
 def through_the_hook(lines, status, prefix):
