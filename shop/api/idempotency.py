@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from ..database import commit_unit_of_work
@@ -41,6 +42,28 @@ def cutoff(now: datetime | None = None) -> datetime:
 
 def is_expired(record: IdempotencyKey) -> bool:
     return record.created_at < cutoff()
+
+
+_INSERT_KEY = insert(cast(Table, IdempotencyKey.__table__))
+
+
+def store(*, caller: str, key: str, request_hash: str, order_id: int, status: int, body: str) -> None:
+    """INSERT a new key with the response it answered, now, in the caller's transaction.
+
+    A Core INSERT (no ORM flush at commit). A request that reuses the key fails here on the unique
+    index (caller, key), after waiting for the transaction that holds it if it is still open.
+    """
+    db.session.execute(
+        _INSERT_KEY,
+        {
+            "caller": caller,
+            "key": key,
+            "request_hash": request_hash,
+            "order_id": order_id,
+            "response_status": status,
+            "response_body": body,
+        },
+    )
 
 
 def forget(record_id: int) -> None:

@@ -317,15 +317,13 @@ def create_order():
         # (after waiting for this transaction if it is still open), rolls back everything it did
         # and is answered from the stored row below.
         stored = Stored(fingerprint, 201, order_out(order).model_dump_json(), order.number)
-        db.session.add(
-            IdempotencyKey(
-                caller=caller.key_owner,
-                key=key,
-                request_hash=fingerprint,
-                order_id=order.id,
-                response_status=stored.status,
-                response_body=stored.body,
-            )
+        idempotency.store(
+            caller=caller.key_owner,
+            key=key,
+            request_hash=fingerprint,
+            order_id=order.id,
+            status=stored.status,
+            body=stored.body,
         )
         return stored
 
