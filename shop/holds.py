@@ -152,4 +152,4 @@ def _any_expired(skus: Collection[str]) -> bool:
     try:
         return bool(db.session.scalar(select(expired_holds(utcnow(), skus).exists())))
     finally:
-        db.session.rollback()  # SQLite: do not keep the write lock this read took
+        db.session.rollback()  # end the read: the release below runs in units of work of its own

@@ -28,7 +28,7 @@ def named(session, sku, name, quantity=5):
 
 def found(session, query, page=1, per_page=24):
     skus = [p.sku for p in catalog_page(session, query, page, per_page).items]
-    session.rollback()  # SQLite: no transaction may keep the write lock; elsewhere: no locks left
+    session.rollback()  # end the read: the next one starts from a fresh snapshot
     return skus
 
 

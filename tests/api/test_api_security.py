@@ -59,7 +59,7 @@ def token_with(session, runner, *scopes: str, email="kim@example.com", days: int
     if session.scalar(select(User).where(User.email == email)) is None:
         session.add(User(email=email, is_staff=True, password_hash="!"))
         session.commit()
-    session.rollback()  # end the read: on SQLite it holds the write lock the command needs
+    session.rollback()  # end the read: on SQLite its snapshot would hide the command's writes
     args = ["staff", "token", email, *(a for s in scopes for a in ("--scope", s))]
     if days is not None:
         args += ["--expires-in", str(days)]

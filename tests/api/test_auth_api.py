@@ -83,7 +83,7 @@ def test_revoking_one_token_by_id(session, runner, api, staff_user):
     drop_id = session.scalar(
         select(ApiToken.id).where(ApiToken.token_hash == hashlib.sha256(drop.encode()).hexdigest())
     )
-    session.rollback()  # end the read: on SQLite it holds the write lock the command needs
+    session.rollback()  # end the read: on SQLite its snapshot would hide the command's writes
     result = runner.invoke(args=["staff", "revoke-token", "kim@example.com", "--id", str(drop_id)])
     assert result.exit_code == 0, result.output
     assert api.get("/products", token=drop).status_code == 401

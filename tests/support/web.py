@@ -70,7 +70,7 @@ def staff_client(client, staff):
 
 
 def product_ids(client, skus) -> dict[str, int]:
-    """SKU → product id, read in an app context of its own (rolled back: SQLite's write lock is freed)."""
+    """SKU → product id, read in an app context of its own (its transaction rolled back)."""
     with client.application.app_context():
         try:
             return dict(

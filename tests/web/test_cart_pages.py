@@ -153,7 +153,7 @@ def test_every_line_that_cannot_be_served_now_says_why(client, catalog, session)
     session.execute(update(Product).where(Product.sku == "CUP").values(max_per_order=2))
     session.commit()
     before = counts(session)
-    session.rollback()  # SQLite: the test must not keep the write lock while its client reads
+    session.rollback()  # end the test's read before the client's request
     html = client.get("/cart").text
     expected = {
         "TEA": ["Only 10 left right now."],

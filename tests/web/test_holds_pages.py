@@ -106,7 +106,7 @@ def test_staff_see_unpaid_holds_with_their_time_left_and_release_expired_ones(
     place_hold(session, ("TEA", 2))
     clock.shift(timedelta(minutes=10))
     live = place_hold(session, ("TEA", 3)).number
-    session.rollback()  # SQLite: no transaction of the test may hold the write lock while the client writes
+    session.rollback()  # end the test's read: on SQLite its snapshot would hide the client's writes
     clock.shift(timedelta(minutes=6))
     page = staff_client.get("/staff/orders?status=awaiting").text
     assert 'Awaiting payment <span class="count">2</span>' in page

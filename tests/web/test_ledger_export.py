@@ -19,7 +19,7 @@ def ledger_rows(session, staff_client):
     tea = add_product(session, "TEA", 10)
     cup = add_product(session, "CUP", 3)
     tea_id, cup_id = tea.id, cup.id
-    session.rollback()  # reading the ids began a transaction: SQLite's write lock must be free
+    session.rollback()  # reading the ids began a transaction: end it before the client writes
     staff_client.post("/staff/products/TEA/adjust", data={"delta": "5", "reason": "restock", "note": "box 7"})
     for product_id, reason, day in (
         (tea_id, "initial_stock", 10),

@@ -39,7 +39,7 @@ def test_two_mib_to_the_login_form_is_refused_with_413_and_writes_nothing(client
 
 def test_two_mib_anywhere_outside_the_api_is_413(client, session, tea):
     before = counts(session)
-    session.rollback()  # SQLite: no transaction of the test may hold the write lock while the client writes
+    session.rollback()  # end the test's read: on SQLite its snapshot would hide the client's writes
     for path in ("/", "/staff/login", "/orders/AAAA-BBBB-CCCC-DDDD/pay", "/no-such-page"):
         response = client.post(path, data=b"x" * TWO_MIB, content_type="application/x-www-form-urlencoded")
         assert response.status_code in (413, 404, 405), path
