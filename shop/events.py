@@ -3,9 +3,9 @@
 Like Laravel model events, it acts on every ORM creation or status change of an ``Order``,
 whichever code path makes it, so no caller has to remember to take stock:
 
-- before the flush: new orders get their lines checked (nothing invalid reaches an INSERT);
-  a status change is locked and judged (``shop.orders``) and announced as
-  ``order_status_changed``; edited lines, deleted orders and directly assigned
+- before the flush: new orders get their lines checked (nothing invalid reaches an INSERT); a
+  written ``Order.status`` is locked, judged and announced as ``order_status_changed``
+  (``shop.orders.status_written``); edited lines, deleted orders and directly assigned
   ``Inventory.quantity`` go through their rules;
 - after the flush (rows inserted, ids known): ``order_created`` for each new order, an
   ``initial_stock`` ledger row for each new inventory row with stock, and the storefront's search
@@ -15,9 +15,11 @@ whichever code path makes it, so no caller has to remember to take stock:
 The receivers of ``order_created`` and ``order_status_changed`` (``shop.observer``) run inside
 the flush: an error they raise rolls the whole unit of work back.
 
-``shop.orders.place_order``, the path every edge shares, writes its order with Core INSERTs and
-sends ``order_created`` itself, to the same observer in the same transaction; the hook covers
-every other way an order is written.
+The services every edge calls do not go through the hook: ``shop.orders.place_order`` writes its
+order with Core INSERTs and sends ``order_created`` itself, and ``shop.orders.change_status``
+judges the change under its lock, sends ``order_status_changed`` itself and writes the row with a
+Core UPDATE, each to the same observer in the same transaction. The hook covers every other way
+an order is written.
 """
 
 from __future__ import annotations
@@ -71,16 +73,7 @@ def before_flush(session: DbSession, flush_context: object, instances: object) -
             _check_new_order(session, obj)
     for obj in dirty:
         if isinstance(obj, Order) and (status := _changed(obj, "status")):
-            change = orders.judge_status_change(session, obj, status[1], actor=actor)
-            if change is not None:
-                signals.order_status_changed.send(
-                    signals.sender(),
-                    order=obj,
-                    old_status=change.old_status,
-                    new_status=status[1],
-                    actor=change.actor,
-                    reason=change.reason,
-                )
+            orders.status_written(session, obj, status[1], actor=actor)
         elif isinstance(obj, Inventory) and (quantity := _changed(obj, "quantity")):
             _adjust_to_assigned_quantity(session, obj, *quantity)
     for obj in session.deleted:
@@ -89,12 +82,10 @@ def before_flush(session: DbSession, flush_context: object, instances: object) -
 
 
 def _check_new_order(session: DbSession, order: Order) -> None:
-    """Check a new order's lines before its INSERT; an order created committing takes stock now."""
+    """Check a new order's lines before its INSERT; one created committing takes stock after it."""
     orders.check_status(order.status)
-    taking = order.status in orders.COMMITTING
-    stock.check_lines(session, order, taking=taking)
-    if taking:
-        order.stock_committed_at = utcnow()  # taken after the INSERT (order_created), or all rolls back
+    stock.check_lines(session, order, taking=orders.takes_stock(None, order.status))
+    orders.record_status(order, None, order.status, now=utcnow())
 
 
 def _adjust_to_assigned_quantity(session: DbSession, inventory: Inventory, old: int, new: int) -> None:

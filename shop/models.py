@@ -1,4 +1,8 @@
-"""Database models. Constraints live here and in the migrations, business rules in ``shop.stock``."""
+"""Database models: tables and their constraints (the migrations build the same).
+
+The rules live in services: order statuses in ``shop.orders``, stock in ``shop.stock``, products' fields in
+``shop.products``, holds in ``shop.holds``.
+"""
 
 from __future__ import annotations
 
@@ -111,7 +115,8 @@ class Inventory(Model):
     __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), primary_key=True)
-    # active_history: the observer needs the old value to ledger a direct assignment.
+    # active_history: the session hook (shop.events) ledgers a direct assignment as the difference
+    # from the old value, so the old value is loaded when a new one is assigned.
     quantity: Mapped[int] = mapped_column(default=0, active_history=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -127,7 +132,8 @@ class Order(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(exact_string(32), unique=True, default=new_order_number)
-    # active_history: the old status is loaded on assignment, so transitions can be judged.
+    # active_history: the session hook sees an ORM write of the status as (old, new) and ignores
+    # re-saving the same one; the transition itself is judged against the row as locked (shop.orders).
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.DRAFT, active_history=True)
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(254))
@@ -163,7 +169,7 @@ class OrderItem(Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
     quantity: Mapped[int]
-    # Filled from the product's price at flush time when not given (see shop.events).
+    # Copied from the product's price when the line is checked, if not given (shop.stock.check_lines).
     unit_price_cents: Mapped[int]
 
     order: Mapped[Order] = relationship(back_populates="items")

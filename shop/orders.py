@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, inspect, select, text
+from sqlalchemy import Table, bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.orm import attributes, make_transient_to_detached, selectinload
 
 from . import signals, stock
 from .errors import InvalidStatusTransition, InventoryError, OrderLocked, Problem
 from .extensions import DbSession
-from .models import Order, OrderItem, OrderStatus, Product, utcnow
+from .models import MovementReason, Order, OrderItem, OrderStatus, Product, utcnow
 
 COMMITTING: frozenset[str] = frozenset({OrderStatus.CONFIRMED, OrderStatus.PAID})
 TRANSITIONS: dict[str, set[str]] = {
@@ -210,7 +209,7 @@ def _insert(session: DbSession, order: Order) -> None:
     """
     now = utcnow()
     order.created_at = order.updated_at = now
-    order.stock_committed_at = now if order.status in COMMITTING else None
+    record_status(order, None, order.status, now=now)
     values = {c: getattr(order, c) for c in _ORDER_COLUMNS}
     lines = [(item.product.id, item.quantity, item.unit_price_cents) for item in order.items]
     dialect = session.get_bind().dialect.name
@@ -257,30 +256,53 @@ def forget_written(session: DbSession, *, rolled_back: bool) -> None:
 # -- changing status ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PendingStatusChange:
-    """A status change judged by ``change_status``, for the session hook to announce at the flush."""
-
-    old_status: str
-    actor: str
-    reason: str | None
+def takes_stock(old_status: str | None, new_status: str) -> bool:
+    """An order takes its stock when it first enters a committing status (``old_status`` None: created)."""
+    return new_status in COMMITTING and old_status not in COMMITTING
 
 
-# Where ``change_status`` leaves its judged change, on the order's ``InstanceState.info``.
-PENDING_CHANGE = "shop.status_change"
+def returns_stock(old_status: str, new_status: str) -> bool:
+    """A committed order that is cancelled gives its stock back."""
+    return new_status == OrderStatus.CANCELLED and old_status in COMMITTING
+
+
+def columns_for_status(
+    order: Order, old_status: str | None, new_status: str, *, now: datetime, reason: str | None = None
+) -> dict[str, object]:
+    """What else an order's row records when it enters ``new_status`` (``old_status`` None: created).
+
+    The one place ``stock_committed_at`` is set: when the order takes its stock. A paid or cancelled
+    order is no longer a hold; only a released one keeps its expiry time, to show when it ran out.
+    """
+    columns: dict[str, object] = {}
+    if takes_stock(old_status, new_status):
+        columns["stock_committed_at"] = now
+    if (
+        old_status is not None
+        and order.hold_expires_at is not None
+        and new_status != OrderStatus.CONFIRMED
+        and reason != MovementReason.HOLD_EXPIRED
+    ):
+        columns["hold_expires_at"] = None
+    return columns
+
+
+def record_status(order: Order, old_status: str | None, new_status: str, *, now: datetime) -> None:
+    """Set ``columns_for_status`` on an order the ORM will write (a new one, or in the session hook)."""
+    for name, value in columns_for_status(order, old_status, new_status, now=now).items():
+        setattr(order, name, value)
 
 
 def change_status(
     session: DbSession, order: Order, new_status: str, *, actor: str, reason: str | None = None
 ) -> str:
-    """Move ``order`` to ``new_status``; return the status it had (as committed).
+    """Move ``order`` to ``new_status`` and send ``order_status_changed``; return the status it had.
 
     Locks the order's row (the one lock of this change) and judges the move against the
     committed status, so a concurrent change of the same order waits and then sees this one.
-    The flush makes the session hook send ``order_status_changed``: the observer takes or
-    returns the stock, ledgered by ``actor`` and, for stock coming back, as ``reason``
-    (``order_cancelled`` unless given, e.g. ``hold_expired``). Re-saving the current status does
-    nothing; a move the rules do not allow raises ``InvalidStatusTransition``.
+    The observer takes or returns the stock, ledgered by ``actor`` and, for stock coming back, as
+    ``reason`` (``order_cancelled`` unless given, e.g. ``hold_expired``). Re-saving the current
+    status does nothing; a move the rules do not allow raises ``InvalidStatusTransition``.
     """
     check_status(new_status)
     old_status = lock_order(session, order)
@@ -300,33 +322,41 @@ def move_locked_order(
     """``change_status`` for an order the caller has locked already, whose committed status is ``old_status``.
 
     The sweeper claims expired holds with ``SKIP LOCKED`` and a payment judges the order under
-    its lock first: each change still takes one lock.
+    its lock first: each change still takes one lock. The row is written with a Core UPDATE, so
+    no ORM change is left for the session hook to announce a second time.
     """
     if new_status == old_status:
         return
     check_transition(old_status, new_status)
-    state_info = inspect(order).info
-    state_info[PENDING_CHANGE] = PendingStatusChange(old_status, actor, reason)
-    try:
-        order.status = new_status
-        session.flush()
-    finally:
-        state_info.pop(PENDING_CHANGE, None)
+    _announce(order, old_status, new_status, actor=actor, reason=reason)
+    now = utcnow()
+    columns = {"status": new_status, "updated_at": now}
+    columns |= columns_for_status(order, old_status, new_status, now=now, reason=reason)
+    session.execute(update(_ORDERS).where(_ORDERS.c.id == order.id).values(columns))
+    for name, value in columns.items():
+        attributes.set_committed_value(order, name, value)
 
 
-def judge_status_change(
-    session: DbSession, order: Order, new_status: str, *, actor: str
-) -> PendingStatusChange | None:
-    """For the session hook: the change an ORM write of ``order.status`` makes, judged as above.
+def status_written(session: DbSession, order: Order, new_status: str, *, actor: str) -> None:
+    """For the session hook: an ORM write of ``order.status`` is locked, judged and announced here.
 
-    ``change_status`` has judged its own change already (under its lock); any other write is
-    locked and judged here. None when the committed status already is ``new_status``.
+    The same rules as ``change_status``; the flush that called the hook writes the row.
     """
-    change = inspect(order).info.pop(PENDING_CHANGE, None)
-    if change is not None:
-        return change
     old_status = lock_order(session, order)
     if new_status == old_status:
-        return None  # someone else made the same change first
+        return  # someone else made the same change first
     check_transition(old_status, new_status)
-    return PendingStatusChange(old_status, actor, None)
+    _announce(order, old_status, new_status, actor=actor, reason=None)
+    record_status(order, old_status, new_status, now=utcnow())
+
+
+def _announce(order: Order, old_status: str, new_status: str, *, actor: str, reason: str | None) -> None:
+    """Send ``order_status_changed``: the observer takes or returns the stock, or raises."""
+    signals.order_status_changed.send(
+        signals.sender(),
+        order=order,
+        old_status=old_status,
+        new_status=new_status,
+        actor=actor,
+        reason=reason,
+    )

@@ -1,13 +1,16 @@
 """The shop's events. Senders are always the Flask app (``current_app._get_current_object()``).
 
-Sent by the session hook (``shop.events``) inside the flush of the ``db.session`` transaction,
-so a receiver that raises rolls the whole unit of work back. ``shop.observer`` receives them:
+Sent inside the ``db.session`` transaction, so a receiver that raises rolls the whole unit of
+work back. ``shop.observer`` receives them:
 
-- ``order_created(app, order, actor)``: a new order's rows are written (ids known); its lines
-  have been checked.
-- ``order_status_changed(app, order, old_status, new_status, actor, reason)``: an allowed
-  change of an existing order's status, judged under its row lock (``shop.orders``); ``reason``
-  is the ledger reason for stock it returns (None: ``order_cancelled``).
+- ``order_created(app, order, actor)``: a new order's rows are written (ids known) and its lines
+  checked. Sent by ``shop.orders.place_order`` after its INSERTs, and by the session hook
+  (``shop.events``) after the flush of an order created any other way through the ORM.
+- ``order_status_changed(app, order, old_status, new_status, actor, reason)``: an allowed change
+  of an existing order's status, judged under its row lock; ``reason`` is the ledger reason for
+  stock it returns (None: ``order_cancelled``). Sent by ``shop.orders.change_status`` (and
+  ``move_locked_order``) before it writes the row, and by the session hook in the flush of any
+  other ORM write of ``Order.status``.
 
 Sent after the transaction commits, never while stock rows are locked (``shop.audit``):
 

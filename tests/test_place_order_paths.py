@@ -1,14 +1,22 @@
-"""place_order's Core INSERTs and an ORM flush through the session hook leave identical rows.
+"""The services' Core writes and ORM writes through the session hook leave identical rows.
 
-The same random orders go both ways, on twin products with the same stock, status and limits:
-``place_order`` (Core, then ``order_created`` sent by itself) and ``session.add(Order(...))``
-(the hook checks the lines before the flush and sends ``order_created`` after it). Orders, lines,
-ledger rows, stock and errors must not tell the two apart (docs/architecture.md, "Why place_order skips the ORM flush").
+The same random orders, then the same random status changes, go both ways, on twin products with
+the same stock, status and limits:
+
+- placing: ``place_order`` (Core INSERTs, then ``order_created`` sent by itself) and
+  ``session.add(Order(...))`` (the hook checks the lines before the flush and sends
+  ``order_created`` after it);
+- changing status: ``change_status`` (locks, judges, sends ``order_status_changed`` itself, Core
+  UPDATE) and ``order.status = new`` flushed (the hook locks, judges and sends the same signal).
+
+Orders, lines, ledger rows, stock and errors must not tell the two apart (docs/architecture.md,
+"Why place_order skips the ORM flush").
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +27,7 @@ from shop.database import commit_unit_of_work
 from shop.errors import InventoryError
 from shop.extensions import db
 from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product, utcnow
-from shop.orders import place_order
+from shop.orders import change_status, place_order
 from tests.support.databases import ALL_BACKENDS, make_app
 
 # sku: (stock or None for no inventory row, status, max per order)
@@ -34,9 +42,10 @@ CATALOG = {
 LINES = st.lists(
     st.tuples(st.sampled_from(sorted(CATALOG)), st.sampled_from([1, 1, 2, 3, 4, 0, -1, 20_000])), max_size=4
 )
-ORDERS = st.lists(
-    st.tuples(LINES, st.sampled_from(["draft", "confirmed", "paid", "cancelled"])), min_size=1, max_size=5
-)
+STATUSES = st.sampled_from(["draft", "confirmed", "paid", "cancelled", "shipped"])
+ORDERS = st.lists(st.tuples(LINES, STATUSES), min_size=1, max_size=5)
+# (which placed order, by its position, modulo their number; the status it is moved to)
+CHANGES = st.lists(st.tuples(st.integers(0, 4), STATUSES), max_size=6)
 HOLD = utcnow() + timedelta(minutes=15)
 
 
@@ -79,16 +88,36 @@ def through_the_hook(lines, status, prefix):
     return order
 
 
-def outcome(place, lines, status, prefix):
-    """("placed", status) or ("refused", every problem without the twin's prefix)."""
+def change_through_the_service(order, status):
+    change_status(db.session, order, status, actor="twin")
+    return order
+
+
+def change_through_the_hook(order, status):
+    order.status = status
+    db.session.flush()
+    return order
+
+
+def outcome(work, prefix):
+    """("done", the order's status) or ("refused", the error's class and every problem without the prefix)."""
     try:
-        order = commit_unit_of_work(lambda: place(lines, status, prefix), actor="twin")
+        return "done", commit_unit_of_work(work, actor="twin").status
     except InventoryError as exc:
-        return "refused", sorted(
-            (p.code, (p.sku or "").removeprefix(prefix), p.requested, p.available, p.limit)
-            for p in exc.problems
+        return (
+            "refused",
+            type(exc).__name__,
+            sorted(
+                (p.code, (p.sku or "").removeprefix(prefix), p.requested, p.available, p.limit)
+                for p in exc.problems
+            ),
         )
-    return "placed", order.status
+
+
+def placed_orders(prefix):
+    """The orders placed on one twin's products, oldest first."""
+    mine = select(OrderItem.order_id).join(Product).where(Product.sku.startswith(prefix))
+    return db.session.scalars(select(Order).where(Order.id.in_(mine)).order_by(Order.id)).all()
 
 
 def rows_of(prefix):
@@ -143,8 +172,8 @@ def rows_of(prefix):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(orders=ORDERS)
-def test_core_inserts_and_an_orm_flush_leave_identical_rows(twin_app, orders):
+@given(orders=ORDERS, changes=CHANGES)
+def test_the_services_and_orm_writes_through_the_hook_leave_identical_rows(twin_app, orders, changes):
     with twin_app.app_context():
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(delete(table))
@@ -159,8 +188,16 @@ def test_core_inserts_and_an_orm_flush_leave_identical_rows(twin_app, orders):
         db.session.commit()
 
         for lines, status in orders:
-            assert outcome(through_core, lines, status, "CORE-") == outcome(
-                through_the_hook, lines, status, "ORM-"
-            )
+            core = outcome(partial(through_core, lines, status, "CORE-"), "CORE-")
+            orm = outcome(partial(through_the_hook, lines, status, "ORM-"), "ORM-")
+            assert core == orm
+        assert rows_of("CORE-") == rows_of("ORM-")
+
+        twins = list(zip(placed_orders("CORE-"), placed_orders("ORM-"), strict=True))
+        for position, status in changes if twins else ():
+            core_order, orm_order = twins[position % len(twins)]
+            core = outcome(partial(change_through_the_service, core_order, status), "CORE-")
+            orm = outcome(partial(change_through_the_hook, orm_order, status), "ORM-")
+            assert core == orm
         assert rows_of("CORE-") == rows_of("ORM-")
         db.session.rollback()
