@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from . import products, stock
+from . import products, search, stock
 from .database import commit_unit_of_work
 from .demo import seed_demo_catalog
 from .errors import InventoryError
@@ -455,8 +455,21 @@ def orders_show(number: str):
     click.echo("\n".join(describe(_order(number))))
 
 
+# -- catalog ---------------------------------------------------------------------------
+
+catalog_cli = AppGroup("catalog", help="The storefront's catalog.")
+
+
+@catalog_cli.command("reindex")
+def catalog_reindex():
+    """Rebuild every product's search terms, e.g. after products were written with plain SQL."""
+    indexed = commit_unit_of_work(lambda: search.rebuild_terms(db.session), actor=CLI_ACTOR)
+    click.echo(f"Indexed {indexed} product(s) for search.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(staff_cli)
     app.cli.add_command(inventory_cli)
     app.cli.add_command(orders_cli)
+    app.cli.add_command(catalog_cli)

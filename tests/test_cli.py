@@ -44,6 +44,7 @@ def test_every_command_has_help(runner):
         ["orders", "place"],
         ["orders", "set-status"],
         ["orders", "show"],
+        ["catalog", "reindex"],
     ):
         result = invoke(runner, *command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output and len(result.output.splitlines()) > 3

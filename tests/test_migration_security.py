@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-from shop import create_app
 from shop.extensions import db
 from shop.models import utcnow
-from tests.support.databases import ALL_BACKENDS, create_server_database, run_on_server
 
 USERS = sa.table(
     "users",
@@ -39,50 +36,37 @@ KEYS = sa.table(
 )
 
 
-@pytest.fixture(params=ALL_BACKENDS)
-def app_at_0004(request, tmp_path):
+@pytest.fixture
+def app_at_0004(unmigrated_app):
     """An app on a new database migrated to 0004 only, holding two staff users, a token and a key."""
-    drop: list[str] = []
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'at-0004.sqlite'}"
-    else:
-        url, drop = create_server_database(request.param, f"m0005_{os.getpid()}")
-    app = create_app({"TESTING": True, "DATABASE_URL": url})
-    try:
-        with app.app_context():
-            upgrade(revision="0004")
-            now = datetime(2026, 11, 1, 12, 0)
-            with db.engine.begin() as conn:
-                conn.execute(
-                    USERS.insert(),
-                    [
-                        {
-                            "id": 1,
-                            "email": "a@example.com",
-                            "password_hash": "x",
-                            "is_staff": True,
-                            "created_at": now,
-                        },
-                        {
-                            "id": 2,
-                            "email": "b@example.com",
-                            "password_hash": "x",
-                            "is_staff": True,
-                            "created_at": now,
-                        },
-                    ],
-                )
-                conn.execute(
-                    TOKENS.insert(),
-                    [{"id": 1, "user_id": 1, "token_hash": "0" * 64, "name": "old", "created_at": now}],
-                )
-                conn.execute(KEYS.insert(), [{"key": "k-1", "request_hash": "0" * 64, "created_at": now}])
-            yield app
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        if drop:
-            run_on_server(url, *drop)
+    upgrade(revision="0004")
+    now = datetime(2026, 11, 1, 12, 0)
+    with db.engine.begin() as conn:
+        conn.execute(
+            USERS.insert(),
+            [
+                {
+                    "id": 1,
+                    "email": "a@example.com",
+                    "password_hash": "x",
+                    "is_staff": True,
+                    "created_at": now,
+                },
+                {
+                    "id": 2,
+                    "email": "b@example.com",
+                    "password_hash": "x",
+                    "is_staff": True,
+                    "created_at": now,
+                },
+            ],
+        )
+        conn.execute(
+            TOKENS.insert(),
+            [{"id": 1, "user_id": 1, "token_hash": "0" * 64, "name": "old", "created_at": now}],
+        )
+        conn.execute(KEYS.insert(), [{"key": "k-1", "request_hash": "0" * 64, "created_at": now}])
+    return unmigrated_app
 
 
 def test_existing_rows_get_session_tokens_an_expiry_all_scopes_and_an_anonymous_owner(app_at_0004):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import sqlite3
+from contextlib import closing
 
 import pytest
-from flask_migrate import downgrade, upgrade
-from sqlalchemy import delete, inspect, select, text
+from flask_migrate import upgrade
+from sqlalchemy import delete, event, select, text
+from sqlalchemy.exc import OperationalError
 
-from shop import create_app, search
+from shop import search
 from shop.extensions import db
 from shop.models import Product, ProductSearchTerm, utcnow
 from shop.search import catalog_page, product_terms, query_words
@@ -122,46 +124,132 @@ def test_pages_of_24_in_name_order_and_the_last_page_past_the_end(session):
     assert list(pages) == [1, 2, 3, 4, 5, None, 15]
 
 
-def test_rebuilding_the_terms_finds_products_written_with_plain_sql(session):
+# -- flask catalog reindex: products written with plain SQL ------------------------------------
+
+
+def write_with_sql(session, *products):
+    """(sku, name) products written the way another system would: plain SQL, no session hook."""
+    session.execute(
+        text(
+            "INSERT INTO products (sku, name, price_cents, status, low_stock_threshold, created_at, updated_at)"
+            " VALUES (:sku, :name, 100, 'active', 5, :now, :now)"
+        ),
+        [{"sku": sku, "name": name, "now": utcnow()} for sku, name in products],
+    )
+    session.commit()
+
+
+def reindex(runner):
+    result = runner.invoke(args=["catalog", "reindex"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_reindex_finds_products_written_with_plain_sql(session, runner):
+    named(session, "TEA-1", "Sencha")
+    write_with_sql(session, ("TEA-2", "Matcha powder"))
+    assert found(session, "matcha") == []
+    assert reindex(runner) == "Indexed 2 product(s) for search.\n"
+    assert found(session, "matcha") == ["TEA-2"] and found(session, "tea") == ["TEA-2", "TEA-1"]
+
+
+def test_reindex_finds_a_product_renamed_with_plain_sql_by_its_new_name_only(session, runner):
     named(session, "TEA-1", "Sencha")
     session.execute(text("UPDATE products SET name = 'Assam' WHERE sku = 'TEA-1'"))
     session.commit()
-    assert found(session, "assam") == []
-    assert search.rebuild_terms(session) == 1
-    session.commit()
+    assert found(session, "assam") == [] and found(session, "sencha") == ["TEA-1"]
+    assert reindex(runner) == "Indexed 1 product(s) for search.\n"
     assert found(session, "assam") == ["TEA-1"] and found(session, "sencha") == []
+    assert terms_of(session, "TEA-1") == product_terms("TEA-1", "Assam")
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def empty_database(request, tmp_path):
-    from tests.support.databases import create_server_database, run_on_server
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # the servers' clients check foreign keys
+def test_reindex_forgets_the_terms_of_products_deleted_with_foreign_keys_off(session, runner):
+    named(session, "TEA-1", "Sencha", quantity=None)
+    named(session, "TEA-2", "Assam", quantity=None)
+    with closing(sqlite3.connect(db.engine.url.database)) as shell:  # SQLite's shell: foreign keys off
+        shell.execute("DELETE FROM products WHERE sku = 'TEA-1'")
+        shell.commit()
+    assert catalog_page(session, "tea", 1, 24).total == 2  # counted from the terms, though gone
+    session.rollback()
+    assert reindex(runner) == "Indexed 1 product(s) for search.\n"
+    assert catalog_page(session, "tea", 1, 24).total == 1
 
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'upgrade.sqlite'}"
-        return
-    url, drop = create_server_database(request.param, f"upgrade_{os.getpid()}")
-    yield url
-    run_on_server(url, *drop)
+
+def test_reindex_indexes_a_catalog_of_10000_products_in_batches_and_one_transaction(
+    session, runner, statements
+):
+    write_with_sql(session, *[(f"BULK-{i:05}", f"Bulk product {i}") for i in range(10_000)])
+    commits = []
+
+    def count_commit(connection):
+        commits.append(connection)
+
+    event.listen(db.engine, "commit", count_commit)
+    statements.clear()
+    try:
+        assert reindex(runner) == "Indexed 10000 product(s) for search.\n"
+    finally:
+        event.remove(db.engine, "commit", count_commit)
+    assert len(commits) == 1
+    batches = 10_000 // search.REINDEX_BATCH
+    assert (
+        sum(s.startswith("DELETE FROM product_search_terms") for s in statements) == batches + 1
+    )  # + orphans
+    assert catalog_page(session, "bulk", 1, 24).total == 10_000
+    session.rollback()
+    assert found(session, "09999") == ["BULK-09999"] and found(session, "product 5000") == ["BULK-05000"]
 
 
-def test_the_migration_finds_the_products_that_were_there_before_it(empty_database):
-    """0006 fills the terms of existing products; downgrading removes the table and the index."""
-    app = create_app({"TESTING": True, "DATABASE_URL": empty_database})
-    with app.app_context():
-        upgrade(revision="0004")
-        db.session.execute(
-            text(
-                "INSERT INTO products (sku, name, price_cents, status, low_stock_threshold, created_at, updated_at)"
-                " VALUES ('TEA-1', 'Grüner Tee', 100, 'active', 5, :now, :now)"
-            ),
-            {"now": utcnow()},
-        )
-        db.session.commit()
-        upgrade()
-        assert found(db.session, "grun tea-1") == ["TEA-1"]
-        downgrade(revision="0004")
-        assert "product_search_terms" not in inspect(db.engine).get_table_names()
-        assert "ix_products_name_sku" not in {i["name"] for i in inspect(db.engine).get_indexes("products")}
-        upgrade()
-        db.session.remove()
-        db.engine.dispose()
+def waits_for_a_lock(statements) -> bool:
+    """True if the SQL ``statements``, run in a connection of their own, wait for a lock over a second."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET lock_timeout = '1s'"))
+        else:
+            connection.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+        try:
+            for statement in statements:
+                connection.execute(text(statement), {"now": utcnow()})
+        except OperationalError as exc:  # lock timeout: 55P03 on PostgreSQL, 1205 on MariaDB
+            assert "lock" in str(exc).lower(), exc
+            return True
+        finally:
+            connection.rollback()
+    return False
+
+
+def test_a_reindex_under_way_holds_renames_back_but_not_orders(server_app):
+    with server_app.app_context():
+        product_id = add_product(db.session, "TEA-1", 10).id
+        search.rebuild_terms(db.session)  # not committed yet: its locks are held
+        try:
+            assert waits_for_a_lock([f"UPDATE products SET name = 'Assam' WHERE id = {product_id}"])
+            assert not waits_for_a_lock(
+                [
+                    "INSERT INTO orders (number, status, customer_name, customer_email, created_at, updated_at)"
+                    " VALUES ('N-1', 'confirmed', 'Ada', 'a@b.c', :now, :now)",
+                    "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
+                    f" SELECT id, {product_id}, 1, 100 FROM orders WHERE number = 'N-1'",
+                    "INSERT INTO inventory_movements (product_id, delta, quantity_after, reason, actor, created_at)"
+                    f" VALUES ({product_id}, -1, 9, 'order_placed', 'test', :now)",
+                    f"UPDATE inventory SET quantity = 9 WHERE product_id = {product_id}",
+                ]
+            )
+        finally:
+            db.session.rollback()
+
+
+def test_the_migration_finds_the_products_that_were_there_before_it(unmigrated_app):
+    """0006 fills the terms of existing products (tests/test_migrations.py takes it down and up again)."""
+    upgrade(revision="0005")
+    db.session.execute(
+        text(
+            "INSERT INTO products (sku, name, price_cents, status, low_stock_threshold, created_at, updated_at)"
+            " VALUES ('TEA-1', 'Grüner Tee', 100, 'active', 5, :now, :now)"
+        ),
+        {"now": utcnow()},
+    )
+    db.session.commit()
+    upgrade()
+    assert found(db.session, "grun tea-1") == ["TEA-1"]

@@ -139,14 +139,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("order_items", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_order_items_product_id"))
-        batch_op.drop_index(batch_op.f("ix_order_items_order_id"))
-
+    # Dropping a table drops its indexes: dropping an index first fails on MariaDB when a foreign key
+    # needs it (ix_order_items_order_id).
     op.drop_table("order_items")
-    with op.batch_alter_table("inventory_movements", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_inventory_movements_product_id"))
-
     op.drop_table("inventory_movements")
     op.drop_table("inventory")
     op.drop_table("users")

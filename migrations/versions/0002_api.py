@@ -61,11 +61,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idempotency_keys_order_id"))
-
+    # Dropping a table drops its indexes: dropping ix_idempotency_keys_order_id first fails on MariaDB,
+    # where the foreign key on order_id needs it.
     op.drop_table("idempotency_keys")
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
-
     op.drop_table("api_tokens")

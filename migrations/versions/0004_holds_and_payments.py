@@ -6,6 +6,7 @@ Create Date: 2026-11-29 18:00:00
 
 Adds ``orders.hold_expires_at`` (indexed: the sweeper looks for expired holds),
 ``products.max_per_order``, the ``hold_expired`` ledger reason and the ``payments`` table.
+Going down drops them all again; the ledger rows of released holds stay, as ``order_cancelled``.
 """
 
 import sqlalchemy as sa
@@ -60,10 +61,15 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_table("payments")
+    # Before this revision a cancelled order's stock came back as order_cancelled, the only reason
+    # there was for it: released holds keep their ledger rows (and the ledger its sums) under that
+    # name. First, so that nothing has changed yet if it fails (MariaDB cannot roll back DDL).
+    ledger = sa.table("inventory_movements", sa.column("reason", sa.String()))
+    op.execute(ledger.update().where(ledger.c.reason == "hold_expired").values(reason="order_cancelled"))
     with op.batch_alter_table("inventory_movements") as batch_op:
         batch_op.drop_constraint(op.f("ck_inventory_movements_reason_valid"), type_="check")
         batch_op.create_check_constraint("reason_valid", OLD_REASONS)
+    op.drop_table("payments")
     with op.batch_alter_table("products") as batch_op:
         batch_op.drop_constraint(op.f("ck_products_max_per_order_positive"), type_="check")
         batch_op.drop_column("max_per_order")

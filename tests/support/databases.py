@@ -5,7 +5,8 @@ database (the URL's name plus the process id), dropped at the end, so runs can o
 server that cannot be reached skips its tests on a developer machine and fails them under CI=true.
 
 Fixtures: ``database_urls``, ``app`` (one per backend), ``server_app`` (PostgreSQL and MariaDB),
-``session``, ``client``, ``runner`` and ``statements``. A test module that wants an app on other
+``session``, ``client``, ``runner``, ``statements`` and ``unmigrated_app`` (a new, empty database
+of each backend, for the migration tests). A test module that wants an app on other
 backends writes its own fixture with ``yield from make_app(database_urls(backend))``.
 """
 
@@ -132,6 +133,25 @@ def app(request, database_urls):
 def server_app(request, database_urls):
     """Like ``app``, but only on the servers whose row locks are real (PostgreSQL, MariaDB)."""
     yield from make_app(database_urls(request.param))
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def unmigrated_app(request, tmp_path):
+    """An app, in its app context, on a new database of each backend with no tables (dropped afterwards)."""
+    drop: list[str] = []
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'unmigrated.sqlite'}"
+    else:
+        url, drop = create_server_database(request.param, f"unmigrated_{os.getpid()}")
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    try:
+        with app.app_context():
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if drop:
+            run_on_server(url, *drop)
 
 
 @pytest.fixture
