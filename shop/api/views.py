@@ -25,8 +25,8 @@ from ..errors import (
     Problem,
 )
 from ..extensions import db
-from ..holds import commit_checkout, hold_until
-from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus, utcnow
+from ..holds import commit_checkout, hold_state, hold_until
+from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
 from ..products import FIELD_OF_CODE, ProductDetails, create_product, find_product, update_product
@@ -196,7 +196,7 @@ def order_out(order: Order) -> OrderOut:
         ),
         stock_committed_at=utc(order.stock_committed_at),
         hold_expires_at=utc(order.hold_expires_at),
-        hold_expired=order.hold_expires_at is not None and order.hold_expires_at < utcnow(),
+        hold_expired=hold_state(order).ran_out,
         created_at=utc(order.created_at),
         updated_at=utc(order.updated_at),
     )

@@ -71,8 +71,7 @@ def init_app(app: Flask) -> None:
         app.add_template_filter(getattr(presentation, name))
     app.add_template_global(item_count, "cart_count")  # the header's cart badge
     for name in (
-        "hold_note",
-        "minutes_left",
+        "staff_hold_note",
         "url_with",
         "status_note",
         "is_low_stock",

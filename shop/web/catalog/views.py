@@ -23,7 +23,7 @@ from ...payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, re
 from ...rate_limits import limit_checkout
 from ...search import MAX_QUERY_LENGTH, catalog_page, product_by_sku
 from ...stock import MAX_LINE_QUANTITY
-from ..presentation import availability, safe_next
+from ..presentation import availability, hold_note, safe_next
 from . import bp
 from . import cart as carts
 from .forms import QUANTITY_PREFIX, AddToCartForm, CartForm, CheckoutForm, DemoPaymentForm, RemoveFromCartForm
@@ -307,7 +307,15 @@ def _order_or_404(number: str) -> Order:
 @bp.get("/orders/<number>")
 def order(number: str):
     """An order's lines, totals, status and hold; the unguessable number is the key. Never writes."""
-    return render_template("catalog/order.html", order=_order_or_404(number), pay_form=DemoPaymentForm())
+    found = _order_or_404(number)
+    hold = hold_note(found)
+    return render_template(
+        "catalog/order.html",
+        order=found,
+        hold=hold,
+        offer_demo_payment=hold is not None and hold.payable and current_app.config["SHOP_DEMO_PAYMENTS"],
+        pay_form=DemoPaymentForm(),
+    )
 
 
 @bp.post("/orders/<number>/pay")
