@@ -30,7 +30,7 @@ def _refused(exc: InventoryError) -> click.ClickException:
 
 
 def _product(sku: str) -> Product:
-    product = db.session.scalar(select(Product).where(Product.sku == sku))
+    product = products.find_product(db.session, sku)
     if product is None:
         raise click.ClickException(f"There is no product {sku}.")
     return product

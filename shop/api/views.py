@@ -160,13 +160,8 @@ def _find_order(number: str) -> Order:
 
 
 def _find_product(sku: str) -> Product:
-    if _clean_path_value(sku, 64):
-        product = db.session.scalar(
-            select(Product).where(Product.sku == sku).options(selectinload(Product.inventory))
-        )
-        # MariaDB compares case- and trailing-space-insensitively: insist on the exact SKU.
-        if product is not None and product.sku == sku:
-            return product
+    if _clean_path_value(sku, 64) and (product := find_product(db.session, sku)) is not None:
+        return product
     raise ApiError(404, f"There is no product {sku}.", code="product_not_found")
 
 

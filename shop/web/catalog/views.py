@@ -20,8 +20,9 @@ from ...holds import commit_checkout, hold_until
 from ...models import Order, Product
 from ...orders import find_order, place_order
 from ...payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment
+from ...products import find_product
 from ...rate_limits import limit_checkout
-from ...search import MAX_QUERY_LENGTH, catalog_page, product_by_sku
+from ...search import MAX_QUERY_LENGTH, catalog_page
 from ...stock import MAX_LINE_QUANTITY
 from ..presentation import availability, hold_note, safe_next
 from . import bp
@@ -73,7 +74,7 @@ def _add_form(form: AddToCartForm | None = None) -> dict:
 
 
 def _product_or_404(sku: str) -> Product:
-    product = product_by_sku(db.session, sku)
+    product = find_product(db.session, sku)
     if product is None:
         abort(
             404,
@@ -102,7 +103,7 @@ def add_to_cart():
     """Add a quantity of one product; back to the page the form was on (or the product's page)."""
     form = AddToCartForm()
     if not form.validate():
-        if form.sku.data and (product := product_by_sku(db.session, form.sku.data)) is not None:
+        if form.sku.data and (product := find_product(db.session, form.sku.data)) is not None:
             flash("\n".join(["Please check the quantity:", *_field_errors(form)]), "error")
             return _render_product(product, form, 422)
         abort(400, description="This form is incomplete or has expired. Please go back and try again.")

@@ -26,7 +26,7 @@ from ...extensions import db
 from ...holds import release_expired_holds
 from ...models import Inventory, InventoryMovement, Order, OrderItem, OrderStatus, Product, utcnow
 from ...orders import change_status, find_order
-from ...products import create_product, update_product
+from ...products import create_product, find_product, update_product
 from ...rate_limits import limit_login_per_address, limit_login_per_email
 from ...stock import adjust_stock
 from ..presentation import safe_next
@@ -159,9 +159,7 @@ def stock():
 
 
 def _product_or_404(sku: str) -> Product:
-    product = db.session.scalar(
-        select(Product).where(Product.sku == sku).options(selectinload(Product.inventory))
-    )
+    product = find_product(db.session, sku)
     if product is None:
         abort(404, description=f"There is no product with SKU {sku}.")
     return product
@@ -393,9 +391,7 @@ def movements_csv():
         .limit(CSV_BATCH)
     )
     if sku:
-        if db.session.scalar(select(Product.id).where(Product.sku == sku)) is None:
-            abort(404, description=f"There is no product with SKU {sku}.")
-        stmt = stmt.where(Product.sku == sku)
+        stmt = stmt.where(InventoryMovement.product_id == _product_or_404(sku).id)
     if start:
         stmt = stmt.where(InventoryMovement.created_at >= start)
     if end:
