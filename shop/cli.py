@@ -186,7 +186,7 @@ def inventory_list():
     click.echo(f"{'SKU':<16} {'STATUS':<12} {'ON HAND':>7}  NAME")
     for p in products:
         on_hand = p.inventory.quantity if p.inventory else None
-        low = " (low)" if on_hand is not None and on_hand <= p.low_stock_threshold else ""
+        low = " (low)" if stock.stock_is_low(on_hand, p.low_stock_threshold) else ""
         click.echo(f"{p.sku:<16} {p.status:<12} {'-' if on_hand is None else on_hand:>7}  {p.name}{low}")
 
 

@@ -15,12 +15,14 @@ from .rules import (
     MAX_ADJUSTMENT,
     MAX_LINE_QUANTITY,
     MAX_LINES,
+    STOCK_IS_LOW,
     Availability,
     StockChange,
     StockRow,
     availability,
     ordered_quantities,
     quantity_problem,
+    stock_is_low,
 )
 from .service import (
     actor_of,
@@ -38,6 +40,7 @@ __all__ = [
     "MAX_ADJUSTMENT",
     "MAX_LINES",
     "MAX_LINE_QUANTITY",
+    "STOCK_IS_LOW",
     "StockChange",
     "StockRow",
     "actor_of",
@@ -50,5 +53,6 @@ __all__ = [
     "record_initial_stock",
     "return_stock",
     "set_stock",
+    "stock_is_low",
     "take_stock",
 ]

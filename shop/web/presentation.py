@@ -16,7 +16,7 @@ from ..errors import Problem
 from ..holds import HoldState, hold_state
 from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
-from ..stock import Availability
+from ..stock import Availability, stock_is_low
 from ..stock import availability as stock_availability
 
 
@@ -48,9 +48,8 @@ def on_hand(product: Product) -> int | None:
 
 
 def is_low_stock(product: Product) -> bool:
-    """At or below its low-stock threshold (the rule of the CLI list and the low-stock notice)."""
-    quantity = on_hand(product)
-    return quantity is not None and quantity <= product.low_stock_threshold
+    """The staff pages' low-stock flag (the rule is ``shop.stock.stock_is_low``)."""
+    return stock_is_low(on_hand(product), product.low_stock_threshold)
 
 
 def availability(product: Product) -> Badge:

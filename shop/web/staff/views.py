@@ -28,7 +28,7 @@ from ...models import Inventory, InventoryMovement, Order, OrderItem, OrderStatu
 from ...orders import change_status, find_order
 from ...products import create_product, find_product, update_product
 from ...rate_limits import limit_login_per_address, limit_login_per_email
-from ...stock import adjust_stock
+from ...stock import STOCK_IS_LOW, adjust_stock
 from ..presentation import safe_next
 from . import bp
 from .auth import authenticate, end_session, require_staff, staff_actor, start_session
@@ -141,7 +141,7 @@ def stock():
             )
         )
     if low_only:
-        stmt = stmt.where(Inventory.quantity <= Product.low_stock_threshold)
+        stmt = stmt.where(STOCK_IS_LOW)
     column = STOCK_SORTS[sort]
     stmt = stmt.order_by(column.desc() if descending else column.asc(), Product.sku)
     pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
