@@ -33,7 +33,9 @@ from ..products import FIELD_OF_CODE, ProductDetails, create_product, find_produ
 from ..rate_limits import limit_api_checkout
 from . import idempotency
 from .auth import Caller, authenticate, insufficient_scope, require_scope
+from .contract import API_PREFIX, DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 from .models import ORDERS_WRITE, READ, STOCK_WRITE, IdempotencyKey
+from .openapi import build_document
 from .problems import ApiError, init_blueprint, problem_item
 from .schemas import (
     AdjustmentCreate,
@@ -55,16 +57,12 @@ from .schemas import (
     validation_problems,
 )
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 init_blueprint(bp)
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as in the OpenAPI document
-MAX_PAGE = 1_000_000
-MAX_PER_PAGE = 100
-DEFAULT_PER_PAGE = 20
 
 
 @bp.before_request
@@ -508,8 +506,6 @@ def list_movements(sku: str):
 
 @bp.get("/openapi.json")
 def openapi_document():
-    from .openapi import build_document
-
     doc = current_app.extensions.get("shop.api.openapi")
     if doc is None:
         doc = current_app.extensions["shop.api.openapi"] = json.dumps(build_document())

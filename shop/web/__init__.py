@@ -13,13 +13,12 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ..api.contract import is_api_path
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..extensions import login_manager
 from ..rate_limits import retry_after
 from . import presentation
 from .catalog.cart import item_count
-
-API_PREFIX = "/api/"
 
 # No external sources at all: the pages work offline and nothing can be injected from elsewhere.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -106,7 +105,7 @@ def init_login(app: Flask) -> None:
 
 def render_http_error(error: HTTPException):
     """A friendly HTML page for 4xx/5xx errors; never a stack trace or exception text."""
-    if request.path.startswith(API_PREFIX):
+    if is_api_path(request.path):
         return error  # the API answers in its own format
     if error.code is None or error.code >= 500:
         code, message = 500, None  # Flask has logged the exception; the page never shows it
