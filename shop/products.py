@@ -17,8 +17,7 @@ from .errors import InvalidProduct, Problem
 from .extensions import DbSession
 from .models import Inventory, Product, ProductStatus
 from .search import with_stock
-from .stock import MAX_ADJUSTMENT, MAX_LINE_QUANTITY
-from .stock.rules import is_whole_number
+from .stock import MAX_ADJUSTMENT, MAX_LINE_QUANTITY, is_whole_number
 
 SKU_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NAME_LENGTH = 200

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
 
@@ -24,11 +24,13 @@ from ...products import find_product
 from ...rate_limits import limit_checkout
 from ...search import MAX_QUERY_LENGTH, catalog_page
 from ...stock import MAX_LINE_QUANTITY
+from ..inputs import refuse_nul_characters
 from ..presentation import availability, hold_note, safe_next
-from . import bp
 from . import cart as carts
 from .forms import QUANTITY_PREFIX, AddToCartForm, CartForm, CheckoutForm, DemoPaymentForm, RemoveFromCartForm
 
+bp = Blueprint("catalog", __name__)
+bp.before_request(refuse_nul_characters)
 CUSTOMER_ACTOR = "customer"
 REFUSED_HEADING = "We couldn't place your order:"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import (
+    Blueprint,
     Response,
     abort,
     current_app,
@@ -29,8 +30,8 @@ from ...orders import change_status, find_order
 from ...products import create_product, find_product, update_product
 from ...rate_limits import limit_login_per_address, limit_login_per_email
 from ...stock import STOCK_IS_LOW, adjust_stock
+from ..inputs import refuse_nul_characters
 from ..presentation import safe_next
-from . import bp
 from .auth import authenticate, end_session, require_staff, staff_actor, start_session
 from .chart import stock_chart
 from .forms import (
@@ -54,6 +55,8 @@ STOCK_SORTS = {
     "on_hand": func.coalesce(Inventory.quantity, -1),  # not stocked sorts below zero
 }
 
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.before_request(refuse_nul_characters)
 bp.before_request(require_staff)
 
 
