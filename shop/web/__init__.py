@@ -66,11 +66,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, render_http_error)
     app.register_error_handler(DBAPIError, render_database_error)
     app.after_request(add_security_headers)
-    for name in ("money", "timestamp"):
+    for name in ("money", "timestamp", "count_of"):
         app.add_template_filter(getattr(presentation, name))
     app.add_template_global(item_count, "cart_count")  # the header's cart badge
     for name in (
         "staff_hold_note",
+        "last_page_note",
+        "delta_class",
         "url_with",
         "status_note",
         "is_low_stock",

@@ -197,6 +197,22 @@ def timestamp(value: datetime | None, zone: bool = True) -> str:
     return f"{value:%Y-%m-%d %H:%M}" + (" UTC" if zone else "")
 
 
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 product``, ``3 products``; ``plural`` where adding an "s" is wrong (``1 product matches``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def last_page_note(pages: int, searching: bool) -> str:
+    """What the catalog says when asked for a page past its last one (it shows the last one)."""
+    there = "There is only 1 page" if pages == 1 else f"There are only {pages} pages"
+    return there + (" of results" if searching else "") + ": here is the last one."
+
+
+def delta_class(delta: int) -> str:
+    """The CSS class of a ledger row's change: stock came in, or went out."""
+    return "delta-up" if delta > 0 else "delta-down"
+
+
 def reason_label(reason: str) -> str:
     """``order_placed`` → ``Order placed``."""
     return reason.replace("_", " ").capitalize()

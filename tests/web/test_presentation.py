@@ -10,8 +10,11 @@ from shop.models import Inventory, Order, Product
 from shop.orders import TRANSITIONS
 from shop.web.presentation import (
     availability,
+    count_of,
+    delta_class,
     hold_note,
     is_low_stock,
+    last_page_note,
     money,
     order_actions,
     safe_next,
@@ -128,6 +131,21 @@ def test_staff_see_the_time_left_or_the_expiry_of_an_unpaid_hold_only():
 )
 def test_money(cents, text):
     assert money(cents) == text
+
+
+def test_counts_of_things_agree_in_number():
+    assert [count_of(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert count_of(1, "product matches", "products match") == "1 product matches"
+    assert count_of(60, "product matches", "products match") == "60 products match"
+
+
+def test_the_note_for_a_page_past_the_end():
+    assert last_page_note(1, searching=False) == "There is only 1 page: here is the last one."
+    assert last_page_note(3, searching=True) == "There are only 3 pages of results: here is the last one."
+
+
+def test_a_ledger_change_is_up_or_down():
+    assert (delta_class(5), delta_class(-1)) == ("delta-up", "delta-down")
 
 
 @pytest.mark.parametrize(

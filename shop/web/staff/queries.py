@@ -25,6 +25,7 @@ STOCK_SORTS = {
 }
 AWAITING_PAYMENT = "awaiting"  # the order list's filter of unpaid holds, beside the statuses
 ORDER_FILTERS = frozenset({*OrderStatus, AWAITING_PAYMENT})
+ALL_ORDERS = "all"  # the count of the unfiltered list
 
 
 def stock_table(search: str, sort: str, *, descending: bool, low_only: bool) -> Select[Product]:
@@ -86,11 +87,10 @@ def order_list(status: str | None) -> Select[Order]:
 
 
 def order_counts(session: DbSession) -> dict[str, int]:
-    """How many orders each status has, and how many are unpaid holds (``AWAITING_PAYMENT``)."""
-    counts = {
-        status: int(n)
-        for status, n in session.execute(select(Order.status, func.count()).group_by(Order.status))
-    }
+    """Orders per status, unpaid holds (``AWAITING_PAYMENT``, confirmed ones too) and all (``ALL_ORDERS``)."""
+    per_status = session.execute(select(Order.status, func.count()).group_by(Order.status))
+    counts = {status: int(n) for status, n in per_status}
+    counts[ALL_ORDERS] = sum(counts.values())
     counts[AWAITING_PAYMENT] = session.scalar(unpaid_holds(select(func.count()).select_from(Order))) or 0
     return counts
 
