@@ -55,7 +55,7 @@ class HoldState(StrEnum):
 
 
 def hold_state(order: Order, now: datetime | None = None) -> HoldState:
-    """Where ``order``'s hold stands at ``now``: the one comparison of ``hold_expires_at`` with the clock.
+    """Where ``order``'s hold stands at ``now``; every reader of one order asks this (SQL: ``expired_holds``).
 
     A cancelled order keeps its ``hold_expires_at`` only when it was released (``shop.observer``
     clears it on payment and on any other cancellation).
