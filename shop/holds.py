@@ -51,6 +51,7 @@ class HoldState(StrEnum):
 
     @property
     def ran_out(self) -> bool:
+        """Expired, released or not (the API's ``hold_expired``)."""
         return self in (HoldState.EXPIRED, HoldState.RELEASED)
 
 
