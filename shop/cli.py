@@ -18,7 +18,7 @@ from .database import commit_unit_of_work
 from .demo import seed_demo_catalog
 from .errors import InventoryError
 from .extensions import db
-from .holds import is_expired, release_expired_holds
+from .holds import HoldState, hold_state, release_expired_holds
 from .models import Inventory, InventoryMovement, MovementReason, Order, OrderStatus, Product, User, utcnow
 from .orders import change_status, find_order, place_order
 
@@ -30,7 +30,7 @@ def _refused(exc: InventoryError) -> click.ClickException:
 
 
 def _product(sku: str) -> Product:
-    product = db.session.scalar(select(Product).where(Product.sku == sku))
+    product = products.find_product(db.session, sku)
     if product is None:
         raise click.ClickException(f"There is no product {sku}.")
     return product
@@ -186,7 +186,7 @@ def inventory_list():
     click.echo(f"{'SKU':<16} {'STATUS':<12} {'ON HAND':>7}  NAME")
     for p in products:
         on_hand = p.inventory.quantity if p.inventory else None
-        low = " (low)" if on_hand is not None and on_hand <= p.low_stock_threshold else ""
+        low = " (low)" if stock.stock_is_low(on_hand, p.low_stock_threshold) else ""
         click.echo(f"{p.sku:<16} {p.status:<12} {'-' if on_hand is None else on_hand:>7}  {p.name}{low}")
 
 
@@ -365,7 +365,21 @@ def parse_item(value: str) -> tuple[str, int]:
     return sku.strip(), quantity
 
 
+def hold_line(order: Order) -> str | None:
+    """The order's hold as the CLI says it (``shop.holds.hold_state`` decides), or None if it is no hold."""
+    state = hold_state(order)
+    if state is HoldState.NONE:
+        return None
+    until = f"{order.hold_expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    return {
+        HoldState.LIVE: f"Hold: live until {until}",
+        HoldState.EXPIRED: f"Hold: expired at {until}, not released yet",
+        HoldState.RELEASED: f"Hold: released, it expired at {until}",
+    }[state]
+
+
 def describe(order: Order) -> list[str]:
+    """What ``flask orders show`` prints: status, customer, lines, total, stock taken, hold."""
     lines = [
         f"Order {order.number}: {order.status}",
         f"Customer: {order.customer_name} <{order.customer_email}>",
@@ -378,9 +392,8 @@ def describe(order: Order) -> list[str]:
     lines.append(f"Total: {_money(order.total_cents)}")
     if order.stock_committed_at:
         lines.append(f"Stock taken at {order.stock_committed_at:%Y-%m-%d %H:%M:%S} UTC")
-    if order.hold_expires_at:
-        state = "expired" if is_expired(order) else "held"
-        lines.append(f"Hold: {state}, until {order.hold_expires_at:%Y-%m-%d %H:%M:%S} UTC")
+    if (hold := hold_line(order)) is not None:
+        lines.append(hold)
     return lines
 
 

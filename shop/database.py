@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
-from .extensions import db
+from .extensions import DbSession, db
 from .models import OrderItem
 
 T = TypeVar("T")
@@ -139,22 +139,29 @@ def _check_postgresql_connections(engine: Engine) -> None:
                 raise DisconnectionError(f"pooled connection failed its ping: {type(exc).__name__}") from exc
 
 
-def number_sqlite_order_items(session: Session, flush_context, instances) -> None:
-    """Give new order lines their ids before an INSERT on SQLite.
+_LAST_ORDER_ITEM_ID = select(func.max(OrderItem.id))
 
-    SQLite cannot return generated ids of a multi-row INSERT in order, so the ORM would
-    insert lines one statement each. A unit of work holds the write lock from ``BEGIN
-    IMMEDIATE``, so the next ids are ours to hand out and the lines go in one
-    ``executemany``: an order costs the same statements whatever its number of lines. (A
-    write outside a unit of work that raced another writer would fail on SQLite's snapshot
-    check, never reuse an id.)
+
+def next_sqlite_order_item_ids(session: DbSession, count: int) -> range:
+    """The next ``count`` order-line ids on SQLite, handed out under the unit of work's write lock.
+
+    SQLite cannot return the generated ids of a multi-row INSERT in order, so lines would go in
+    one statement each. A unit of work holds the write lock from ``BEGIN IMMEDIATE``, so the
+    next ids are ours and the lines go in one ``executemany``: an order costs the same
+    statements whatever its number of lines. (A write outside a unit of work that raced another
+    writer would fail on SQLite's snapshot check, never reuse an id.)
     """
+    first = (session.scalar(_LAST_ORDER_ITEM_ID) or 0) + 1
+    return range(first, first + count)
+
+
+def number_sqlite_order_items(session: Session, flush_context, instances) -> None:
+    """Give the new order lines of an ORM flush their ids before the INSERT, on SQLite."""
     items = [obj for obj in session.new if isinstance(obj, OrderItem) and obj.id is None]
     if not items or session.get_bind(mapper=inspect(OrderItem)).dialect.name != "sqlite":
         return
-    next_id = (session.scalar(select(func.max(OrderItem.id))) or 0) + 1
-    for offset, item in enumerate(items):
-        item.id = next_id + offset
+    for item, item_id in zip(items, next_sqlite_order_item_ids(session, len(items)), strict=True):
+        item.id = item_id
 
 
 def init_app(app: Flask) -> None:

@@ -35,7 +35,6 @@ from sqlalchemy.orm import SessionTransaction, attributes
 from . import orders, search, signals, stock
 from .extensions import DbSession, db
 from .models import Inventory, MovementReason, Order, OrderItem, Product, utcnow
-from .stock import journal
 
 
 def _changed(obj: object, attr: str) -> tuple[Any, Any] | None:
@@ -112,7 +111,7 @@ def after_flush(session: DbSession, flush_context: object) -> None:
 
 def after_commit(session: DbSession) -> None:
     orders.forget_written(session, rolled_back=False)
-    changes = journal.pop(session)
+    changes = stock.pop_changes(session)
     if not changes:
         return
     app = signals.sender()
@@ -123,7 +122,7 @@ def after_commit(session: DbSession) -> None:
 
 
 def after_soft_rollback(session: DbSession, previous_transaction: SessionTransaction) -> None:
-    journal.discard(session)
+    stock.discard_changes(session)
     if not previous_transaction.nested:  # a savepoint's rollback leaves the enclosing transaction's rows
         orders.forget_written(session, rolled_back=True)
 

@@ -9,7 +9,7 @@ row per product, by the actor ``system``. Three triggers call it:
 - a payment notification for an expired hold (``shop.payments``).
 
 Reads never release anything: pages and the API show an expired hold as expired
-(``is_expired``) until one of these runs.
+(``hold_state``) until one of these runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 from flask import current_app
@@ -30,6 +31,7 @@ from .extensions import DbSession, db
 from .models import MovementReason, Order, OrderItem, OrderStatus, Product, utcnow
 
 T = TypeVar("T")
+S = TypeVar("S", bound=Select)
 SYSTEM_ACTOR = "system"
 BATCH = 100  # holds released per transaction by the sweeper
 
@@ -39,18 +41,49 @@ def hold_until(now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(minutes=current_app.config["SHOP_HOLD_MINUTES"])
 
 
+class HoldState(StrEnum):
+    """Where an order's hold stands; pages, the API and the CLI each say it in their words."""
+
+    NONE = "none"  # not a hold: a staff order, a draft, a paid order, a cancellation that was no release
+    LIVE = "live"  # confirmed and ``hold_expires_at`` still ahead: it can be paid
+    EXPIRED = "expired"  # confirmed and run out, not released yet (reading never releases)
+    RELEASED = "released"  # cancelled when it ran out: its stock came back as ``hold_expired``
+
+    @property
+    def ran_out(self) -> bool:
+        """Expired, released or not (the API's ``hold_expired``)."""
+        return self in (HoldState.EXPIRED, HoldState.RELEASED)
+
+
+def hold_state(order: Order, now: datetime | None = None) -> HoldState:
+    """Where ``order``'s hold stands at ``now``; every reader of one order asks this (SQL: ``expired_holds``).
+
+    A cancelled order keeps its ``hold_expires_at`` only when it was released (``shop.observer``
+    clears it on payment and on any other cancellation).
+    """
+    until = order.hold_expires_at
+    if until is None:
+        return HoldState.NONE
+    if order.status == OrderStatus.CANCELLED:
+        return HoldState.RELEASED
+    if order.status != OrderStatus.CONFIRMED:
+        return HoldState.NONE
+    return HoldState.EXPIRED if until < (now or utcnow()) else HoldState.LIVE
+
+
 def is_expired(order: Order, now: datetime | None = None) -> bool:
-    """A confirmed order whose hold has run out (and is not released yet)."""
-    return (
-        order.status == OrderStatus.CONFIRMED
-        and order.hold_expires_at is not None
-        and order.hold_expires_at < (now or utcnow())
-    )
+    """A confirmed order whose hold has run out and is not released yet."""
+    return hold_state(order, now) is HoldState.EXPIRED
+
+
+def unpaid_holds(stmt: S) -> S:
+    """Only unpaid holds (``LIVE`` or ``EXPIRED``): confirmed orders with an expiry."""
+    return stmt.where(Order.status == OrderStatus.CONFIRMED, Order.hold_expires_at.is_not(None))
 
 
 def expired_holds(now: datetime, skus: Collection[str] | None = None) -> Select[Order]:
-    """Expired holds, oldest first; only those with a line of one of ``skus`` when given."""
-    stmt = select(Order).where(Order.status == OrderStatus.CONFIRMED, Order.hold_expires_at < now)
+    """Expired holds (``EXPIRED`` in SQL), oldest first; only those with a line of one of ``skus`` when given."""
+    stmt = unpaid_holds(select(Order)).where(Order.hold_expires_at < now)
     if skus is not None:
         on_products = select(OrderItem.order_id).join(Product).where(Product.sku.in_(list(skus)))
         stmt = stmt.where(Order.id.in_(on_products))

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, inspect, select, text, update
+from sqlalchemy import Table, bindparam, insert, inspect, select, text, update
 from sqlalchemy.orm import attributes, make_transient_to_detached, selectinload
 
 from . import signals, stock
+from .database import next_sqlite_order_item_ids
 from .errors import InvalidStatusTransition, InventoryError, OrderLocked, Problem
 from .extensions import DbSession
 from .models import MovementReason, Order, OrderItem, OrderStatus, Product, utcnow
@@ -204,8 +205,8 @@ def _insert(session: DbSession, order: Order) -> None:
 
     PostgreSQL: one statement for both. Elsewhere, one for the order and one for the lines,
     whatever their number: MariaDB returns their ids in order; SQLite cannot, so the ids are
-    handed out under the unit of work's write lock, as ``shop.database.number_sqlite_order_items``
-    does for the ORM.
+    handed out under the unit of work's write lock (``shop.database.next_sqlite_order_item_ids``),
+    as for an ORM flush.
     """
     now = utcnow()
     order.created_at = order.updated_at = now
@@ -228,8 +229,7 @@ def _insert(session: DbSession, order: Order) -> None:
         if not rows:
             ids = []
         elif dialect == "sqlite":
-            first = (session.scalar(select(func.max(OrderItem.id))) or 0) + 1
-            ids = list(range(first, first + len(rows)))
+            ids = list(next_sqlite_order_item_ids(session, len(rows)))
             session.execute(_INSERT_LINES, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         else:
             ids = list(session.execute(_INSERT_LINES_RETURNING, rows).scalars())

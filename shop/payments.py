@@ -111,11 +111,12 @@ def record_payment(session: DbSession, notice: PaymentNotice, *, currency: str) 
             "amount_mismatch",
             f"Order {order.number} totals {order.total_cents} cents, not {notice.amount_cents}.",
         )
-    if status == OrderStatus.CANCELLED and order.hold_expires_at is not None:
+    hold = holds.hold_state(order)  # of the order as locked: lock_order refreshed what it reads
+    if hold is holds.HoldState.RELEASED:
         return PaymentResult(Outcome.HOLD_EXPIRED, order, None)
     if status != OrderStatus.CONFIRMED:
         raise PaymentRefused("not_payable", f"Order {order.number} is {status}: it cannot be paid.")
-    if order.hold_expires_at is not None and order.hold_expires_at < utcnow():
+    if hold is holds.HoldState.EXPIRED:
         holds.release_hold(session, order)
         return PaymentResult(Outcome.HOLD_EXPIRED, order, None)
     orders.move_locked_order(session, order, status, OrderStatus.PAID, actor=PAYMENT_ACTOR)

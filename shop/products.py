@@ -13,13 +13,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from .errors import InvalidProduct, Problem
 from .extensions import DbSession
 from .models import Inventory, Product, ProductStatus
-from .stock import MAX_ADJUSTMENT, MAX_LINE_QUANTITY
-from .stock.rules import is_whole_number
+from .search import with_stock
+from .stock import MAX_ADJUSTMENT, MAX_LINE_QUANTITY, is_whole_number
 
 SKU_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NAME_LENGTH = 200
@@ -129,8 +127,13 @@ class ProductDetails:
 
 
 def find_product(session: DbSession, sku: str) -> Product | None:
-    """The product with exactly this SKU (MariaDB's collation would forgive case and trailing spaces)."""
-    product = session.scalar(select(Product).where(Product.sku == sku))
+    """The product with exactly this SKU, with its stock (one statement); the lookup of every edge.
+
+    ``products.sku`` is ``utf8mb4_bin`` on MariaDB (``models.exact_string``): case counts there, but
+    the collation pads, so ``'TEA '`` would find ``TEA``. Only the comparison in Python is exact
+    on every database.
+    """
+    product = session.scalars(with_stock().where(Product.sku == sku)).one_or_none()
     return product if product is not None and product.sku == sku else None
 
 
@@ -139,7 +142,7 @@ def new_product_problems(
 ) -> list[Problem]:
     """Every problem of creating ``sku`` with ``details`` and ``initial_stock`` units, the SKU's first."""
     problems = [p for p in (sku_problem(sku),) if p is not None]
-    if not problems and session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
+    if not problems and isinstance(sku, str) and find_product(session, sku) is not None:
         problems.append(Problem("duplicate_sku", f"There is already a product {sku}.", sku=str(sku)))
     problems += details.problems()
     if (problem := stock_problem(initial_stock)) is not None:

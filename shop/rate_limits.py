@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from flask import current_app, request
 from flask_limiter import Limiter
@@ -43,20 +44,19 @@ def retry_after() -> str:
     return str(max(1, math.ceil(reset_time - time.time())))
 
 
-def _staff_token() -> bool:
-    from .api.auth import authenticate  # a bad token raises its 401 here, before any count
+def limit_checkout_unless(exempt: Callable[[], bool] | None = None):
+    """The checkout limit, as a view decorator; requests for which ``exempt()`` is true are not counted.
 
-    return authenticate().is_staff
+    Every checkout view shares one count per address, whatever its blueprint. The API passes
+    its own exemption (staff tokens), so that this module knows nothing of the API.
+    """
+    return limiter.shared_limit(
+        checkout_limit, "checkout", methods=["POST"], exempt_when=exempt, error_message=CHECKOUT_MESSAGE
+    )
 
 
-# Decorators for the views; a view may carry several (each counts separately). Web and API
-# checkouts share one count per address; staff tokens are not limited.
-limit_checkout = limiter.shared_limit(
-    checkout_limit, "checkout", methods=["POST"], error_message=CHECKOUT_MESSAGE
-)
-limit_api_checkout = limiter.shared_limit(
-    checkout_limit, "checkout", methods=["POST"], exempt_when=_staff_token, error_message=CHECKOUT_MESSAGE
-)
+# Decorators for the views; a view may carry several (each counts separately).
+limit_checkout = limit_checkout_unless()
 limit_login_per_address = limiter.limit(login_limit, methods=["POST"], error_message=LOGIN_MESSAGE)
 limit_login_per_email = limiter.limit(
     login_limit, methods=["POST"], key_func=login_email, error_message=LOGIN_MESSAGE

@@ -275,9 +275,3 @@ def catalog_page(session: DbSession, query: str, page: int, per_page: int) -> Ca
     window = {"limit": per_page, "offset": (shown - 1) * per_page}
     items = list(session.scalars(listing, ranges | window)) if total else []
     return CatalogPage(items, total, shown, per_page, requested_page=max(page, 1), words=found)
-
-
-def product_by_sku(session: DbSession, sku: str) -> Product | None:
-    """One product with its stock, by its exact SKU (one statement)."""
-    product = session.scalars(with_stock().where(Product.sku == sku)).one_or_none()
-    return product if product is not None and product.sku == sku else None

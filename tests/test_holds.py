@@ -12,7 +12,7 @@ from shop.cli import ledger_mismatches
 from shop.database import commit_unit_of_work
 from shop.errors import InsufficientStock
 from shop.extensions import db
-from shop.holds import commit_checkout, hold_until, is_expired, release_expired_holds
+from shop.holds import HoldState, commit_checkout, hold_state, hold_until, is_expired, release_expired_holds
 from shop.models import Order, utcnow
 from shop.orders import change_status, place_order
 from tests.support.factories import add_product, place_hold
@@ -59,15 +59,16 @@ def test_drafts_and_paid_orders_are_not_holds(session, status):
     assert order.hold_expires_at is None
 
 
-def test_paying_a_hold_clears_it_and_keeps_its_stock(session, clock):
+@pytest.mark.parametrize("status, stock_left", [("paid", 8), ("cancelled", 10)])
+def test_paying_or_cancelling_a_hold_ends_it(session, clock, status, stock_left):
     add_product(session, "TEA", 10)
     order = place_hold(session, ("TEA", 2))
-    change_status(session, order, "paid", actor="test")
+    change_status(session, order, status, actor="test")
     session.commit()
     clock.shift(LATER)
-    assert order.hold_expires_at is None and not is_expired(order)
+    assert order.hold_expires_at is None and hold_state(order) is HoldState.NONE and not is_expired(order)
     assert release_expired_holds().orders == 0
-    assert stock_of(session, "TEA") == 8
+    assert stock_of(session, "TEA") == stock_left
 
 
 def test_an_expired_hold_is_released_once_with_its_stock_ledgered(session, clock):
@@ -124,6 +125,50 @@ def test_reading_an_expired_hold_changes_nothing(session, clock):
     session.expire_all()
     assert is_expired(session.get(Order, order.id))
     assert status_of(session, order) == "confirmed" and stock_of(session, "TEA") == 6
+
+
+def hold_line_of(runner, number):
+    result = runner.invoke(args=["orders", "show", number])
+    assert result.exit_code == 0, result.output
+    return [line for line in result.output.splitlines() if line.startswith("Hold:")]
+
+
+def test_orders_show_says_whether_a_hold_is_live_expired_or_released(session, runner, clock):
+    add_product(session, "TEA", 10)
+    order = place_hold(session, ("TEA", 2))
+    until = f"{order.hold_expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    session.rollback()
+    assert hold_line_of(runner, order.number) == [f"Hold: live until {until}"]
+    clock.shift(LATER)
+    assert hold_line_of(runner, order.number) == [f"Hold: expired at {until}, not released yet"]
+    assert runner.invoke(args=["orders", "expire-holds"]).exit_code == 0
+    assert hold_line_of(runner, order.number) == [f"Hold: released, it expired at {until}"]
+
+
+def test_orders_show_prints_no_hold_for_a_paid_or_a_staff_order(session, runner, clock):
+    add_product(session, "TEA", 10)
+    paid = place_hold(session, ("TEA", 1))
+    change_status(session, paid, "paid", actor="test")
+    staff_order = place_order(
+        session, [("TEA", 1)], status="confirmed", customer_name="B", customer_email="b@x.y"
+    )
+    session.commit()
+    clock.shift(LATER)
+    assert hold_line_of(runner, paid.number) == hold_line_of(runner, staff_order.number) == []
+
+
+def test_the_hold_state_follows_the_order_from_live_to_released(session, clock):
+    add_product(session, "TEA", 10)
+    order = place_hold(session, ("TEA", 1))
+    at_expiry = order.hold_expires_at
+    assert hold_state(order, now=at_expiry) is HoldState.LIVE  # expired only once the time is past
+    clock.shift(LATER)
+    assert hold_state(order) is HoldState.EXPIRED and is_expired(order)
+    release_expired_holds()
+    session.expire_all()
+    released = session.get(Order, order.id)
+    assert hold_state(released) is HoldState.RELEASED and not is_expired(released)
+    assert released.status == "cancelled" and released.hold_expires_at == at_expiry
 
 
 def test_the_expire_holds_command_reports_orders_and_units(session, runner, clock):

@@ -93,6 +93,15 @@ def test_staff_tokens_are_not_limited(session, shop):
     assert [api_checkout(shop, f"s{i}", token=token).status_code for i in range(5)] == [201] * 5
 
 
+def test_a_bad_token_is_refused_with_401_and_never_counted(session, shop):
+    refused = [api_checkout(shop, f"w{i}", token="shop_not-a-token") for i in range(5)]
+    assert [r.status_code for r in refused] == [401] * 5 and refused[0].json["code"] == "unauthorized"
+    assert [api_checkout(shop, f"a{i}").status_code for i in range(3)] == [
+        201
+    ] * 3  # the address's full count
+    assert count(session, Order) == 3
+
+
 def test_web_checkouts_count_on_their_post_only(session, shop):
     assert [web_checkout(shop).status_code for _ in range(3)] == [302, 302, 302]
     refused = web_checkout(shop)  # the cart and the checkout page still work; placing is refused

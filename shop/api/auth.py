@@ -147,6 +147,11 @@ def _caller() -> Caller:
     return Caller(email=row.email, token_id=row.id, scopes=frozenset(row.scopes.split()))
 
 
+def is_staff_request() -> bool:
+    """The request carries a valid staff token (a bad one raises its 401 problem here)."""
+    return authenticate().is_staff
+
+
 def require_staff() -> Caller:
     caller = authenticate()
     if not caller.is_staff:

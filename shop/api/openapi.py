@@ -13,10 +13,10 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from .. import stock
 from . import schemas
 from .auth import TOKEN_PREFIX
+from .contract import API_PREFIX as PREFIX
+from .contract import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 from .models import ORDERS_WRITE, READ, STOCK_WRITE
-from .views import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 
-PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
 
 REQUEST_MODELS: list[type[BaseModel]] = [

@@ -19,9 +19,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..errors import Problem
 from ..rate_limits import retry_after
+from .contract import is_api_path
 
 PROBLEM_JSON = "application/problem+json"
-API_PREFIX = "/api/v1"
 
 # Codes of the plain HTTP errors, when nothing more specific applies.
 HTTP_CODES = {
@@ -140,10 +140,6 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def api_routing_errors():
         error = request.routing_exception
-        if (
-            isinstance(error, HTTPException)
-            and (error.code or 0) >= 400
-            and (request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"))
-        ):
+        if isinstance(error, HTTPException) and (error.code or 0) >= 400 and is_api_path(request.path):
             return from_http_exception(error)
         return None

@@ -25,15 +25,17 @@ from ..errors import (
     Problem,
 )
 from ..extensions import db
-from ..holds import commit_checkout, hold_until
-from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus, utcnow
+from ..holds import commit_checkout, hold_state, hold_until
+from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus
 from ..orders import change_status, customer_problems, find_order, place_order
 from ..payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment, verify_signature
 from ..products import FIELD_OF_CODE, ProductDetails, create_product, find_product, update_product
-from ..rate_limits import limit_api_checkout
+from ..rate_limits import limit_checkout_unless
 from . import idempotency
-from .auth import Caller, authenticate, insufficient_scope, require_scope
+from .auth import Caller, authenticate, insufficient_scope, is_staff_request, require_scope
+from .contract import API_PREFIX, DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
 from .models import ORDERS_WRITE, READ, STOCK_WRITE, IdempotencyKey
+from .openapi import build_document
 from .problems import ApiError, init_blueprint, problem_item
 from .schemas import (
     AdjustmentCreate,
@@ -55,16 +57,16 @@ from .schemas import (
     validation_problems,
 )
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 init_blueprint(bp)
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_BODY_BYTES = 64 * 1024
+# Shares its count per address with the web checkout; a staff token is not limited, and a bad token
+# gets its 401 before anything is counted.
+limit_api_checkout = limit_checkout_unless(is_staff_request)
+
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as in the OpenAPI document
-MAX_PAGE = 1_000_000
-MAX_PER_PAGE = 100
-DEFAULT_PER_PAGE = 20
 
 
 @bp.before_request
@@ -160,13 +162,8 @@ def _find_order(number: str) -> Order:
 
 
 def _find_product(sku: str) -> Product:
-    if _clean_path_value(sku, 64):
-        product = db.session.scalar(
-            select(Product).where(Product.sku == sku).options(selectinload(Product.inventory))
-        )
-        # MariaDB compares case- and trailing-space-insensitively: insist on the exact SKU.
-        if product is not None and product.sku == sku:
-            return product
+    if _clean_path_value(sku, 64) and (product := find_product(db.session, sku)) is not None:
+        return product
     raise ApiError(404, f"There is no product {sku}.", code="product_not_found")
 
 
@@ -196,7 +193,7 @@ def order_out(order: Order) -> OrderOut:
         ),
         stock_committed_at=utc(order.stock_committed_at),
         hold_expires_at=utc(order.hold_expires_at),
-        hold_expired=order.hold_expires_at is not None and order.hold_expires_at < utcnow(),
+        hold_expired=hold_state(order).ran_out,
         created_at=utc(order.created_at),
         updated_at=utc(order.updated_at),
     )
@@ -513,8 +510,6 @@ def list_movements(sku: str):
 
 @bp.get("/openapi.json")
 def openapi_document():
-    from .openapi import build_document
-
     doc = current_app.extensions.get("shop.api.openapi")
     if doc is None:
         doc = current_app.extensions["shop.api.openapi"] = json.dumps(build_document())

@@ -6,21 +6,29 @@
 - ``statements``: the SQL, built once;
 - ``journal``: the changes of the current transaction, reported after commit.
 
-See docs/architecture.md for how an order reaches these functions.
+This module is the package's only door: code outside ``shop/stock/`` imports from ``shop.stock``,
+never from its modules (``tests/test_imports.py`` holds it to that). See docs/architecture.md for
+how an order reaches these functions.
 """
 
+from .journal import discard_changes, pop_changes
 from .moves import lock_rows
 from .rules import (
     MANUAL_REASONS,
     MAX_ADJUSTMENT,
     MAX_LINE_QUANTITY,
     MAX_LINES,
+    STOCK_IS_LOW,
     Availability,
     StockChange,
     StockRow,
     availability,
+    is_whole_number,
+    limit_problems,
     ordered_quantities,
     quantity_problem,
+    stock_is_low,
+    stock_problems,
 )
 from .service import (
     actor_of,
@@ -38,17 +46,24 @@ __all__ = [
     "MAX_ADJUSTMENT",
     "MAX_LINES",
     "MAX_LINE_QUANTITY",
+    "STOCK_IS_LOW",
     "StockChange",
     "StockRow",
     "actor_of",
     "adjust_stock",
     "availability",
     "check_lines",
+    "discard_changes",
+    "is_whole_number",
+    "limit_problems",
     "lock_rows",
     "ordered_quantities",
+    "pop_changes",
     "quantity_problem",
     "record_initial_stock",
     "return_stock",
     "set_stock",
+    "stock_is_low",
+    "stock_problems",
     "take_stock",
 ]

@@ -16,11 +16,11 @@ def record(session: DbSession, changes: list[StockChange]) -> None:
     session.info.setdefault(_KEY, []).extend(changes)
 
 
-def pop(session: DbSession) -> list[StockChange]:
+def pop_changes(session: DbSession) -> list[StockChange]:
     """The changes of the transaction that just committed, forgotten as they are returned."""
     return session.info.pop(_KEY, [])
 
 
-def discard(session: DbSession) -> None:
+def discard_changes(session: DbSession) -> None:
     """Forget the changes of a transaction that rolled back."""
     session.info.pop(_KEY, None)

@@ -1,6 +1,8 @@
-"""The stock rules that need no database: limits, line and adjustment checks, shortages.
+"""The stock rules that need no database: limits, line and adjustment checks, shortages, low stock.
 
-Every function here takes plain values and returns problems; nothing reads or writes a row.
+Nothing here reads or writes a row: the functions take values, loaded objects or ``StockRow`` tuples
+and return answers or problems. ``STOCK_IS_LOW`` is the one rule also given as SQL, for queries
+that filter on it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ from enum import StrEnum
 from typing import NamedTuple, TypeGuard
 
 from ..errors import Problem
-from ..models import MovementReason, Order, Product, ProductStatus
+from ..models import Inventory, MovementReason, Order, Product, ProductStatus
 
 MAX_LINE_QUANTITY = 10_000
 MAX_LINES = 500
 MAX_ADJUSTMENT = 1_000_000
 MANUAL_REASONS = (MovementReason.RESTOCK, MovementReason.ADJUSTMENT)
+
+
+def stock_is_low(quantity: int | None, low_stock_threshold: int) -> bool:
+    """At or below the product's low-stock threshold; a product that is not stocked is not low."""
+    return quantity is not None and quantity <= low_stock_threshold
+
+
+# ``stock_is_low`` as a WHERE clause over products outer-joined to their inventory (NULL: not low).
+STOCK_IS_LOW = Inventory.quantity <= Product.low_stock_threshold
 
 
 class StockRow(NamedTuple):
@@ -44,7 +55,8 @@ class StockChange:
 
     @property
     def is_low(self) -> bool:
-        return self.delta < 0 and self.quantity_after <= self.low_stock_threshold
+        """This change took stock and left the product low (the after-commit ``stock_low`` notice)."""
+        return self.delta < 0 and stock_is_low(self.quantity_after, self.low_stock_threshold)
 
 
 class Availability(StrEnum):
@@ -69,7 +81,7 @@ def availability(status: str, on_hand: int | None, low_stock_threshold: int) -> 
         return Availability.UNAVAILABLE
     if not on_hand or on_hand <= 0:
         return Availability.OUT_OF_STOCK
-    if on_hand <= low_stock_threshold:
+    if stock_is_low(on_hand, low_stock_threshold):
         return Availability.LOW_STOCK
     return Availability.IN_STOCK
 

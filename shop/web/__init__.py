@@ -13,13 +13,12 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ..api.contract import is_api_path
 from ..database import UNAVAILABLE_HEADERS, UNAVAILABLE_MESSAGE, unavailable_or_reraise
 from ..extensions import login_manager
 from ..rate_limits import retry_after
 from . import presentation
 from .catalog.cart import item_count
-
-API_PREFIX = "/api/"
 
 # No external sources at all: the pages work offline and nothing can be injected from elsewhere.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -67,12 +66,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, render_http_error)
     app.register_error_handler(DBAPIError, render_database_error)
     app.after_request(add_security_headers)
-    for name in ("money", "timestamp"):
+    for name in ("money", "timestamp", "count_of"):
         app.add_template_filter(getattr(presentation, name))
     app.add_template_global(item_count, "cart_count")  # the header's cart badge
     for name in (
-        "hold_note",
-        "minutes_left",
+        "staff_hold_note",
+        "last_page_note",
+        "delta_class",
         "url_with",
         "status_note",
         "is_low_stock",
@@ -107,7 +107,7 @@ def init_login(app: Flask) -> None:
 
 def render_http_error(error: HTTPException):
     """A friendly HTML page for 4xx/5xx errors; never a stack trace or exception text."""
-    if request.path.startswith(API_PREFIX):
+    if is_api_path(request.path):
         return error  # the API answers in its own format
     if error.code is None or error.code >= 500:
         code, message = 500, None  # Flask has logged the exception; the page never shows it

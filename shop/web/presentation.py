@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 from flask import request, url_for
 
 from ..errors import Problem
+from ..holds import HoldState, hold_state
 from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
-from ..stock import Availability
+from ..stock import Availability, stock_is_low
 from ..stock import availability as stock_availability
 
 
@@ -47,9 +48,8 @@ def on_hand(product: Product) -> int | None:
 
 
 def is_low_stock(product: Product) -> bool:
-    """At or below its low-stock threshold (the rule of the CLI list and the low-stock notice)."""
-    quantity = on_hand(product)
-    return quantity is not None and quantity <= product.low_stock_threshold
+    """The staff pages' low-stock flag (the rule is ``shop.stock.stock_is_low``)."""
+    return stock_is_low(on_hand(product), product.low_stock_threshold)
 
 
 def availability(product: Product) -> Badge:
@@ -135,10 +135,11 @@ def status_note(status: str) -> str:
 
 @dataclass(frozen=True)
 class HoldNote:
-    """What a customer is told about the hold on their order, and whether it can still be paid."""
+    """What is said about the hold on an order, how it looks, and whether it can still be paid."""
 
     text: str
-    payable: bool
+    css_class: str
+    payable: bool = False
 
 
 def minutes_left(until: datetime, now: datetime) -> str:
@@ -150,25 +151,35 @@ def minutes_left(until: datetime, now: datetime) -> str:
 
 
 def hold_note(order: Order, now: datetime | None = None) -> HoldNote | None:
-    """The hold's time left, or what happened when it expired; None for orders that are not holds."""
+    """What a customer is told: the hold's time left, or what happened when it expired; None if no hold."""
     now = now or utcnow()
-    until = order.hold_expires_at
-    if until is None:
+    state, until = hold_state(order, now), order.hold_expires_at
+    if state is HoldState.NONE or until is None:
         return None
     at = f"{until:%H:%M} UTC"
-    if order.status == OrderStatus.CONFIRMED and until > now:
+    if state is HoldState.LIVE:
+        text = f"Held for you until {at}, {minutes_left(until, now)}. Pay before then to keep it."
+        return HoldNote(text, "is-live", payable=True)
+    if state is HoldState.EXPIRED:
         return HoldNote(
-            f"Held for you until {at}, {minutes_left(until, now)}. Pay before then to keep it.", True
+            f"Your hold expired at {at}: the items are being released back into stock.", "is-expired"
         )
-    if order.status == OrderStatus.CONFIRMED:
-        return HoldNote(f"Your hold expired at {at}: the items are being released back into stock.", False)
-    if order.status == OrderStatus.CANCELLED:
-        return HoldNote(
-            f"Your hold expired at {at} before it was paid, so the items went back into stock. "
-            "You are welcome to order them again.",
-            False,
-        )
-    return None
+    return HoldNote(
+        f"Your hold expired at {at} before it was paid, so the items went back into stock. "
+        "You are welcome to order them again.",
+        "is-expired",
+    )
+
+
+def staff_hold_note(order: Order, now: datetime | None = None) -> HoldNote | None:
+    """What the staff order list says of an unpaid hold (time left, or expired); None otherwise."""
+    now = now or utcnow()
+    state, until = hold_state(order, now), order.hold_expires_at
+    if until is None or state is HoldState.NONE or state is HoldState.RELEASED:
+        return None  # a released hold is a cancelled order: its status says it
+    if state is HoldState.EXPIRED:
+        return HoldNote(f"hold expired {timestamp(until)}", "hold-expired")
+    return HoldNote(f"held until {until:%H:%M} UTC · {minutes_left(until, now)}", "muted", payable=True)
 
 
 def money(cents: int | None) -> str:
@@ -184,6 +195,22 @@ def timestamp(value: datetime | None, zone: bool = True) -> str:
     if value is None:
         return "—"
     return f"{value:%Y-%m-%d %H:%M}" + (" UTC" if zone else "")
+
+
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 product``, ``3 products``; ``plural`` where adding an "s" is wrong (``1 product matches``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def last_page_note(pages: int, searching: bool) -> str:
+    """What the catalog says when asked for a page past its last one (it shows the last one)."""
+    there = "There is only 1 page" if pages == 1 else f"There are only {pages} pages"
+    return there + (" of results" if searching else "") + ": here is the last one."
+
+
+def delta_class(delta: int) -> str:
+    """The CSS class of a ledger row's change: stock came in, or went out."""
+    return "delta-up" if delta > 0 else "delta-down"
 
 
 def reason_label(reason: str) -> str:

@@ -16,10 +16,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
+from shop.api.contract import API_PREFIX
 from shop.api.openapi import build_document
 from tests.support.factories import make_staff
 
-API = "/api/v1"
+API = API_PREFIX
 
 
 @cache

@@ -110,6 +110,7 @@ def test_staff_see_unpaid_holds_with_their_time_left_and_release_expired_ones(
     clock.shift(timedelta(minutes=6))
     page = staff_client.get("/staff/orders?status=awaiting").text
     assert 'Awaiting payment <span class="count">2</span>' in page
+    assert 'All <span class="count">2</span>' in page  # the holds are confirmed orders, counted once
     assert "hold expired" in page and live in page and "9 minutes left" in page
     product_page = staff_client.get("/staff/products/TEA").text
     assert re.search(r'class="held-figure">5 ', product_page)

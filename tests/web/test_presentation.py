@@ -6,9 +6,20 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from shop.models import Inventory, Product
+from shop.models import Inventory, Order, Product
 from shop.orders import TRANSITIONS
-from shop.web.presentation import availability, is_low_stock, money, order_actions, safe_next
+from shop.web.presentation import (
+    availability,
+    count_of,
+    delta_class,
+    hold_note,
+    is_low_stock,
+    last_page_note,
+    money,
+    order_actions,
+    safe_next,
+    staff_hold_note,
+)
 from shop.web.staff.chart import nice_step, stock_chart
 from shop.web.staff.ledger_csv import csv_lines, day_range, parse_day, safe_cell
 
@@ -55,11 +66,86 @@ def test_order_actions_have_readable_labels():
     assert order_actions("cancelled") == [] and order_actions("bogus") == []
 
 
+NOON = datetime(2025, 1, 1, 12, 0)
+
+
+def order(status, hold_expires_at):
+    return Order(number="N-1", status=status, hold_expires_at=hold_expires_at)
+
+
+@pytest.mark.parametrize(
+    "status, until, text, css_class, payable",
+    [
+        (
+            "confirmed",
+            NOON + timedelta(minutes=9),
+            "Held for you until 12:09 UTC, 9 minutes left.",
+            "is-live",
+            True,
+        ),
+        ("confirmed", NOON, "Held for you until 12:00 UTC, less than a minute left.", "is-live", True),
+        (
+            "confirmed",
+            NOON - timedelta(seconds=1),
+            "Your hold expired at 11:59 UTC: the items are being",
+            "is-expired",
+            False,
+        ),
+        (
+            "cancelled",
+            NOON - timedelta(minutes=5),
+            "Your hold expired at 11:55 UTC before it was paid",
+            "is-expired",
+            False,
+        ),
+    ],
+)
+def test_a_customer_is_told_where_the_hold_stands(status, until, text, css_class, payable):
+    note = hold_note(order(status, until), now=NOON)
+    assert note is not None and note.text.startswith(text)
+    assert (note.css_class, note.payable) == (css_class, payable)
+
+
+@pytest.mark.parametrize("status", ["draft", "confirmed", "paid", "cancelled"])
+def test_an_order_without_an_expiry_has_no_hold_note(status):
+    assert hold_note(order(status, None), now=NOON) is None
+    assert staff_hold_note(order(status, None), now=NOON) is None
+
+
+def test_staff_see_the_time_left_or_the_expiry_of_an_unpaid_hold_only():
+    live = staff_hold_note(order("confirmed", NOON + timedelta(minutes=1, seconds=1)), now=NOON)
+    expired = staff_hold_note(order("confirmed", NOON - timedelta(minutes=1)), now=NOON)
+    assert live is not None and (live.text, live.css_class) == (
+        "held until 12:01 UTC · 2 minutes left",
+        "muted",
+    )
+    assert expired is not None and (expired.text, expired.css_class) == (
+        "hold expired 2025-01-01 11:59 UTC",
+        "hold-expired",
+    )
+    assert staff_hold_note(order("cancelled", NOON - timedelta(minutes=1)), now=NOON) is None  # released
+
+
 @pytest.mark.parametrize(
     "cents, text", [(0, "€0.00"), (1250, "€12.50"), (123456789, "€1,234,567.89"), (-5, "-€0.05"), (None, "—")]
 )
 def test_money(cents, text):
     assert money(cents) == text
+
+
+def test_counts_of_things_agree_in_number():
+    assert [count_of(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert count_of(1, "product matches", "products match") == "1 product matches"
+    assert count_of(60, "product matches", "products match") == "60 products match"
+
+
+def test_the_note_for_a_page_past_the_end():
+    assert last_page_note(1, searching=False) == "There is only 1 page: here is the last one."
+    assert last_page_note(3, searching=True) == "There are only 3 pages of results: here is the last one."
+
+
+def test_a_ledger_change_is_up_or_down():
+    assert (delta_class(5), delta_class(-1)) == ("delta-up", "delta-down")
 
 
 @pytest.mark.parametrize(

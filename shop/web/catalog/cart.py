@@ -7,7 +7,7 @@ signed with a key that has since changed can still hold something this code does
 a cart is dropped with a message, never a 500 (``load_cart``).
 
 What a cart line would get right now (``cart_lines``) is read without locks, from the same rules as
-checkout (``shop.stock.rules``): checkout, in one locked transaction, has the last word.
+checkout (``shop.stock``): checkout, in one locked transaction, has the last word.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from ...errors import Problem
 from ...extensions import DbSession
 from ...models import Product
 from ...search import with_stock
-from ...stock import MAX_LINE_QUANTITY, StockRow
-from ...stock.rules import is_whole_number, limit_problems, stock_problems
+from ...stock import MAX_LINE_QUANTITY, StockRow, is_whole_number, limit_problems, stock_problems
 
 CART_KEY = "cart"
 MAX_CART_LINES = 100

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
 
@@ -20,14 +20,17 @@ from ...holds import commit_checkout, hold_until
 from ...models import Order, Product
 from ...orders import find_order, place_order
 from ...payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment
+from ...products import find_product
 from ...rate_limits import limit_checkout
-from ...search import MAX_QUERY_LENGTH, catalog_page, product_by_sku
+from ...search import MAX_QUERY_LENGTH, catalog_page
 from ...stock import MAX_LINE_QUANTITY
-from ..presentation import availability, safe_next
-from . import bp
+from ..inputs import refuse_nul_characters
+from ..presentation import availability, hold_note, safe_next
 from . import cart as carts
 from .forms import QUANTITY_PREFIX, AddToCartForm, CartForm, CheckoutForm, DemoPaymentForm, RemoveFromCartForm
 
+bp = Blueprint("catalog", __name__)
+bp.before_request(refuse_nul_characters)
 CUSTOMER_ACTOR = "customer"
 REFUSED_HEADING = "We couldn't place your order:"
 
@@ -73,7 +76,7 @@ def _add_form(form: AddToCartForm | None = None) -> dict:
 
 
 def _product_or_404(sku: str) -> Product:
-    product = product_by_sku(db.session, sku)
+    product = find_product(db.session, sku)
     if product is None:
         abort(
             404,
@@ -102,7 +105,7 @@ def add_to_cart():
     """Add a quantity of one product; back to the page the form was on (or the product's page)."""
     form = AddToCartForm()
     if not form.validate():
-        if form.sku.data and (product := product_by_sku(db.session, form.sku.data)) is not None:
+        if form.sku.data and (product := find_product(db.session, form.sku.data)) is not None:
             flash("\n".join(["Please check the quantity:", *_field_errors(form)]), "error")
             return _render_product(product, form, 422)
         abort(400, description="This form is incomplete or has expired. Please go back and try again.")
@@ -307,7 +310,15 @@ def _order_or_404(number: str) -> Order:
 @bp.get("/orders/<number>")
 def order(number: str):
     """An order's lines, totals, status and hold; the unguessable number is the key. Never writes."""
-    return render_template("catalog/order.html", order=_order_or_404(number), pay_form=DemoPaymentForm())
+    found = _order_or_404(number)
+    hold = hold_note(found)
+    return render_template(
+        "catalog/order.html",
+        order=found,
+        hold=hold,
+        offer_demo_payment=hold is not None and hold.payable and current_app.config["SHOP_DEMO_PAYMENTS"],
+        pay_form=DemoPaymentForm(),
+    )
 
 
 @bp.post("/orders/<number>/pay")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import (
+    Blueprint,
     Response,
     abort,
     current_app,
@@ -16,21 +17,20 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager, selectinload
 
 from ...database import commit_unit_of_work
 from ...errors import InvalidProduct, InventoryError, Problem
 from ...extensions import db
 from ...holds import release_expired_holds
-from ...models import Inventory, InventoryMovement, Order, OrderItem, OrderStatus, Product, utcnow
+from ...models import OrderStatus, Product, utcnow
 from ...orders import change_status, find_order
-from ...products import create_product, update_product
+from ...products import create_product, find_product, update_product
 from ...rate_limits import limit_login_per_address, limit_login_per_email
 from ...stock import adjust_stock
+from ..inputs import refuse_nul_characters
 from ..presentation import safe_next
-from . import bp
+from . import queries
 from .auth import authenticate, end_session, require_staff, staff_actor, start_session
 from .chart import stock_chart
 from .forms import (
@@ -47,13 +47,9 @@ from .ledger_csv import csv_lines, day_range, parse_day
 CHART_MOVEMENTS = 200
 CSV_BATCH = 1000
 MAX_PAGE = 1_000_000  # far past any real page; keeps the SQL OFFSET inside a 64-bit integer
-STOCK_SORTS = {
-    "sku": Product.sku,
-    "name": Product.name,
-    "status": Product.status,
-    "on_hand": func.coalesce(Inventory.quantity, -1),  # not stocked sorts below zero
-}
 
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.before_request(refuse_nul_characters)
 bp.before_request(require_staff)
 
 
@@ -128,23 +124,11 @@ def stock():
     """Every product with status, stock on hand and a low-stock flag; search, sort, pages."""
     query = request.args.get("q", "").strip()[:100]
     sort = request.args.get("sort", "sku")
-    sort = sort if sort in STOCK_SORTS else "sku"
+    sort = sort if sort in queries.STOCK_SORTS else "sku"
     descending = request.args.get("dir") == "desc"
     low_only = request.args.get("low") == "1"
-    stmt = select(Product).outerjoin(Inventory).options(contains_eager(Product.inventory))
-    if query:
-        needle = query.lower()
-        stmt = stmt.where(
-            or_(
-                func.lower(Product.sku).contains(needle, autoescape=True),
-                func.lower(Product.name).contains(needle, autoescape=True),
-            )
-        )
-    if low_only:
-        stmt = stmt.where(Inventory.quantity <= Product.low_stock_threshold)
-    column = STOCK_SORTS[sort]
-    stmt = stmt.order_by(column.desc() if descending else column.asc(), Product.sku)
-    pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
+    table = queries.stock_table(query, sort, descending=descending, low_only=low_only)
+    pagination = db.paginate(table, page=_page(), per_page=_page_size(), error_out=False)
     return render_template(
         "staff/stock.html",
         pagination=pagination,
@@ -159,9 +143,7 @@ def stock():
 
 
 def _product_or_404(sku: str) -> Product:
-    product = db.session.scalar(
-        select(Product).where(Product.sku == sku).options(selectinload(Product.inventory))
-    )
+    product = find_product(db.session, sku)
     if product is None:
         abort(404, description=f"There is no product with SKU {sku}.")
     return product
@@ -174,38 +156,20 @@ def _render_product(
     status: int = 200,
 ):
     ledger = db.paginate(
-        select(InventoryMovement)
-        .where(InventoryMovement.product_id == product.id)
-        .options(selectinload(InventoryMovement.order))
-        .order_by(InventoryMovement.id.desc()),
-        page=_page(),
-        per_page=_page_size(),
-        error_out=False,
+        queries.product_ledger(product.id), page=_page(), per_page=_page_size(), error_out=False
     )
-    recent = db.session.execute(
-        select(InventoryMovement.created_at, InventoryMovement.quantity_after)
-        .where(InventoryMovement.product_id == product.id)
-        .order_by(InventoryMovement.id.desc())
-        .limit(CHART_MOVEMENTS)
-    ).all()
     chart = stock_chart(
-        [(created_at, quantity) for created_at, quantity in reversed(recent)],
+        queries.stock_history(db.session, product.id, CHART_MOVEMENTS),
         threshold=product.low_stock_threshold,
         sku=product.sku,
         now=utcnow(),
-    )
-    held = db.session.scalar(
-        select(func.coalesce(func.sum(OrderItem.quantity), 0))
-        .join(Order)
-        .where(OrderItem.product_id == product.id, Order.status == OrderStatus.CONFIRMED)
-        .where(Order.hold_expires_at.is_not(None))
     )
     return render_template(
         "staff/product.html",
         product=product,
         ledger=ledger,
         chart=chart,
-        held=held,
+        held=queries.units_in_unpaid_holds(db.session, product.id),
         adjust_form=adjust_form or StockAdjustmentForm(formdata=None),
         edit_form=edit_form or ProductForm.of(product),
     ), status
@@ -291,35 +255,18 @@ def orders():
     ``?status=awaiting`` lists unpaid holds, the soonest to expire first, with their time left.
     """
     status = request.args.get("status")
-    status = status if status in {s.value for s in OrderStatus} | {AWAITING_PAYMENT} else None
-    stmt = select(Order).options(selectinload(Order.items)).order_by(Order.created_at.desc(), Order.id.desc())
-    if status == AWAITING_PAYMENT:
-        stmt = awaiting_payment(select(Order).options(selectinload(Order.items))).order_by(
-            Order.hold_expires_at, Order.id
-        )
-    elif status:
-        stmt = stmt.where(Order.status == status)
-    pagination = db.paginate(stmt, page=_page(), per_page=_page_size(), error_out=False)
-    counts = dict(db.session.execute(select(Order.status, func.count()).group_by(Order.status)).all())
-    counts[AWAITING_PAYMENT] = db.session.scalar(awaiting_payment(select(func.count()).select_from(Order)))
+    status = status if status in queries.ORDER_FILTERS else None
+    pagination = db.paginate(queries.order_list(status), page=_page(), per_page=_page_size(), error_out=False)
     return render_template(
         "staff/orders.html",
         pagination=pagination,
         status=status,
-        counts=counts,
+        counts=queries.order_counts(db.session),
         statuses=list(OrderStatus),
         form=OrderStatusForm(formdata=None),
         release_form=ReleaseHoldsForm(formdata=None),
         now=utcnow(),
     )
-
-
-AWAITING_PAYMENT = "awaiting"
-
-
-def awaiting_payment(stmt):
-    """Only unpaid holds: confirmed orders with an expiry (live or run out, not yet released)."""
-    return stmt.where(Order.status == OrderStatus.CONFIRMED, Order.hold_expires_at.is_not(None))
 
 
 @bp.post("/holds/release")
@@ -331,7 +278,7 @@ def release_holds():
             f"Released {released.orders} expired hold(s); {released.units} unit(s) are back in stock.",
             "success" if released.orders else "info",
         )
-    return redirect(url_for(".orders", status=AWAITING_PAYMENT))
+    return redirect(url_for(".orders", status=queries.AWAITING_PAYMENT))
 
 
 @bp.post("/orders/<number>/status")
@@ -375,43 +322,11 @@ def movements_csv():
         )
     except ValueError as exc:
         abort(400, description=str(exc))
-    stmt = (
-        select(
-            InventoryMovement.id,
-            InventoryMovement.created_at,
-            Product.sku,
-            InventoryMovement.delta,
-            InventoryMovement.quantity_after,
-            InventoryMovement.reason,
-            InventoryMovement.actor,
-            Order.number,
-            InventoryMovement.note,
-        )
-        .join(Product, InventoryMovement.product_id == Product.id)
-        .outerjoin(Order, InventoryMovement.order_id == Order.id)
-        .order_by(InventoryMovement.id)
-        .limit(CSV_BATCH)
-    )
-    if sku:
-        if db.session.scalar(select(Product.id).where(Product.sku == sku)) is None:
-            abort(404, description=f"There is no product with SKU {sku}.")
-        stmt = stmt.where(Product.sku == sku)
-    if start:
-        stmt = stmt.where(InventoryMovement.created_at >= start)
-    if end:
-        stmt = stmt.where(InventoryMovement.created_at < end)
-
-    def rows():
-        """Keyset pages of the ledger: bounded memory, no cursor kept open across the response."""
-        last_id = 0
-        while batch := db.session.execute(stmt.where(InventoryMovement.id > last_id)).all():
-            for _, *row in batch:
-                yield row
-            last_id = batch[-1][0]
-
+    product_id = _product_or_404(sku).id if sku else None
+    rows = queries.ledger_export(db.session, product_id=product_id, start=start, end=end, batch=CSV_BATCH)
     filename = "movements" + (f"-{re.sub(r'[^A-Za-z0-9._-]', '_', sku)}" if sku else "") + ".csv"
     return Response(
-        stream_with_context(csv_lines(rows())),
+        stream_with_context(csv_lines(rows)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
