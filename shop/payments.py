@@ -6,7 +6,9 @@
 
 ``record_payment`` is the one service both the notification endpoint and the demo
 "Pay now" button call. Whatever the interleaving with the sweeper, a hold is either paid or
-released: both judge the order under its row lock.
+released: both judge the order under its row lock. A ``payment_id`` names one payment: it is
+replayed only for the same order, amount and currency, and refused (``payment_id_reused``) for
+anything else, like an idempotency key reused with another body.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ PAYMENT_ACTOR = "payments"
 
 class Outcome(StrEnum):
     PAID = "paid"  # this notification paid the order
-    REPLAYED = "replayed"  # the same payment_id was acted on before: nothing new
+    REPLAYED = "replayed"  # the same notification was acted on before: nothing new
     HOLD_EXPIRED = "hold_expired"  # too late: the hold is (now) released, the provider refunds
 
 
@@ -83,25 +85,44 @@ def _payment(session: DbSession, payment_id: str) -> Payment | None:
     return session.scalar(select(Payment).where(Payment.payment_id == payment_id))
 
 
+def _replay(earlier: Payment, notice: PaymentNotice, order: Order | None) -> PaymentResult:
+    """The earlier payment again if ``notice`` is the same payment; else ``payment_id_reused``."""
+    same = (
+        order is not None
+        and earlier.order_id == order.id
+        and (earlier.amount_cents, earlier.currency) == (notice.amount_cents, notice.currency)
+    )
+    if not same:
+        raise PaymentRefused(
+            "payment_id_reused",
+            f"Payment {notice.payment_id} was already received for another order, amount or currency.",
+        )
+    return PaymentResult(Outcome.REPLAYED, earlier.order, earlier)
+
+
 def record_payment(session: DbSession, notice: PaymentNotice, *, currency: str) -> PaymentResult:
     """Pay ``notice``'s order if it is a live hold (or a confirmed order) for exactly its total.
 
-    - same ``payment_id`` as an earlier paid notification: ``REPLAYED``, nothing new;
+    - a ``payment_id`` that paid before: ``REPLAYED`` (nothing new) if it paid this order with this
+      amount and currency, else ``PaymentRefused`` (``payment_id_reused``), nothing written;
     - the hold has expired: it is released here (commit it) and the result is ``HOLD_EXPIRED``;
       a hold released earlier gives ``HOLD_EXPIRED`` too;
     - amount or currency differs from the order's: ``PaymentRefused`` (``amount_mismatch``,
       ``currency_mismatch``), nothing written;
     - unknown order (``order_not_found``), a draft, a cancelled or an already paid order:
       ``PaymentRefused``, nothing written.
+
+    Two notifications with one ``payment_id`` at once: the second fails on the unique index when
+    the first commits; the caller runs it again, and then it is judged as a replay here.
     """
-    if (earlier := _payment(session, notice.payment_id)) is not None:
-        return PaymentResult(Outcome.REPLAYED, earlier.order, earlier)
     order = orders.find_order(session, notice.order_number)
+    if (earlier := _payment(session, notice.payment_id)) is not None:
+        return _replay(earlier, notice, order)
     if order is None:
         raise PaymentRefused("order_not_found", f"There is no order {notice.order_number}.")
     status = orders.lock_order(session, order)
     if (earlier := _payment(session, notice.payment_id)) is not None:  # committed while we waited
-        return PaymentResult(Outcome.REPLAYED, earlier.order, earlier)
+        return _replay(earlier, notice, order)
     if notice.currency != currency:
         raise PaymentRefused(
             "currency_mismatch", f"Order {order.number} is paid in {currency}, not {notice.currency}."

@@ -312,7 +312,8 @@ def _paths() -> dict:
                 "description": "Pays a confirmed order (a live hold) for exactly its total. The raw body must "
                 'be signed: header `Shop-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" '
                 "with SHOP_PAYMENT_SECRET>`, `t` within 300 s. The same `payment_id` again answers the same "
-                "200 and changes nothing. See docs/api.md for a signing example.",
+                "200 and changes nothing; with another order, amount or currency it is 409 `payment_id_reused`. "
+                "See docs/api.md for a signing example.",
                 "tags": ["payments"],
                 "security": [{"paymentSignature": []}],
                 "requestBody": _body(
@@ -343,8 +344,9 @@ def _paths() -> dict:
                     "404": _problem("No such order (`order_not_found`); nothing written."),
                     "409": _problem(
                         "The hold expired before the payment (`hold_expired`: the order is cancelled and "
-                        "its stock released; refund the payment), or the order is not payable "
-                        "(`not_payable`: a draft, a cancelled or an already paid order)."
+                        "its stock released; refund the payment), the order is not payable "
+                        "(`not_payable`: a draft, a cancelled or an already paid order), or the `payment_id` "
+                        "already paid another order, amount or currency (`payment_id_reused`); nothing written."
                     ),
                     **_responses("413:TooLarge", "415:UnsupportedMediaType"),
                     "422": _problem(

@@ -538,7 +538,7 @@ def receive_payment():
     try:
         try:
             result = commit_unit_of_work(work, actor=PAYMENT_ACTOR)
-        except IntegrityError:  # the same payment_id was paid at the same moment: answer as a replay
+        except IntegrityError:  # the payment_id was stored at the same moment: judge it again, as a replay
             result = commit_unit_of_work(work, actor=PAYMENT_ACTOR)
     except PaymentRefused as exc:
         status = REFUSED_PAYMENT_STATUS.get(exc.code, 409)

@@ -2,16 +2,20 @@
 
 import json
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from shop.cli import ledger_mismatches
+from shop.extensions import db
 from shop.models import Order, Payment, utcnow
 from shop.orders import change_status
 from shop.payments import signature
+from tests.support.api import assert_conforms
 from tests.support.factories import add_product, place_hold
 from tests.support.readers import count, movements, stock_of
 
@@ -87,6 +91,79 @@ def test_the_same_payment_id_again_answers_the_same_and_changes_nothing(session,
     assert again.status_code == 200 and again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
     assert count(session, Payment) == 1
+
+
+def test_a_payment_id_already_used_for_another_order_is_refused_and_that_order_stays_unpaid(
+    session, api, hold
+):
+    other = place_hold(session, ("TEA", 2), email="grace@example.com")
+    assert pay(api, notification(hold)).status_code == 200
+    response = pay(api, notification(other))  # the same payment_id, for another order of the same total
+    assert response.status_code == 409 and response.json["code"] == "payment_id_reused", response.json
+    assert other.number not in response.get_data(as_text=True)
+    assert (status_of(session, hold), status_of(session, other)) == ("paid", "confirmed")
+    assert count(session, Payment) == 1
+
+
+@pytest.mark.parametrize("changes", [{"amount": 2400}, {"currency": "USD"}], ids=["amount", "currency"])
+def test_a_payment_id_already_used_with_another_amount_or_currency_is_refused(session, api, hold, changes):
+    first = pay(api, notification(hold))
+    response = pay(api, notification(hold, **changes))
+    assert response.status_code == 409 and response.json["code"] == "payment_id_reused"
+    assert pay(api, notification(hold)).json == first.json  # the same notification still replays
+    assert count(session, Payment) == 1
+
+
+def test_a_known_payment_id_with_an_unknown_order_is_refused_as_reused(session, api, hold):
+    pay(api, notification(hold))
+    body = json.dumps(
+        {
+            "payment_id": "pay_1",
+            "order_number": "AAAA-BBBB-CCCC-DDDD",
+            "amount_cents": 2500,
+            "currency": "EUR",
+        }
+    )
+    response = pay(api, body.encode())
+    assert response.status_code == 409 and response.json["code"] == "payment_id_reused"
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_one_payment_id_for_two_orders_at_once_pays_exactly_one(server_app, round_):
+    """The later one sees the earlier's payment, or (a real race) both pass every check and the unique
+    payment_id decides when the first commits: either way one order is paid, the other is refused."""
+    server_app.config.update(SHOP_PAYMENT_SECRET=SECRET)
+    with server_app.app_context():
+        add_product(db.session, "TEA", 10, price_cents=1250)
+        holds = [place_hold(db.session, ("TEA", 2), email=f"buyer{n}@example.com") for n in range(2)]
+        bodies = [notification(order, payment_id=f"pay-race-{round_}") for order in holds]
+        numbers = [order.number for order in holds]
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body):
+        client = server_app.test_client()
+        t = int(time.time())
+        barrier.wait(timeout=30)
+        response = client.post(
+            "/api/v1/payments",
+            data=body,
+            content_type="application/json",
+            headers={"Shop-Signature": f"t={t},v1={signature(SECRET, t, body)}"},
+        )
+        assert_conforms(server_app, "POST", "/api/v1/payments", response)
+        return response.status_code, response.json
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        results = list(pool.map(send, bodies))
+    assert sorted(status for status, _ in results) == [200, 409], results
+    [(paid_number, _)] = [(answer["order_number"], answer) for status, answer in results if status == 200]
+    [refused] = [answer for status, answer in results if status == 409]
+    assert refused["code"] == "payment_id_reused"
+    with server_app.app_context():
+        statuses = dict(db.session.execute(select(Order.number, Order.status)).all())
+        paid = db.session.execute(select(Payment.payment_id, Order.number).join(Order)).all()
+    assert statuses == {n: "paid" if n == paid_number else "confirmed" for n in numbers}
+    assert [tuple(row) for row in paid] == [(f"pay-race-{round_}", paid_number)]
 
 
 @pytest.mark.parametrize(
