@@ -128,9 +128,15 @@ def test_a_committing_order_needs_lines(session, status):
     assert codes(refused(session, order_of(session, status=status))) == [(None, "empty_order")]
 
 
-def test_an_empty_draft_is_fine(session):
-    session.add(order_of(session, status="draft"))
+def test_an_empty_draft_is_stored_and_takes_nothing(session):
+    before = counts(session)
+    draft = order_of(session, status="draft")
+    session.add(draft)
     session.commit()
+    session.expire_all()
+    stored = session.get(Order, draft.id)
+    assert (stored.status, stored.items, stored.stock_committed_at) == ("draft", [], None)
+    assert counts(session) == {**before, "orders": before["orders"] + 1}  # no line, no ledger row
 
 
 def test_too_many_lines_are_refused(session):

@@ -1,6 +1,11 @@
-"""The OpenAPI 3.1 document of ``/api/v1``, built from the same pydantic models that validate
-requests and shape responses, so that the two cannot drift apart. Served at
-``/api/v1/openapi.json``; ``tests/api`` validate it and check real responses against it.
+"""The OpenAPI 3.1 document of ``/api/v1``, served at ``/api/v1/openapi.json``.
+
+Its bodies are the JSON Schemas of the pydantic models that validate requests and shape responses
+(``shop.api.schemas``), rules on text and numbers included, so bodies and document cannot disagree.
+Paths, parameters, status codes and scopes are written here by hand, and tests hold them to the code:
+``tests/api/test_openapi.py`` compares the paths and methods with the routes, ``test_api_docs.py`` each
+operation's scope with the one its view enforces, and Schemathesis (``test_fuzz_api.py``) every answer of
+every operation, with every check it has, with what the document allows.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from .. import stock
+from .. import products, stock
 from . import schemas
 from .auth import TOKEN_PREFIX
 from .contract import API_PREFIX as PREFIX
@@ -41,12 +46,13 @@ The shop's JSON API.
 
 * **Customers** create orders without a token and look them up by their (unguessable) number.
 * **Staff** send `Authorization: Bearer <token>` (tokens come from `flask staff token EMAIL`); they create and
-  edit products with `PUT /products/{{sku}}` and change stock with adjustments. A request
-  that carries a token must carry a valid one, on any endpoint: a wrong, malformed, revoked or expired
-  token, or one of a disabled account, is 401; a token of an account that is no longer staff is 403.
+  edit products with `PUT /products/{{sku}}` and change stock with adjustments. A request that carries
+  a token must carry a valid one on every operation that takes one (all but `POST /payments`, signed by
+  the payment provider, and this document): a wrong, malformed, revoked or expired token, or one of a
+  disabled account, is 401; a token of an account that is no longer staff is 403.
   Tokens expire (90 days unless `--expires-in DAYS` says otherwise) and carry scopes (`--scope`, all three
   unless told): `read` (exact stock and ledgers), `orders:write` (create orders with a token, change
-  their status), `stock:write` (stock adjustments). Each staff operation lists the scope it needs under
+  their status), `stock:write` (products and stock adjustments). Each staff operation lists the scope it needs under
   `security`; a token without it is 403 `insufficient_scope`. A token without `read` sees products as
   strangers do (availability, no stock).
 * Idempotency keys belong to their caller (the token, or all anonymous callers together) and are
@@ -60,6 +66,8 @@ The shop's JSON API.
   JSON `pointer`). 400: malformed JSON, bad headers or query parameters; 413: body over
   {MAX_BODY_BYTES // 1024} KiB; 415: not JSON; 422: the body does not match its schema; 409: the shop
   refused (stock, availability, unknown SKU, status transition) or the idempotency key was reused.
+* The document and the shop accept the same bodies: a whole number may be written `2` or `2.0`; text
+  holds no control characters (each rule is a `pattern`, with explicit character classes).
 """
 
 
@@ -228,12 +236,13 @@ def _paths() -> dict:
                 "`initial_stock` units written to the ledger as one `initial_stock` row; otherwise replaces "
                 "its name, price, status, threshold and limit (200), members left out taking their "
                 "defaults. The stock of an existing product never changes here (`initial_stock` is then "
-                "ignored): use `POST /products/{sku}/adjustments`. Repeating a request is safe. A new SKU "
-                "must be 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit; the same "
-                "rules as `flask inventory import` and the staff dashboard.",
+                "ignored): use `POST /products/{sku}/adjustments`. Repeating a request is safe. The SKU "
+                "must be 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit (the rules of "
+                "`flask inventory import` and the staff dashboard), also for a product that already has "
+                "another kind of SKU.",
                 "tags": ["products"],
                 "security": staff(STOCK_WRITE),
-                "parameters": [sku],
+                "parameters": [{"$ref": "#/components/parameters/NewSku"}],
                 "requestBody": _body(
                     "ProductPut",
                     {
@@ -253,15 +262,13 @@ def _paths() -> dict:
                         {"Location": {"description": "The product's address.", "schema": {"type": "string"}}},
                     ),
                     **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
-                    "404": _problem(
-                        "The SKU in the path holds characters no SKU can have (`product_not_found`)."
-                    ),
+                    "404": _problem("The path holds more than a SKU, e.g. a `/` (`not_found`)."),
                     **_responses("413:TooLarge", "415:UnsupportedMediaType"),
                     "422": _problem(
                         "The body does not match the schema (`invalid_request`), or the product breaks a rule "
                         "(`invalid_product`: `invalid_sku`, `invalid_name`, `invalid_price`, "
                         "`invalid_threshold`, `invalid_limit`, `invalid_status`, `invalid_stock`, each "
-                        "listed with a `pointer` into the body, none for the SKU)."
+                        "listed with a `pointer` into the body, none for the SKU in the path)."
                     ),
                 },
             },
@@ -381,7 +388,7 @@ def _components(schemas_by_name: dict) -> dict:
                 "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL "
                 "[--expires-in DAYS] [--scope S]…`; `flask staff revoke-token` revokes it. Scopes: "
                 "`read` (exact stock, ledgers), `orders:write` (create orders with a token, change order "
-                "status), `stock:write` (stock adjustments). It expires after 90 days unless told otherwise.",
+                "status), `stock:write` (products, stock adjustments). It expires after 90 days unless told otherwise.",
             },
             "paymentSignature": {
                 "type": "apiKey",
@@ -411,7 +418,15 @@ def _components(schemas_by_name: dict) -> dict:
                 "name": "sku",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": schemas.NO_CONTROLS},
+                "example": "TEA-SENCHA",
+            },
+            "NewSku": {
+                "name": "sku",
+                "in": "path",
+                "required": True,
+                "description": "1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit.",
+                "schema": {"type": "string", "pattern": f"^{products.SKU_PATTERN.pattern}$"},
                 "example": "TEA-SENCHA",
             },
             "Page": {
@@ -477,6 +492,14 @@ def _with_unavailable(paths: dict) -> dict:
     return paths
 
 
+TAGS = {
+    "orders": "Orders: created by customers and staff, looked up by number, moved between statuses.",
+    "products": "The catalog, products as staff set them, stock adjustments and the ledger.",
+    "payments": "Signed notifications of the payment provider.",
+    "meta": "This document.",
+}
+
+
 def build_document() -> dict:
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in REQUEST_MODELS]
     modes += [(m, "serialization") for m in RESPONSE_MODELS]
@@ -484,7 +507,7 @@ def build_document() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shop API", "version": "1.0.0", "description": DESCRIPTION},
-        "tags": [{"name": "orders"}, {"name": "products"}, {"name": "meta"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": _with_unavailable(_paths()),
         "components": _components(top["$defs"]),
     }

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from shop.api.models import ApiToken
 from shop.models import User
+from tests.support.api import API, document
 from tests.support.factories import add_product, make_staff
 
 
@@ -113,13 +114,38 @@ def test_the_tokens_command_lists_tokens_without_their_value(session, runner, st
         "Bearer caf\u00e9",
     ],
 )
-def test_a_wrong_or_malformed_token_is_401_everywhere(session, api, header):
+def test_a_wrong_or_malformed_token_is_401_on_every_operation_that_takes_a_token(session, api, header):
     add_product(session, "TEA", 5)
-    for method, path in (("GET", "/products"), ("GET", "/products/TEA"), ("GET", "/products/TEA/movements")):
-        response = api.request(method, path, headers={"Authorization": header})
-        assert response.status_code == 401, (path, header)
-        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="shop"')
-        assert response.json["code"] == "unauthorized"
+    for path, item in document()["paths"].items():
+        url = path.replace("{sku}", "TEA").replace("{number}", "K7QM-2XPA-9RTD-F3HW")
+        for method, operation in item.items():
+            wrong = api.request(method.upper(), url, headers={"Authorization": header})
+            if any("bearerAuth" in requirement for requirement in operation["security"]):
+                assert wrong.status_code == 401, (method, path, header)
+                assert wrong.headers["WWW-Authenticate"].startswith('Bearer realm="shop"')
+                assert wrong.json["code"] == "unauthorized"
+            else:  # the payment provider signs, the document is public: a token there is not read
+                without = api.request(method.upper(), url)
+                assert (wrong.status_code, wrong.json.get("code")) == (
+                    without.status_code,
+                    without.json.get("code"),
+                )
+
+
+def test_only_payments_and_the_document_take_no_token():
+    untokened = {
+        (method, path)
+        for path, item in document()["paths"].items()
+        for method, operation in item.items()
+        if not any("bearerAuth" in requirement for requirement in operation["security"])
+    }
+    assert untokened == {("post", f"{API}/payments"), ("get", f"{API}/openapi.json")}
+
+
+def test_an_unknown_path_is_404_with_or_without_a_wrong_token(session, api):
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = api.get("/no-such-thing", headers=headers)
+        assert response.status_code == 404 and response.json["code"] == "not_found"
 
 
 def test_a_customer_order_with_a_wrong_token_is_refused_not_anonymous(session, api):

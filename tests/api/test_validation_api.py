@@ -1,12 +1,19 @@
 """Bad input is a clear 4xx problem, never a 500, and writes nothing."""
 
 import json
+import re
+import time
+from urllib.parse import quote
 
 import pytest
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
 
 from shop import stock
 from shop.api.models import IdempotencyKey
-from tests.support.api import order_body
+from shop.models import Product
+from shop.payments import signature
+from tests.support.api import document, order_body
 from tests.support.factories import add_product
 from tests.support.readers import count, counts, stock_of
 
@@ -191,3 +198,91 @@ def test_unknown_api_paths_and_methods_are_problems_too(session, api):
     wrong = api.request("DELETE", "/orders")
     assert (wrong.status_code, wrong.mimetype) == (405, "application/problem+json")
     assert "POST" in wrong.headers["Allow"]
+
+
+# -- the document and the shop agree on every body (tests/api/test_fuzz_api.py fuzzes it) ----------
+
+
+def test_whole_numbers_written_with_a_fraction_are_the_integers_they_are(session, api, tea, staff_token):
+    created = api.post("/orders", order_body(("TEA", 2.0)), key="k")
+    assert created.status_code == 201 and created.json["lines"][0]["quantity"] == 2
+    same = api.post("/orders", order_body(("TEA", 2)), key="k")  # the same body: replayed, not reused
+    assert same.status_code == 201 and same.headers["Idempotent-Replayed"] == "true"
+    product = {"name": "Cup", "price_cents": 1.25e3, "low_stock_threshold": 3.0, "initial_stock": 1e1}
+    put = api.put("/products/CUP", product, token=staff_token)
+    assert put.status_code == 201, put.json
+    assert (put.json["price_cents"], put.json["low_stock_threshold"], put.json["stock"]) == (1250, 3, 10)
+    adjusted = api.post(
+        "/products/CUP/adjustments", {"delta": -4.0, "reason": "adjustment"}, token=staff_token
+    )
+    assert adjusted.status_code == 201 and adjusted.json["quantity_after"] == 6
+    assert stock_of(session, "TEA") == 8
+
+
+@pytest.mark.parametrize("quantity", ["2.5", "1.0000000000000001", "1e-400", "1e30"])
+def test_numbers_that_are_no_small_integers_are_refused(session, api, tea, quantity):
+    body = json.dumps(order_body(("TEA", 1))).replace('"quantity": 1', f'"quantity": {quantity}')
+    response = api.post("/orders", data=body, content_type="application/json", key="k")
+    assert response.status_code == 422 and response.json["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["customer", "name"], "Ada\u0007"),
+        (["customer", "name"], "\ufeff"),  # a space to the document's \s (ECMA-262), not to Python's
+        (["customer", "name"], "\u0085\u00a0"),
+        (["customer", "email"], "ada@example.com\u001f"),
+        (["customer", "email"], "ada@exa\ufeffmple.com"),
+        (["lines", 0, "sku"], "TEA\u009f"),
+    ],
+)
+def test_control_characters_and_blank_names_are_refused_as_the_document_says(session, api, tea, path, value):
+    before = counts(session)
+    response = api.post("/orders", with_(path, value), key="k")
+    assert response.status_code == 422, response.json
+    assert "/" + "/".join(map(str, path)) in [p["pointer"] for p in response.json["problems"]]
+    assert_nothing_written(session, before)
+
+
+def test_the_document_s_patterns_spell_their_character_classes_out():
+    """``\\s``, ``\\d``, ``\\w`` mean different things to Python and to ECMA-262: none may appear."""
+    patterns = re.findall(r'"pattern": ("(?:[^"\\]|\\.)*")', json.dumps(document()))
+    assert len(patterns) >= 6
+    for pattern in map(json.loads, patterns):
+        assert not re.search(r"\\[sSdDwWbB]", pattern), pattern
+
+
+def test_a_negative_restock_is_refused_by_the_document_and_the_shop(session, api, tea, staff_token):
+    schema = {"$ref": "#/components/schemas/AdjustmentCreate", "components": document()["components"]}
+    body = {"delta": -1, "reason": "restock"}
+    assert not Draft202012Validator(schema).is_valid(body)
+    assert Draft202012Validator(schema).is_valid({"delta": -1, "reason": "adjustment"})
+    response = api.post("/products/TEA/adjustments", body, token=staff_token)
+    assert response.status_code == 422 and response.json["code"] == "invalid_adjustment"
+    assert stock_of(session, "TEA") == 10
+
+
+@pytest.mark.parametrize("sku", ["OLD SKU", "-TEA", "TEA\u0007"])
+def test_put_refuses_a_sku_off_the_pattern_even_for_a_product_that_has_one(session, api, staff_token, sku):
+    add_product(session, sku, 3)  # written around the rules, as plain SQL could
+    response = api.put(f"/products/{quote(sku)}", {"name": "Renamed", "price_cents": 100}, token=staff_token)
+    assert response.status_code == 422 and response.json["code"] == "invalid_product"
+    assert [p["code"] for p in response.json["problems"]] == ["invalid_sku"]
+    session.expire_all()
+    assert session.scalar(select(Product.name).where(Product.sku == sku)) != "Renamed"
+
+
+def test_a_payment_id_with_control_characters_is_refused_by_its_pattern(session, api, app):
+    app.config.update(SHOP_PAYMENT_SECRET="s")
+    body = json.dumps({"payment_id": "p\u0000", "order_number": "X", "amount_cents": 1, "currency": "EUR"})
+    t = int(time.time())
+    response = api.request(
+        "POST",
+        "/payments",
+        data=body,
+        content_type="application/json",
+        headers={"Shop-Signature": f"t={t},v1={signature('s', t, body.encode())}"},
+    )
+    assert response.status_code == 422
+    assert "/payment_id" in [p["pointer"] for p in response.json["problems"]]

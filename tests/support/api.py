@@ -28,7 +28,7 @@ def document() -> dict:
     return build_document()
 
 
-def _deref(doc: dict, node: dict) -> dict:
+def deref(doc: dict, node: dict) -> dict:
     """Follow a local ``$ref`` (``#/components/...``) to its target."""
     while "$ref" in node:
         target = doc
@@ -66,7 +66,7 @@ def assert_conforms(app, method: str, path: str, response) -> None:
         where = f"{method} {template} → {response.status_code}"
         responses = operation["responses"]
         assert str(response.status_code) in responses, f"{where} is not documented"
-        entry = _deref(doc, responses[str(response.status_code)])
+        entry = deref(doc, responses[str(response.status_code)])
     content = entry.get("content", {})
     assert response.mimetype in content, f"{where}: content type {response.mimetype} not in {list(content)}"
     schema = {**content[response.mimetype]["schema"], "components": doc["components"]}
