@@ -1,4 +1,8 @@
-"""Idempotency keys are forgotten 24 hours after the order they created.
+"""Idempotency keys: an order is created once per key, and a key is forgotten 24 hours after it.
+
+- **Once.** ``create_once`` runs a unit of work that creates the order and stores the key with the
+  response, in one transaction; a request that runs into the key (on the unique index, or refused
+  after another request created the order) is answered from the stored row instead.
 
 - **Ignored at once.** A key older than ``KEY_LIFETIME`` is never replayed: a request that runs into
   one on the unique index (caller, key) deletes it (``forget``) and is tried again as a new key.
@@ -13,18 +17,23 @@ needs to retry.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, NamedTuple, cast
 
 from flask import current_app
 from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..database import commit_unit_of_work
+from ..errors import InventoryError
 from ..extensions import db
 from ..models import utcnow
 from .models import IdempotencyKey
+from .problems import ApiError
 
 KEY_LIFETIME = timedelta(hours=24)
 PURGE_INTERVAL = timedelta(minutes=10)
@@ -64,6 +73,69 @@ def store(*, caller: str, key: str, request_hash: str, order_id: int, status: in
             "response_body": body,
         },
     )
+
+
+class Stored(NamedTuple):
+    """What an idempotency row holds, read while its transaction is open (nothing to reload later)."""
+
+    request_hash: str
+    status: int
+    body: str
+    number: str | None  # of the order in ``body``
+
+    @classmethod
+    def of(cls, record: IdempotencyKey) -> Stored:
+        assert record.response_status is not None and record.response_body is not None
+        number = json.loads(record.response_body).get("number")
+        return cls(record.request_hash, record.response_status, record.response_body, number)
+
+
+def fingerprint(method_and_path: str, data: Any) -> str:
+    """The hash a key is stored with: the request line and the body compared as JSON, not as bytes."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(f"{method_and_path}\n{canonical}".encode()).hexdigest()
+
+
+def find(owner: str, key: str) -> IdempotencyKey | None:
+    return db.session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.caller == owner, IdempotencyKey.key == key)
+    )
+
+
+def create_once(
+    create: Callable[[], Stored], *, owner: str, key: str, request_hash: str
+) -> tuple[Stored, bool]:
+    """What ``create`` stored under ``key`` (committed), or what an earlier request stored: (it, replayed).
+
+    ``create`` is a committed unit of work that creates the order and ``store``s the key. A refusal of
+    the shop (``InventoryError``) or the unique index (``IntegrityError``) is answered from the row an
+    earlier request of ``owner`` committed; without one it propagates. A key older than
+    ``KEY_LIFETIME`` is forgotten and ``create`` tried once more. The same key with another body is a
+    409 ``idempotency_key_reused``.
+    """
+    for attempt in (1, 2):
+        try:
+            stored = create()
+        except (InventoryError, IntegrityError):
+            # The session was rolled back: this reads what an earlier request of this caller committed.
+            record = find(owner, key)
+            if record is None:
+                raise
+            if attempt == 1 and is_expired(record):
+                forget(record.id)  # older than 24 hours: as if never used; try again
+                continue
+            stored = Stored.of(record)
+            if stored.request_hash != request_hash:
+                raise ApiError(
+                    409,
+                    "This Idempotency-Key was already used with a different request body; use a new "
+                    "key for a new order.",
+                    code="idempotency_key_reused",
+                ) from None
+            return stored, True
+        purge_now_and_then()  # a new key was stored: now and then, forget old ones
+        return stored, False
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def forget(record_id: int) -> None:

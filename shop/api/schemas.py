@@ -82,6 +82,8 @@ def _not_zero(value: int) -> int:
     return value
 
 
+ManualReason = Literal["restock", "adjustment"]
+
 # A restock adds stock: the document says so with if/then; the shop's rule refuses a negative one
 # (422 ``invalid_adjustment``, shop.stock's ``adjustment_problems``).
 RESTOCK_ADDS: JsonDict = {
@@ -103,7 +105,7 @@ class AdjustmentCreate(RequestModel):
         ),
         AfterValidator(_not_zero),
     ]
-    reason: Literal["restock", "adjustment"]
+    reason: ManualReason
     note: Note | None = None
 
 
@@ -247,7 +249,7 @@ class MovementPage(Page):
 class AdjustmentOut(ResponseModel):
     sku: str
     delta: int
-    reason: Literal["restock", "adjustment"]
+    reason: ManualReason
     note: str | None
     actor: str
     quantity_after: int

@@ -1,0 +1,136 @@
+"""What the API answers: rows as response models, JSON responses, refusals as problems.
+
+Every answer is built through a response model of ``shop.api.schemas``, so that what is sent is
+what the OpenAPI document says.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Response, url_for
+from pydantic import BaseModel
+
+from .. import stock
+from ..errors import InventoryError
+from ..holds import hold_state
+from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus
+from ..payments import PaymentResult
+from .idempotency import Stored
+from .problems import ApiError, problem_item
+from .schemas import (
+    AdjustmentOut,
+    Customer,
+    ManualReason,
+    MovementOut,
+    OrderLine,
+    OrderOut,
+    PaymentOut,
+    ProductOut,
+    Totals,
+    utc,
+)
+
+
+def json_response(
+    model: BaseModel | str, status: int = 200, headers: dict | None = None, *, exclude: Any = None
+) -> Response:
+    """``model`` (or JSON already serialized) as an ``application/json`` response."""
+    body = model if isinstance(model, str) else model.model_dump_json(exclude=exclude)
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError:
+    """A refusal of the shop as a problem, with one entry per problem it found."""
+    problems = [problem_item(p) for p in exc.problems]
+    return ApiError(
+        status, f"{what}: {' '.join(p.message for p in exc.problems)}", code=code, problems=problems
+    )
+
+
+def order_out(order: Order) -> OrderOut:
+    lines = [
+        OrderLine(
+            sku=item.product.sku,
+            name=item.product.name,
+            quantity=item.quantity,
+            unit_price_cents=item.unit_price_cents,
+            line_total_cents=item.line_total_cents,
+        )
+        for item in order.items
+    ]
+    return OrderOut(
+        number=order.number,
+        status=OrderStatus(order.status),
+        customer=Customer(name=order.customer_name, email=order.customer_email),
+        lines=lines,
+        totals=Totals(
+            lines=len(lines),
+            quantity=sum(line.quantity for line in lines),
+            total_cents=sum(line.line_total_cents for line in lines),
+        ),
+        stock_committed_at=utc(order.stock_committed_at),
+        hold_expires_at=utc(order.hold_expires_at),
+        hold_expired=hold_state(order).ran_out,
+        created_at=utc(order.created_at),
+        updated_at=utc(order.updated_at),
+    )
+
+
+def product_out(product: Product) -> ProductOut:
+    on_hand = product.inventory.quantity if product.inventory else None
+    return ProductOut(
+        sku=product.sku,
+        name=product.name,
+        price_cents=product.price_cents,
+        status=ProductStatus(product.status),
+        stock=on_hand,
+        availability=stock.availability(product.status, on_hand, product.low_stock_threshold),
+        low_stock_threshold=product.low_stock_threshold,
+        max_per_order=product.max_per_order,
+    )
+
+
+def movement_out(movement: InventoryMovement, order_number: str | None) -> MovementOut:
+    return MovementOut(
+        id=movement.id,
+        created_at=utc(movement.created_at),
+        delta=movement.delta,
+        quantity_after=movement.quantity_after,
+        reason=MovementReason(movement.reason),
+        actor=movement.actor,
+        note=movement.note,
+        order_number=order_number,
+    )
+
+
+def adjustment_out(change: stock.StockChange) -> AdjustmentOut:
+    return AdjustmentOut(
+        sku=change.sku,
+        delta=change.delta,
+        reason=cast(ManualReason, change.reason),  # adjust_stock takes only restock and adjustment
+        note=change.note,
+        actor=change.actor,
+        quantity_after=change.quantity_after,
+    )
+
+
+def payment_out(result: PaymentResult) -> PaymentOut:
+    payment = result.payment
+    assert payment is not None
+    return PaymentOut(
+        payment_id=payment.payment_id,
+        order_number=result.order.number,
+        order_status=OrderStatus.PAID,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        received_at=utc(payment.received_at),
+    )
+
+
+def stored_response(stored: Stored, *, replayed: bool) -> Response:
+    """The response an idempotency key holds, exactly as first sent, saying whether it is a replay."""
+    headers = {"Idempotent-Replayed": "true" if replayed else "false"}
+    if stored.number:
+        headers["Location"] = url_for("api.get_order", number=stored.number)
+    return json_response(stored.body, stored.status, headers)
