@@ -49,6 +49,7 @@ def refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError:
 
 
 def order_out(order: Order) -> OrderOut:
+    """An order with its lines, totals and hold, as the API shows it."""
     lines = [
         OrderLine(
             sku=item.product.sku,
@@ -78,6 +79,7 @@ def order_out(order: Order) -> OrderOut:
 
 
 def product_out(product: Product) -> ProductOut:
+    """A product with its stock and availability (the view leaves the stock out for strangers)."""
     on_hand = product.inventory.quantity if product.inventory else None
     return ProductOut(
         sku=product.sku,
@@ -92,6 +94,7 @@ def product_out(product: Product) -> ProductOut:
 
 
 def movement_out(movement: InventoryMovement, order_number: str | None) -> MovementOut:
+    """One ledger row, with the number of the order that moved the stock, if any."""
     return MovementOut(
         id=movement.id,
         created_at=utc(movement.created_at),
@@ -105,6 +108,7 @@ def movement_out(movement: InventoryMovement, order_number: str | None) -> Movem
 
 
 def adjustment_out(change: stock.StockChange) -> AdjustmentOut:
+    """A stock adjustment as applied."""
     return AdjustmentOut(
         sku=change.sku,
         delta=change.delta,
@@ -116,6 +120,7 @@ def adjustment_out(change: stock.StockChange) -> AdjustmentOut:
 
 
 def payment_out(result: PaymentResult) -> PaymentOut:
+    """The payment that paid the order (this notification or the earlier one it replays)."""
     payment = result.payment
     assert payment is not None
     return PaymentOut(

@@ -97,6 +97,7 @@ def fingerprint(method_and_path: str, data: Any) -> str:
 
 
 def find(owner: str, key: str) -> IdempotencyKey | None:
+    """The key ``owner`` stored, if any (committed by this or another request)."""
     return db.session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.caller == owner, IdempotencyKey.key == key)
     )

@@ -72,6 +72,7 @@ limit_api_checkout = limit_checkout_unless(is_staff_request)
 
 @bp.before_request
 def limit_body_size():
+    """API bodies are smaller than the web's: refuse a larger one (413) before reading it."""
     request.max_content_length = current_app.config.get("API_MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
 
 
@@ -81,6 +82,7 @@ ORDER_ENDPOINTS = {"api.create_order", "api.get_order", "api.set_order_status"}
 
 @bp.after_request
 def no_store_orders(response: Response) -> Response:
+    """Answers about an order carry personal data: ``Cache-Control: no-store``."""
     if request.endpoint in ORDER_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -90,6 +92,7 @@ def no_store_orders(response: Response) -> Response:
 
 
 def _find_order(number: str) -> Order:
+    """The order with this number, or a 404 problem."""
     order = find_order(db.session, number)
     if order is None:
         raise ApiError(404, f"There is no order {number.strip().upper()}.", code="order_not_found")
@@ -97,6 +100,7 @@ def _find_order(number: str) -> Order:
 
 
 def _find_product(sku: str) -> Product:
+    """The product with exactly this SKU, its stock loaded, or a 404 problem."""
     if clean_path_value(sku, 64) and (product := find_product(db.session, sku)) is not None:
         return product
     raise ApiError(404, f"There is no product {sku}.", code="product_not_found")
