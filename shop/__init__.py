@@ -25,6 +25,7 @@ def create_app(test_config: Mapping | None = None, *, instance_path: str | None 
     trust_proxies(app)
     register_extensions(app)
     register_inventory_observer(app)
+    register_event_recorder(app)
     register_blueprints(app)
     register_commands(app)
     return app
@@ -42,6 +43,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError("must be at least 1")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be more than 0")
     return number
 
 
@@ -69,6 +77,24 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "RATELIMIT_ENABLED": (_flag, True),
     "SHOP_SESSION_HOURS": (_positive_int, 8),  # a staff log-in ends this long after it began
     "SHOP_TRUSTED_PROXIES": (_count, 0),  # reverse proxies in front of the app whose X-Forwarded-* count
+    # Events that leave the shop (shop.outbox): e-mail, webhooks, the worker.
+    "SHOP_PUBLIC_URL": (str, "http://127.0.0.1:5000"),  # where links in e-mails point
+    "SHOP_MAIL_DIR": (str, None),  # None: instance/mail; .eml files when no MAIL_SERVER is set
+    "SHOP_STAFF_ALERTS_TO": (str, None),  # comma-separated; None: every active staff account
+    "SHOP_LOW_STOCK_DIGEST_MINUTES": (_positive_int, 60),
+    "SHOP_EVENTS_RETENTION_DAYS": (_positive_int, 30),
+    "SHOP_WEBHOOK_TIMEOUT": (_positive_float, 10.0),  # seconds a webhook endpoint has to answer
+    "SHOP_WEBHOOKS_ALLOW_PRIVATE": (
+        _flag,
+        False,
+    ),  # development and tests only: http:// and private addresses
+    "MAIL_SERVER": (str, None),
+    "MAIL_PORT": (_positive_int, 25),
+    "MAIL_USE_TLS": (_flag, False),
+    "MAIL_USE_SSL": (_flag, False),
+    "MAIL_USERNAME": (str, None),
+    "MAIL_PASSWORD": (str, None),
+    "MAIL_DEFAULT_SENDER": (str, "Shop <shop@localhost>"),
 }
 
 # A SECRET_KEY an attacker could guess (``dev``, any short word) signs sessions they can forge.
@@ -211,6 +237,13 @@ def register_inventory_observer(app: Flask) -> None:
     # Blinker holds receivers weakly: the app keeps its observer alive.
     app.extensions["shop.inventory_observer"] = observer
     audit.init_app(app)
+
+
+def register_event_recorder(app: Flask) -> None:
+    """The outbox's recorder beside the observer, e-mail, and the worker's commands (shop.outbox)."""
+    from . import outbox
+
+    outbox.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

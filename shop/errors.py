@@ -77,3 +77,7 @@ class PaymentRefused(InventoryError):
     @property
     def code(self) -> str:
         return self.problems[0].code
+
+
+class InvalidWebhookEndpoint(InventoryError):
+    """A webhook endpoint that cannot be saved as asked (URL, event types, description)."""

@@ -6,6 +6,7 @@ a database of each backend, a client or a staff login.
 
 import os
 import secrets
+import tempfile
 
 import pytest
 
@@ -23,9 +24,14 @@ os.environ["SECRET_KEY"] = secrets.token_hex(32)
 # before any of them is imported.
 pytest.register_assert_rewrite("tests.support")
 
+# Without MAIL_SERVER the shop writes each e-mail into SHOP_MAIL_DIR (instance/mail/ by default):
+# the suite's go to a folder of the run, never into the repository.
+os.environ["SHOP_MAIL_DIR"] = tempfile.mkdtemp(prefix="shop-mail-")
+
 pytest_plugins = [
     "tests.support.databases",
     "tests.support.web",
     "tests.support.api",
     "tests.support.browser",
+    "tests.support.receivers",
 ]

@@ -36,11 +36,11 @@ def test_placing_an_order_takes_a_constant_number_of_statements(session, stateme
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # products by SKU; the order and its lines in one statement; lock, guarded decrement and
-        # ledger rows in one statement
-        expected = ["SELECT", "WITH", "WITH"]
+        # ledger rows in one statement; the events (shop.outbox) in one statement
+        expected = ["SELECT", "WITH", "WITH", "INSERT"]
     else:
-        # products by SKU; order; its lines; lock and read stock; guarded decrement; ledger rows
-        expected = ["SELECT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT"]
+        # products by SKU; order; its lines; lock and read stock; guarded decrement; ledger rows; events
+        expected = ["SELECT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT", "INSERT"]
     if dialect == "sqlite":  # plus the next line id (shop.orders._insert)
         expected.insert(2, "SELECT")
     assert by_lines[100] == expected

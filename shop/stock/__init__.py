@@ -11,7 +11,7 @@ never from its modules (``tests/test_imports.py`` holds it to that). See docs/ar
 how an order reaches these functions.
 """
 
-from .journal import discard_changes, pop_changes
+from .journal import changes_of_transaction, discard_changes, pop_changes
 from .moves import lock_rows
 from .rules import (
     MANUAL_REASONS,
@@ -52,6 +52,7 @@ __all__ = [
     "actor_of",
     "adjust_stock",
     "availability",
+    "changes_of_transaction",
     "check_lines",
     "discard_changes",
     "is_whole_number",

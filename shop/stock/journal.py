@@ -16,6 +16,11 @@ def record(session: DbSession, changes: list[StockChange]) -> None:
     session.info.setdefault(_KEY, []).extend(changes)
 
 
+def changes_of_transaction(session: DbSession) -> list[StockChange]:
+    """The changes of the transaction in progress, kept for ``pop_changes`` (the outbox records them before commit)."""
+    return list(session.info.get(_KEY, []))
+
+
 def pop_changes(session: DbSession) -> list[StockChange]:
     """The changes of the transaction that just committed, forgotten as they are returned."""
     return session.info.pop(_KEY, [])

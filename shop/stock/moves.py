@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import case, inspect, update
 from sqlalchemy.orm import attributes
@@ -54,20 +55,30 @@ class Movement:
             "created_at": self.at,
         }
 
-    def report(
-        self, product_id: int, sku: str, threshold: int, delta: int, quantity_after: int
-    ) -> StockChange:
+    def report(self, fact: Fact, ledger_id: int) -> StockChange:
+        """The after-commit report of one ledger row."""
         return StockChange(
-            product_id,
-            sku,
-            delta,
-            quantity_after,
+            fact.product_id,
+            fact.sku,
+            fact.delta,
+            fact.quantity_after,
             self.reason,
             self.actor,
             self.order_number,
             self.note,
-            threshold,
+            fact.low_stock_threshold,
+            ledger_id,
         )
+
+
+class Fact(NamedTuple):
+    """What one product's ledger row says besides the ``Movement``: the change and the stock after it."""
+
+    product_id: int
+    sku: str
+    low_stock_threshold: int
+    delta: int
+    quantity_after: int
 
 
 # -- reads and locks ---------------------------------------------------------------------
@@ -128,21 +139,19 @@ def write_locked(
     )
     if result.rowcount != len(ids):  # type: ignore[attr-defined]  # only if a row was not locked
         raise _stock_changed()
-    changes = []
+    facts = []
     for pid in ids:
         sku, _, threshold, quantity = rows[pid]
         assert quantity is not None, "write_locked needs existing inventory rows"
-        changes.append(movement.report(pid, sku, threshold, deltas[pid], quantity + deltas[pid]))
-    return write_ledger(session, changes, movement)
+        facts.append(Fact(pid, sku, threshold, deltas[pid], quantity + deltas[pid]))
+    return write_ledger(session, facts, movement)
 
 
-def write_ledger(session: DbSession, changes: list[StockChange], movement: Movement) -> list[StockChange]:
-    """One ledger row per change, in one ``executemany``."""
-    session.execute(
-        statements.INSERT_MOVEMENTS,
-        [movement.ledger_row(c.product_id, c.delta, c.quantity_after) for c in changes],
-    )
-    return _remember(session, changes)
+def write_ledger(session: DbSession, facts: list[Fact], movement: Movement) -> list[StockChange]:
+    """One ledger row per fact, in one statement that returns their ids (one product per row)."""
+    rows = [movement.ledger_row(f.product_id, f.delta, f.quantity_after) for f in facts]
+    ledger_ids = dict((pid, lid) for lid, pid in session.execute(statements.INSERT_MOVEMENTS, rows))
+    return _remember(session, [movement.report(f, ledger_ids[f.product_id]) for f in facts])
 
 
 def step_by_step(
@@ -170,7 +179,7 @@ def in_one_statement(
     template = movement.ledger_row(0, 0, 0)
     params = {key: template[key] for key in ("order_id", "reason", "actor", "note")}
     params.update(ids=ids, deltas=[deltas[pid] for pid in ids], only_active=only_active, now=movement.at)
-    changed = {pid: rest for pid, *rest in session.execute(statements.PG_CHANGE_STOCK, params)}
+    changed = {row.product_id: row for row in session.execute(statements.PG_CHANGE_STOCK, params)}
     if len(changed) < len(ids):
         rows = lock_rows(session, ids)  # locked already: this reads them as they stand
         for pid in changed:
@@ -180,8 +189,10 @@ def in_one_statement(
     return _remember(
         session,
         [
-            movement.report(pid, sku, threshold, deltas[pid], quantity_after)
-            for pid, (quantity_after, sku, threshold) in sorted(changed.items())
+            movement.report(
+                Fact(pid, row.sku, row.low_stock_threshold, deltas[pid], row.quantity), row.ledger_id
+            )
+            for pid, row in sorted(changed.items())
         ],
     )
 

@@ -52,11 +52,23 @@ class StockChange:
     order_number: str | None
     note: str | None
     low_stock_threshold: int
+    ledger_id: int
 
     @property
     def is_low(self) -> bool:
         """This change took stock and left the product low (the after-commit ``stock_low`` notice)."""
         return self.delta < 0 and stock_is_low(self.quantity_after, self.low_stock_threshold)
+
+    @property
+    def went_low(self) -> bool:
+        """From above the low-stock threshold to at or below it, still above 0 (event ``stock.low``)."""
+        before = self.quantity_after - self.delta
+        return before > self.low_stock_threshold >= self.quantity_after > 0
+
+    @property
+    def went_out(self) -> bool:
+        """From some stock to none (event ``stock.out``)."""
+        return self.quantity_after == 0 and self.delta < 0
 
 
 class Availability(StrEnum):

@@ -197,9 +197,8 @@ def set_stock(
 def record_initial_stock(session: DbSession, inventories: list[Inventory], *, actor: str) -> None:
     """Ledger the quantity new inventory rows were inserted with (right after their INSERT)."""
     rows = moves.read_rows(session, [inventory.product_id for inventory in inventories])
-    movement = Movement(MovementReason.INITIAL_STOCK, actor)
-    changes = [
-        movement.report(
+    facts = [
+        moves.Fact(
             i.product_id,
             rows[i.product_id].sku,
             rows[i.product_id].low_stock_threshold,
@@ -208,4 +207,4 @@ def record_initial_stock(session: DbSession, inventories: list[Inventory], *, ac
         )
         for i in inventories
     ]
-    moves.write_ledger(session, changes, movement)
+    moves.write_ledger(session, facts, Movement(MovementReason.INITIAL_STOCK, actor))

@@ -39,8 +39,9 @@ READ_ROWS = (
     .where(Product.id.in_(bindparam("ids", expanding=True)))
 )
 
-# Executed with a list of rows: one executemany, any number of rows.
-INSERT_MOVEMENTS = insert(MOVEMENTS)
+# Executed with a list of rows, one product each: one statement (SQLAlchemy's "insertmanyvalues")
+# that returns each row's id with its product, so the reports can carry their ledger ids.
+INSERT_MOVEMENTS = insert(MOVEMENTS).returning(MOVEMENTS.c.id, MOVEMENTS.c.product_id)
 
 # PostgreSQL: lock, guarded update and ledger rows in one statement whatever the number of lines
 # (docs/architecture.md, "Why PostgreSQL has its own statement").
@@ -52,8 +53,9 @@ INSERT_MOVEMENTS = insert(MOVEMENTS)
 # that a restock we waited for can serve, and the CHECK constraint is evaluated on a row computed
 # from it before PostgreSQL notices the newer version). Deltas apply only where the guard holds and,
 # when ``only_active``, only to active products; ``ledger`` writes one row per changed product with
-# the same columns as ``moves.ledger_row``. A product that fails the guard is missing from the
-# answer: the caller reports why, and the transaction rolls back with the rows already written.
+# the same columns as ``moves.ledger_row`` and returns its id. A product that fails the guard is
+# missing from the answer: the caller reports why, and the transaction rolls back with the rows
+# already written.
 PG_CHANGE_STOCK = text("""WITH locked AS (
     SELECT product_id, quantity FROM inventory
     WHERE product_id = ANY(CAST(:ids AS integer[]))
@@ -75,5 +77,7 @@ PG_CHANGE_STOCK = text("""WITH locked AS (
     SELECT product_id, CAST(:order_id AS integer), delta, quantity, CAST(:reason AS varchar),
            CAST(:actor AS varchar), CAST(:note AS varchar), CAST(:now AS timestamp)
     FROM changed
+    RETURNING id, product_id
 )
-SELECT product_id, quantity, sku, low_stock_threshold FROM changed""")
+SELECT changed.product_id, changed.quantity, changed.sku, changed.low_stock_threshold, ledger.id AS ledger_id
+FROM changed JOIN ledger ON ledger.product_id = changed.product_id""")

@@ -1,0 +1,81 @@
+"""E-mail: Flask-Mail over SMTP, or ``.eml`` files in ``SHOP_MAIL_DIR`` when no ``MAIL_SERVER`` is set.
+
+Every message has a text and an HTML part rendered from ``shop/templates/email/<name>.txt`` and
+``.html``; links start with ``SHOP_PUBLIC_URL``, never with a request's Host header.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app, render_template
+from flask_mail import Mail, Message
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import User
+
+mail = Mail()
+
+
+def init_app(app: Flask) -> None:
+    # Flask-Mail suppresses sending whenever app.testing: the tests deliver to a real SMTP server.
+    app.config.setdefault("MAIL_SUPPRESS_SEND", False)
+    app.config["SHOP_MAIL_DIR"] = app.config.get("SHOP_MAIL_DIR") or os.path.join(app.instance_path, "mail")
+    mail.init_app(app)
+    app.add_template_filter(email_time)
+
+
+def email_time(value: str) -> str:
+    """An RFC 3339 time of an event's payload for an e-mail: ``14:05 UTC on 2026-12-02``."""
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return f"{at:%H:%M} UTC on {at:%Y-%m-%d}"
+
+
+def public_url(path: str) -> str:
+    """An absolute link for an e-mail: ``SHOP_PUBLIC_URL`` and ``path``."""
+    return current_app.config["SHOP_PUBLIC_URL"].rstrip("/") + path
+
+
+def message(name: str, recipients: list[str], subject: str, **context: Any) -> Message:
+    """The e-mail ``name`` (templates ``email/<name>.txt`` and ``.html``) to ``recipients``."""
+    context |= {"public_url": public_url, "subject": subject}
+    return Message(
+        subject=subject,
+        recipients=list(recipients),
+        body=render_template(f"email/{name}.txt", **context),
+        html=render_template(f"email/{name}.html", **context),
+    )
+
+
+def send(msg: Message) -> None:
+    """Send ``msg`` by SMTP, or write it as an ``.eml`` file when no ``MAIL_SERVER`` is configured.
+
+    Raises what the SMTP client raises (``smtplib.SMTPException``, ``OSError``): the caller retries.
+    """
+    if current_app.config.get("MAIL_SERVER"):
+        mail.send(msg)
+        return
+    folder = current_app.config["SHOP_MAIL_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    # Written whole under a temporary name, then renamed: a reader never sees half a message.
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".eml")
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(msg.as_bytes())
+    name = msg.msgId.strip("<>").split("@")[0]
+    os.replace(temporary, os.path.join(folder, f"{name}.eml"))
+
+
+def staff_recipients() -> list[str]:
+    """``SHOP_STAFF_ALERTS_TO`` (comma-separated), or else every active staff account."""
+    configured = current_app.config.get("SHOP_STAFF_ALERTS_TO")
+    if configured:
+        return [address.strip() for address in configured.split(",") if address.strip()]
+    return list(
+        db.session.scalars(
+            select(User.email).where(User.is_staff.is_(True), User.disabled_at.is_(None)).order_by(User.email)
+        )
+    )

@@ -1,0 +1,159 @@
+"""The recorder: events are written in the transaction of the change they report, or not at all.
+
+``EventRecorder`` receives the in-transaction order signals (connected in ``create_app`` beside
+the ``InventoryObserver``) and keeps what happened on the session. Just before the transaction
+commits, ``record`` turns those and the transaction's stock changes (one per ledger row) into
+event rows with one multi-row INSERT. If that INSERT fails, the commit fails and the whole unit
+of work rolls back: an event exists if and only if its change committed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from flask import Flask
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+from ulid import ULID
+
+from .. import signals, stock
+from ..models import MovementReason, Order, OrderStatus, utcnow
+from ..orders import returns_stock, takes_stock
+from .models import Event
+from .types import EventType
+
+_PENDING = "shop.outbox.pending"
+EVENTS = cast(Table, Event.__table__)
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """An order event waiting for the commit; its payload is built then, from the order as committed."""
+
+    type: EventType
+    order: Order
+    reason: str | None = None
+    actor: str | None = None
+
+
+def _queue(order: Order, *events: OrderEvent) -> None:
+    session = Session.object_session(order)
+    assert session is not None, "the recorder only sees orders of a session"
+    session.info.setdefault(_PENDING, []).extend(events)
+
+
+class EventRecorder:
+    """Turns the order signals into ``order.placed``, ``order.paid`` and ``order.cancelled``."""
+
+    def connect(self, app: Flask) -> None:
+        signals.order_created.connect(self.order_created, sender=app)
+        signals.order_status_changed.connect(self.order_status_changed, sender=app)
+
+    def order_created(self, app: Flask, *, order: Order, actor: str) -> None:
+        if takes_stock(None, order.status):
+            _queue(order, OrderEvent(EventType.ORDER_PLACED, order))
+        if order.status == OrderStatus.PAID:
+            _queue(order, OrderEvent(EventType.ORDER_PAID, order))
+
+    def order_status_changed(
+        self, app: Flask, *, order: Order, old_status: str, new_status: str, actor: str, reason: str | None
+    ) -> None:
+        if takes_stock(old_status, new_status):
+            _queue(order, OrderEvent(EventType.ORDER_PLACED, order))
+        if new_status == OrderStatus.PAID:
+            _queue(order, OrderEvent(EventType.ORDER_PAID, order))
+        if returns_stock(old_status, new_status):
+            cancelled = OrderEvent(
+                EventType.ORDER_CANCELLED, order, reason or MovementReason.ORDER_CANCELLED, actor
+            )
+            _queue(order, cancelled)
+
+
+def cancelled_by(actor: str | None) -> str:
+    """Who cancelled an order, as its ``order.cancelled`` event says: ``system``, ``staff`` or ``customer``.
+
+    The actors are those of the ledger: ``system`` releases holds, staff act as ``staff:EMAIL`` on
+    the dashboard and the API and as ``cli`` in commands; anyone else is a customer.
+    """
+    if actor == "system":
+        return "system"
+    if actor == "cli" or (actor or "").startswith("staff:"):
+        return "staff"
+    return "customer"
+
+
+def _order_data(event: OrderEvent) -> dict[str, Any]:
+    from ..api.views import order_out
+
+    data: dict[str, Any] = {"order": order_out(event.order).model_dump(mode="json")}
+    if event.type == EventType.ORDER_CANCELLED:
+        data |= {"reason": event.reason, "cancelled_by": cancelled_by(event.actor)}
+    return data
+
+
+def _stock_events(change: stock.StockChange) -> list[tuple[EventType, str, dict[str, Any]]]:
+    """``stock.changed`` for a ledger row, and ``stock.low`` or ``stock.out`` if it crossed a line."""
+    events: list[tuple[EventType, str, dict[str, Any]]] = [
+        (
+            EventType.STOCK_CHANGED,
+            change.sku,
+            {
+                "sku": change.sku,
+                "delta": change.delta,
+                "quantity_after": change.quantity_after,
+                "reason": change.reason,
+                "order_number": change.order_number,
+                "actor": change.actor,
+                "ledger_id": change.ledger_id,
+            },
+        )
+    ]
+    if change.went_out:
+        events.append((EventType.STOCK_OUT, change.sku, {"sku": change.sku}))
+    elif change.went_low:
+        low = {"sku": change.sku, "quantity": change.quantity_after, "threshold": change.low_stock_threshold}
+        events.append((EventType.STOCK_LOW, change.sku, low))
+    return events
+
+
+def new_event_id() -> str:
+    """``evt_`` and a ULID: unique, and sorted by time (monotonic within a process)."""
+    return f"evt_{ULID()}"
+
+
+def event_row(event_type: str, subject: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "id": new_event_id(),
+        "type": event_type,
+        "subject": subject,
+        "payload": json.dumps(data, separators=(",", ":")),
+        "created_at": at,
+    }
+
+
+def record(session: Session) -> None:
+    """Before the commit: write this transaction's events, all in one statement (none: no statement)."""
+    session.flush()  # ORM writes still pending send their signals (and move their stock) now
+    pending: list[OrderEvent] = session.info.pop(_PENDING, [])
+    changes = stock.changes_of_transaction(session)
+    if not pending and not changes:
+        return
+    now = utcnow()
+    rows = [event_row(e.type, e.order.number, _order_data(e), now) for e in pending]
+    rows += [event_row(t, subject, data, now) for c in changes for t, subject, data in _stock_events(c)]
+    session.execute(insert(EVENTS).values(rows))
+
+
+def discard(session: Session) -> None:
+    """After a rollback: nothing happened, so nothing is recorded."""
+    session.info.pop(_PENDING, None)
+
+
+def envelope(event_id: str, event_type: str, created_at: datetime, payload: str) -> str:
+    """The event as the feed and every webhook carry it: id, type, timestamp (RFC 3339, UTC) and data."""
+    timestamp = created_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    head = json.dumps({"id": event_id, "type": event_type, "timestamp": timestamp}, separators=(",", ":"))
+    return head[:-1] + ',"data":' + payload + "}"

@@ -1,0 +1,181 @@
+"""``flask worker``: the one process beside the web server. It delivers events, releases expired holds,
+sends the low-stock digest and purges old events.
+
+Each turn (``Worker.turn``) does what is due: give new events their feed positions and fan them
+out; claim due deliveries, send them one by one and write the outcomes; tell staff of endpoints
+that were disabled; and, less often, release expired holds, send the digest, purge, and note
+that a worker was seen (``/readyz``). ``--once`` turns until nothing is due and exits. On
+SIGTERM or SIGINT the delivery in hand is finished, the rest given back, and the worker exits.
+
+Several workers at once are safe: deliveries are claimed with ``SKIP LOCKED`` (PostgreSQL,
+MariaDB) and a lease; SQLite's write lock makes them take turns.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
+
+from ..database import commit_unit_of_work
+from ..extensions import db
+from ..holds import SYSTEM_ACTOR, release_expired_holds
+from ..models import utcnow
+from . import delivery, digest, feed, mail
+from .models import Event, EventDelivery, WebhookEndpoint, WorkerClock
+
+logger = logging.getLogger("shop.worker")
+
+SEEN = "worker"  # the worker_clock row of the last time a worker was seen
+DELIVERY_BATCH = 50
+IDLE_SLEEP = 0.2  # seconds between turns that found nothing to do
+
+
+def _every(seconds: float) -> Callable[[float], bool]:
+    """A gate that opens at most every ``seconds`` (and at the first call)."""
+    last = [float("-inf")]
+
+    def due(now: float) -> bool:
+        if now - last[0] < seconds:
+            return False
+        last[0] = now
+        return True
+
+    return due
+
+
+def note_seen(now: datetime | None = None) -> None:
+    """Write down that a worker is alive now (``/readyz`` and ``flask doctor`` read it)."""
+
+    def work() -> None:
+        clock = db.session.get(WorkerClock, SEEN, with_for_update=True)
+        if clock is None:
+            db.session.add(WorkerClock(name=SEEN, at=now or utcnow()))
+        else:
+            clock.at = now or utcnow()
+
+    commit_unit_of_work(work, actor=SYSTEM_ACTOR)
+
+
+def purge(now: datetime | None = None) -> int:
+    """Delete the events older than ``SHOP_EVENTS_RETENTION_DAYS``, with their deliveries; how many."""
+    from flask import current_app
+
+    cutoff = (now or utcnow()) - timedelta(days=current_app.config["SHOP_EVENTS_RETENTION_DAYS"])
+
+    def work() -> int:
+        old = select(Event.id).where(Event.created_at < cutoff)
+        db.session.execute(delete(EventDelivery).where(EventDelivery.event_id.in_(old)))
+        return db.session.execute(delete(Event).where(Event.created_at < cutoff)).rowcount  # type: ignore[attr-defined]
+
+    return commit_unit_of_work(work, actor=SYSTEM_ACTOR)
+
+
+def notify_disabled_endpoints() -> int:
+    """E-mail staff about each endpoint disabled for failing (once each); how many."""
+    endpoints = db.session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.disabled_reason).where(
+            WebhookEndpoint.notify_staff.is_(True)
+        )
+    ).all()
+    db.session.rollback()
+    for endpoint_id, url, reason in endpoints:
+        recipients = mail.staff_recipients()
+        db.session.rollback()
+        if recipients:
+            message = mail.message(
+                "endpoint_disabled", recipients, "A webhook endpoint was disabled", url=url, reason=reason
+            )
+            mail.send(message)
+        told = update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(notify_staff=False)
+        commit_unit_of_work(partial(db.session.execute, told), actor=SYSTEM_ACTOR)
+    return len(endpoints)
+
+
+class Worker:
+    """One worker process's loop. ``stop()`` (or SIGTERM) ends it after the delivery in hand."""
+
+    def __init__(self, app: Flask, *, batch: int = DELIVERY_BATCH, idle_sleep: float = IDLE_SLEEP):
+        self.app = app
+        self.batch = batch
+        self.idle_sleep = idle_sleep
+        self.stopping = False
+        self.delivered = self.failed = 0
+        self._seen, self._sweep, self._digest, self._purge = _every(15), _every(5), _every(30), _every(3600)
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def run(self, *, once: bool = False) -> None:
+        """Turn until stopped (or, ``once``, until nothing is due)."""
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not self.stopping:
+                busy = self._safe_turn()
+                if once and not busy:
+                    break
+                if not busy:
+                    time.sleep(self.idle_sleep)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _safe_turn(self) -> bool:
+        try:
+            with self.app.app_context():
+                return self.turn()
+        except (DBAPIError, OSError) as exc:  # the database or the mail server is away: try again soon
+            logger.warning("worker turn failed: %s: %s", type(exc).__name__, exc)
+            time.sleep(1)
+            return False
+
+    def turn(self) -> bool:
+        """Do what is due now; True if there may be more."""
+        now = time.monotonic()
+        if self._seen(now):
+            note_seen()
+        busy = commit_unit_of_work(partial(feed.sequence, db.session), actor=SYSTEM_ACTOR) == feed.BATCH
+        busy |= self.deliver() == self.batch
+        notify_disabled_endpoints()
+        if self._sweep(now):
+            release_expired_holds()
+        if self._digest(now):
+            digest.send_digest()
+        if self._purge(now):
+            purge()
+        return busy
+
+    def deliver(self) -> int:
+        """Claim a batch of due deliveries and attempt each; how many were claimed."""
+        claimed = commit_unit_of_work(
+            partial(delivery.claim, db.session, limit=self.batch), actor=SYSTEM_ACTOR
+        )
+        for index, item in enumerate(claimed):
+            if self.stopping:
+                commit_unit_of_work(
+                    partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
+                )
+                break
+            outcome = delivery.attempt(item)
+            commit_unit_of_work(partial(delivery.settle, db.session, item, outcome), actor=SYSTEM_ACTOR)
+            self.delivered += outcome.delivered
+            self.failed += not outcome.delivered
+            level = logging.INFO if outcome.delivered else logging.WARNING
+            logger.log(
+                level,
+                "delivery %s event=%s target=%s outcome=%s status=%s",
+                item.id,
+                item.event_id,
+                item.url or item.email,
+                "delivered" if outcome.delivered else "failed",
+                outcome.status,
+            )
+        return len(claimed)

@@ -1,0 +1,181 @@
+"""Real servers on 127.0.0.1 for what leaves the shop: a webhook receiver and an SMTP server.
+
+Fixtures: ``receiver`` (a ``WebhookReceiver``, started and stopped around the test) and
+``smtp_server`` (an ``SmtpServer``: aiosmtpd on a free port). Classes: ``WebhookReceiver``,
+``Receipt``, ``SmtpServer``. Nothing here mocks the shop's side: the shop connects, sends and reads
+answers over real sockets; the receiver verifies every signature with ``standardwebhooks``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from standardwebhooks import Webhook, WebhookVerificationError
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One request the receiver got: its headers, its body, and whether its signature verified."""
+
+    path: str
+    headers: dict[str, str]
+    body: str
+    verified: bool
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+
+# What the receiver answers a request: (status, body), or a callable that decides (it may block).
+Answer = tuple[int, str] | Callable[[Receipt], tuple[int, str]]
+
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that records what it receives and answers as told.
+
+    ``answers`` are used in turn, the last one again and again (default: 200). ``secret`` is set
+    by the test once the endpoint exists; each receipt is verified with it.
+    """
+
+    answers: list[Answer] = field(default_factory=lambda: [(200, "ok")])
+    secret: str | None = None
+    receipts: list[Receipt] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receipt = Receipt(self.path, headers, body, receiver.verifies(body, headers))
+                with receiver._lock:
+                    answer = receiver.answers[min(len(receiver.receipts), len(receiver.answers) - 1)]
+                    receiver.receipts.append(receipt)
+                status, text = answer(receipt) if callable(answer) else answer
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(text.encode())))
+                    self.end_headers()
+                    self.wfile.write(text.encode())
+                except OSError:
+                    pass  # the shop gave up waiting (a timeout test)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def verifies(self, body: str, headers: dict[str, str]) -> bool:
+        if self.secret is None:
+            return False
+        try:
+            Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
+
+    def wait_for(self, count: int, timeout: float = 20) -> list[Receipt]:
+        """Wait until ``count`` requests have arrived; return them all."""
+        deadline = time.monotonic() + timeout
+        while len(self.receipts) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.receipts)} of {count} webhooks arrived in {timeout} s")
+            time.sleep(0.02)
+        return list(self.receipts)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1: ``messages`` are the e-mails it accepted, as ``EmailMessage``."""
+
+    controller: Controller
+    inbox: _Inbox
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.inbox.messages
+
+    def config(self) -> dict:
+        """The app settings that send e-mail through this server."""
+        return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port}
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part of an e-mail."""
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None
+    return part.get_content()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    inbox = _Inbox()
+    with socket.socket() as probe:  # aiosmtpd needs a port number: take one the system has free
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SmtpServer(controller, inbox)
+    controller.stop()
