@@ -34,4 +34,5 @@ pytest_plugins = [
     "tests.support.api",
     "tests.support.browser",
     "tests.support.receivers",
+    "tests.support.outbox",
 ]
