@@ -1,11 +1,15 @@
 """A Hypothesis state machine drives the shop and checks it against a small in-memory model.
 
 Its steps: orders (staff orders and customer holds), status changes, stock adjustments,
-product statuses, time passing, the hold sweeper and payments.
+product statuses, time passing, the hold sweeper, payments, reading the event feed and a worker
+delivering webhooks. The model knows which events each step must record; the feed must hold
+exactly those, and the receiver must get each of them exactly once.
 """
 
+import json
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 import time_machine
@@ -28,8 +32,12 @@ from shop.extensions import db
 from shop.holds import commit_checkout, hold_until, release_expired_holds
 from shop.models import Inventory, InventoryMovement, Order, Product, utcnow
 from shop.orders import place_order
+from shop.outbox import Event, feed
+from shop.outbox.worker import Worker
 from shop.payments import Outcome, PaymentNotice, record_payment
 from tests.support.databases import make_app
+from tests.support.outbox import add_endpoint
+from tests.support.receivers import WebhookReceiver
 
 # sku: (initial stock or None for no inventory row, status)
 CATALOG = {
@@ -47,9 +55,12 @@ STATUSES = ["draft", "confirmed", "paid", "cancelled"]
 NEW_STATUSES = st.sampled_from(["draft", "confirmed", "confirmed", "confirmed", "paid", "cancelled"])
 
 
+LOW_STOCK_THRESHOLD = 5  # the products' default
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def model_app(request, database_urls):
-    yield from make_app(database_urls(request.param))
+    yield from make_app(database_urls(request.param), SHOP_WEBHOOKS_ALLOW_PRIVATE=True)
 
 
 class ShopMachine(RuleBasedStateMachine):
@@ -61,13 +72,19 @@ class ShopMachine(RuleBasedStateMachine):
         self.ctx.push()
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(delete(table))
+        self.expected: Counter = Counter()  # events the feed must show next
+        self.feed: list[str] = []  # ids of the events read from the feed so far
+        self.stock = {}
         for sku, (quantity, status) in CATALOG.items():
             product = Product(sku=sku, name=sku, price_cents=100, status=status)
             if quantity is not None:
                 product.inventory = Inventory(quantity=quantity)
+                self.stock[sku] = 0
+                self.move(sku, quantity, "initial_stock", None)
             db.session.add(product)
         db.session.commit()
-        self.stock = {sku: q for sku, (q, _) in CATALOG.items() if q is not None}
+        self.receiver = WebhookReceiver().start()
+        add_endpoint(self.receiver)  # every event type
         self.product_status = {sku: status for sku, (_, status) in CATALOG.items()}
         # number -> {"status", "lines": Counter, "committed", "hold": expiry or None, "released"}
         self.orders = {}
@@ -77,6 +94,7 @@ class ShopMachine(RuleBasedStateMachine):
         self.clock_now = self.clock.start()
 
     def teardown(self):
+        self.receiver.stop()
         self.clock.stop()
         db.session.remove()
         self.ctx.pop()
@@ -95,10 +113,29 @@ class ShopMachine(RuleBasedStateMachine):
     def expired(self, order: dict) -> bool:
         return order["status"] == "confirmed" and order["hold"] is not None and order["hold"] < self.now()
 
+    def move(self, sku: str, delta: int, reason: str, number: str | None) -> None:
+        """Stock moves by ``delta``: the events it must record (``stock.changed``, and low or out)."""
+        before = self.stock.get(sku, 0)
+        after = self.stock[sku] = before + delta
+        self.expected[("stock.changed", sku, delta, after, reason, number)] += 1
+        if after == 0 and delta < 0:
+            self.expected[("stock.out", sku)] += 1
+        elif before > LOW_STOCK_THRESHOLD >= after > 0:
+            self.expected[("stock.low", sku)] += 1
+
+    def take(self, number: str, order: dict) -> None:
+        for sku, n in sorted(order["lines"].items()):
+            self.move(sku, -n, "order_placed", number)
+        self.expected[("order.placed", number)] += 1
+
+    def give_back(self, number: str, order: dict, reason: str) -> None:
+        for sku, n in sorted(order["lines"].items()):
+            self.move(sku, n, reason, number)
+        self.expected[("order.cancelled", number, reason)] += 1
+
     def release(self, number: str) -> None:
         order = self.orders[number]
-        for sku, n in order["lines"].items():
-            self.stock[sku] += n
+        self.give_back(number, order, "hold_expired")
         order.update(status="cancelled", released=True)
 
     def release_expired(self, skus=None) -> None:
@@ -156,9 +193,6 @@ class ShopMachine(RuleBasedStateMachine):
             assert not expect_ok, f"refused an order the model accepts: {lines} {status}"
             return
         assert expect_ok, f"accepted an order the model refuses: {lines} {status}"
-        if takes:
-            for sku, n in wanted.items():
-                self.stock[sku] -= n
         self.orders[order.number] = {
             "status": status,
             "lines": wanted,
@@ -166,6 +200,10 @@ class ShopMachine(RuleBasedStateMachine):
             "hold": hold,
             "released": False,
         }
+        if takes:
+            self.take(order.number, self.orders[order.number])
+        if status == "paid":
+            self.expected[("order.paid", order.number)] += 1
 
     @rule(sku=st.sampled_from(["A", "B", "C"]), quantity=st.integers(1, 4))
     def customer_checkout(self, sku, quantity):
@@ -193,9 +231,12 @@ class ShopMachine(RuleBasedStateMachine):
             assert not expect_ok, f"refused {order['status']} -> {target_status}"
             return
         assert expect_ok, f"allowed {order['status']} -> {target_status}"
-        if takes or returns:
-            for sku, n in order["lines"].items():
-                self.stock[sku] += -n if takes else n
+        if takes:
+            self.take(number, order)
+        if returns:
+            self.give_back(number, order, "order_cancelled")
+        if not same and target_status == "paid":
+            self.expected[("order.paid", number)] += 1
         if not same and target_status in ("paid", "cancelled"):
             order["hold"] = None  # paid or cancelled by staff: no longer a hold
         order["status"] = target_status
@@ -246,6 +287,7 @@ class ShopMachine(RuleBasedStateMachine):
         else:
             assert result.outcome is Outcome.PAID and order["status"] == "confirmed"
             order.update(status="paid", hold=None)
+            self.expected[("order.paid", number)] += 1
             self.payments[payment_id] = number
 
     @rule(
@@ -267,7 +309,7 @@ class ShopMachine(RuleBasedStateMachine):
             assert not expect_ok
             return
         assert expect_ok
-        self.stock[sku] = current + delta
+        self.move(sku, delta, reason, None)
 
     @rule(
         sku=st.sampled_from(sorted(CATALOG)),
@@ -279,6 +321,35 @@ class ShopMachine(RuleBasedStateMachine):
 
         commit_unit_of_work(work, actor="model")
         self.product_status[sku] = status
+
+    @rule()
+    def read_the_feed(self):
+        """An integration pages through the feed from where it stopped: exactly the model's new events."""
+        db.session.rollback()
+        commit_unit_of_work(partial(feed.sequence, db.session), actor="model")
+        new = []
+        while True:
+            page = feed.read(db.session, after=self.feed[-1] if self.feed else None, event_type=None, limit=7)
+            new += page.events
+            self.feed += [row.id for row in page.events]
+            if not page.has_more:
+                break
+        db.session.rollback()
+        assert Counter(event_key(row.type, json.loads(row.payload)) for row in new) == self.expected
+        assert len(set(self.feed)) == len(self.feed)
+        self.expected.clear()
+
+    @rule()
+    def deliver(self):
+        """A worker does what is due (it sweeps holds too): every event so far reaches the endpoint once."""
+        db.session.rollback()
+        self.release_expired()
+        Worker(self.app).run(once=True)
+        sequenced = set(db.session.scalars(select(Event.id).where(Event.position.is_not(None))))
+        db.session.rollback()
+        received = Counter(receipt.webhook_id for receipt in self.receiver.receipts)
+        assert set(received) == sequenced and set(received.values()) <= {1}
+        assert all(receipt.verified for receipt in self.receiver.receipts)
 
     # -- invariants ------------------------------------------------------------------------
 
@@ -310,6 +381,24 @@ class ShopMachine(RuleBasedStateMachine):
     def statuses_match_the_model(self):
         actual = dict(db.session.execute(select(Order.number, Order.status)).all())
         assert actual == {number: order["status"] for number, order in self.orders.items()}
+
+
+def event_key(event_type: str, data: dict) -> tuple:
+    """What the model knows of an event."""
+    if event_type == "stock.changed":
+        return (
+            event_type,
+            data["sku"],
+            data["delta"],
+            data["quantity_after"],
+            data["reason"],
+            data["order_number"],
+        )
+    if event_type in ("stock.low", "stock.out"):
+        return (event_type, data["sku"])
+    if event_type == "order.cancelled":
+        return (event_type, data["order"]["number"], data["reason"])
+    return (event_type, data["order"]["number"])
 
 
 def test_the_shop_behaves_like_its_model(model_app):
