@@ -20,11 +20,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 ## run: set up, migrate the SQLite database in instance/, add the demo catalog, serve on $(HOST):$(PORT)
+## with the worker beside it (holds expire, e-mails land in instance/mail/)
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	@echo "Shop on http://$(HOST):$(PORT)/ - staff accounts: $(FLASK) staff create EMAIL"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "Shop on http://$(HOST):$(PORT)/ - staff accounts: $(FLASK) staff create EMAIL - e-mails: instance/mail/"
+	$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
+		$(FLASK) run --host $(HOST) --port $(PORT)
 
 ## databases: make sure PostgreSQL and MariaDB are installed and running for the tests
 databases:
