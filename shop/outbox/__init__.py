@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from ..extensions import db
-from . import mail, recorder
+from . import delivery, mail, recorder, webhooks
 from .models import DeliveryStatus, Event, EventDelivery, WebhookEndpoint, WorkerClock
 from .types import PING, EventType
 
@@ -27,7 +27,9 @@ __all__ = [
     "PING",
     "WebhookEndpoint",
     "WorkerClock",
+    "delivery",
     "init_app",
+    "webhooks",
 ]
 
 

@@ -243,15 +243,18 @@ def _judge_endpoint(session: DbSession, endpoint_id: int, outcome: Outcome, now:
     endpoint.notify_staff = True
 
 
-def retry_now(session: DbSession, *, event_id: str | None = None, failed: bool = False) -> int:
-    """Make deliveries due now: every undelivered one of ``event_id``, or (``failed``) every failed one."""
-    query = update(EventDelivery).values(status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+def retry_now(
+    session: DbSession, *, event_id: str | None = None, delivery_id: int | None = None, failed: bool = False
+) -> int:
+    """Make undelivered deliveries due now: those of ``event_id``, the one ``delivery_id``, or every failed one."""
+    query = update(EventDelivery).where(EventDelivery.status != DeliveryStatus.DELIVERED)
     if event_id is not None:
-        query = query.where(
-            EventDelivery.event_id == event_id, EventDelivery.status != DeliveryStatus.DELIVERED
-        )
+        query = query.where(EventDelivery.event_id == event_id)
+    if delivery_id is not None:
+        query = query.where(EventDelivery.id == delivery_id)
     if failed:
         query = query.where(EventDelivery.status == DeliveryStatus.FAILED)
+    query = query.values(status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
     return session.execute(query.execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
 
 

@@ -81,6 +81,10 @@ def init_app(app: Flask) -> None:
         "product_status_class",
         "reason_label",
         "line_problem",
+        "delivery_label",
+        "delivery_target",
+        "can_retry",
+        "endpoint_label",
     ):
         app.add_template_global(getattr(presentation, name))
 

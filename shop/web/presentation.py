@@ -16,6 +16,7 @@ from ..errors import Problem
 from ..holds import HoldState, hold_state
 from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
+from ..outbox import DeliveryStatus, EventDelivery, WebhookEndpoint
 from ..stock import Availability, stock_is_low
 from ..stock import availability as stock_availability
 
@@ -237,3 +238,44 @@ def url_with(**changes) -> str:
         **(request.view_args or {}),
         **{k: v for k, v in args.items() if v is not None and v != ""},
     )
+
+
+# -- integrations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Label:
+    """A short state for people, and how it looks."""
+
+    text: str
+    css_class: str
+
+
+_DELIVERY_LABELS = {
+    DeliveryStatus.PENDING: Label("Pending", "badge-low"),
+    DeliveryStatus.DELIVERED: Label("Delivered", "badge-in-stock"),
+    DeliveryStatus.FAILED: Label("Failed", "badge-out"),
+}
+
+
+def delivery_label(delivery: EventDelivery) -> Label:
+    """Where a delivery stands: pending (with its attempts so far), delivered or failed."""
+    label = _DELIVERY_LABELS[DeliveryStatus(delivery.status)]
+    if delivery.status == DeliveryStatus.PENDING and delivery.attempts:
+        return Label(f"Retrying ({count_of(delivery.attempts, 'attempt')})", label.css_class)
+    return label
+
+
+def can_retry(delivery: EventDelivery) -> bool:
+    """A delivery that has not arrived can be made due now."""
+    return delivery.status != DeliveryStatus.DELIVERED
+
+
+def delivery_target(delivery: EventDelivery) -> str:
+    return delivery.email if delivery.email is not None else f"endpoint {delivery.endpoint_id}"
+
+
+def endpoint_label(endpoint: WebhookEndpoint) -> Label:
+    if endpoint.enabled:
+        return Label("Enabled", "badge-in-stock")
+    return Label("Disabled", "badge-unavailable")

@@ -137,6 +137,17 @@ def test_staff_pages_have_no_serious_violations(page, live_server, browser_app):
     check(page, "staff-orders")
     page.goto(live_server + "/staff/orders?status=awaiting")
     check(page, "staff-orders-awaiting")
+    page.goto(live_server + "/staff/integrations")
+    check(page, "staff-integrations-empty")
+    page.get_by_label("URL").fill("https://10.0.0.1/hooks")
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator(".field-error")).to_contain_text("not public")
+    check(page, "staff-integrations-error")
+    page.get_by_label("URL").fill("https://93.184.216.34/hooks")
+    page.get_by_label("order.placed").check()
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_role("status")).to_contain_text("shown only now")
+    check(page, "staff-integrations")
 
 
 def test_the_whole_purchase_with_the_keyboard_alone(page, live_server):

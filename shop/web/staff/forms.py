@@ -1,4 +1,4 @@
-"""Staff forms: login, stock adjustment, a product's details (new and edit), order status."""
+"""Staff forms: login, stock adjustment, a product's details (new and edit), order status, webhook endpoints."""
 
 from __future__ import annotations
 
@@ -12,16 +12,19 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice as _choice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, StopValidation
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ... import products
 from ...errors import Problem
 from ...models import MovementReason, OrderStatus, Product, ProductStatus
+from ...outbox import EventType
 from ...stock import MANUAL_REASONS
 from ..presentation import PRODUCT_STATUS_LABELS
 
@@ -32,6 +35,13 @@ def _strip(value):
 
 def _lower(value):
     return value.lower() if isinstance(value, str) else value
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several choices as checkboxes (WTForms' documented recipe)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 REASON_LABELS = {
@@ -204,3 +214,18 @@ class NewProductForm(ProductForm):
 
 class ReleaseHoldsForm(FlaskForm):
     submit = SubmitField("Release expired holds")
+
+
+class WebhookEndpointForm(FlaskForm):
+    """A new webhook endpoint: where, which events (none ticked: all), what it is."""
+
+    url = StringField(
+        "URL", filters=[_strip], validators=[InputRequired(message="Enter the endpoint's URL.")]
+    )
+    event_types = MultiCheckboxField("Events", choices=[_choice(t.value, t.value) for t in EventType])
+    description = StringField("Description", filters=[_strip], validators=[Length(max=200)])
+    submit = SubmitField("Add endpoint")
+
+
+class ButtonForm(FlaskForm):
+    """A button that posts nothing but its CSRF token (enable, disable, retry, …)."""
