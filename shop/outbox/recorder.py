@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ulid import ULID
 
 from .. import signals, stock
+from ..api.answers import order_out
 from ..models import MovementReason, Order, OrderStatus, utcnow
 from ..orders import returns_stock, takes_stock
 from .models import Event
@@ -86,8 +87,6 @@ def cancelled_by(actor: str | None) -> str:
 
 
 def _order_data(event: OrderEvent) -> dict[str, Any]:
-    from ..api.views import order_out
-
     data: dict[str, Any] = {"order": order_out(event.order).model_dump(mode="json")}
     if event.type == EventType.ORDER_CANCELLED:
         data |= {"reason": event.reason, "cancelled_by": cancelled_by(event.actor)}
