@@ -240,10 +240,14 @@ def register_inventory_observer(app: Flask) -> None:
 
 
 def register_event_recorder(app: Flask) -> None:
-    """The outbox's recorder beside the observer, e-mail, and the worker's commands (shop.outbox)."""
-    from . import outbox
+    """The outbox's recorder beside the observer, e-mail, and the worker's commands (shop.outbox).
 
-    outbox.init_app(app)
+    Order events carry the order as the API shows it.
+    """
+    from . import outbox
+    from .api.answers import order_data
+
+    outbox.init_app(app, describe_order=order_data)
 
 
 def register_blueprints(app: Flask) -> None:

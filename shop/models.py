@@ -52,6 +52,17 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class EventType(StrEnum):
+    """What the shop tells the world (shop.outbox): the types of its events, version 1."""
+
+    ORDER_PLACED = "order.placed"  # an order first takes stock
+    ORDER_PAID = "order.paid"  # an order becomes paid
+    ORDER_CANCELLED = "order.cancelled"  # a committed order is cancelled
+    STOCK_CHANGED = "stock.changed"  # one per ledger row
+    STOCK_LOW = "stock.low"  # a change takes a product to its low-stock threshold or below, above 0
+    STOCK_OUT = "stock.out"  # a change takes a product to 0
+
+
 class MovementReason(StrEnum):
     INITIAL_STOCK = "initial_stock"
     ORDER_PLACED = "order_placed"

@@ -10,7 +10,7 @@ __all__ = ["register_api"]
 def register_api(app: Flask) -> None:
     """Register the API blueprint, its error handling, its tables and ``flask staff token`` commands."""
     from ..extensions import csrf
-    from . import cli, models, problems  # noqa: F401 - models and commands register themselves on import
+    from . import cli, integrations, models, problems  # noqa: F401 - models, commands, routes register on import
     from .views import bp
 
     csrf.exempt(bp)  # bearer tokens, not cookies: no CSRF exposure

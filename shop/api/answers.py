@@ -78,6 +78,11 @@ def order_out(order: Order) -> OrderOut:
     )
 
 
+def order_data(order: Order) -> dict[str, Any]:
+    """The order as JSON-ready data: what the order events of the outbox carry."""
+    return order_out(order).model_dump(mode="json")
+
+
 def product_out(product: Product) -> ProductOut:
     """A product with its stock and availability (the view leaves the stock out for strangers)."""
     on_hand = product.inventory.quantity if product.inventory else None

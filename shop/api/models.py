@@ -18,7 +18,8 @@ BODY_TYPE = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 # What a token may do (``flask staff token --scope``); a token gets all of them unless told otherwise.
 READ, ORDERS_WRITE, STOCK_WRITE = "read", "orders:write", "stock:write"
-SCOPES = (READ, ORDERS_WRITE, STOCK_WRITE)
+WEBHOOKS_WRITE = "webhooks:write"  # manage webhook endpoints
+SCOPES = (READ, ORDERS_WRITE, STOCK_WRITE, WEBHOOKS_WRITE)
 TOKEN_LIFETIME = timedelta(days=90)
 
 

@@ -16,11 +16,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import products, stock
+from ..models import EventType
+from ..outbox.feed import DEFAULT_LIMIT, MAX_LIMIT
 from . import schemas
 from .auth import TOKEN_PREFIX
 from .contract import API_PREFIX as PREFIX
 from .contract import DEFAULT_PER_PAGE, MAX_BODY_BYTES, MAX_PAGE, MAX_PER_PAGE
-from .models import ORDERS_WRITE, READ, STOCK_WRITE
+from .models import ORDERS_WRITE, READ, STOCK_WRITE, WEBHOOKS_WRITE
 
 REF = "#/components/schemas/{model}"
 
@@ -30,6 +32,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     schemas.AdjustmentCreate,
     schemas.ProductPut,
     schemas.PaymentNotification,
+    schemas.WebhookEndpointCreate,
 ]
 RESPONSE_MODELS: list[type[BaseModel]] = [
     schemas.OrderOut,
@@ -39,6 +42,10 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     schemas.AdjustmentOut,
     schemas.PaymentOut,
     schemas.ProblemOut,
+    schemas.EventPage,
+    schemas.WebhookEndpointList,
+    schemas.WebhookEndpointCreated,
+    *dict.fromkeys(schemas.EVENT_DATA.values()),
 ]
 
 DESCRIPTION = f"""\
@@ -50,9 +57,10 @@ The shop's JSON API.
   a token must carry a valid one on every operation that takes one (all but `POST /payments`, signed by
   the payment provider, and this document): a wrong, malformed, revoked or expired token, or one of a
   disabled account, is 401; a token of an account that is no longer staff is 403.
-  Tokens expire (90 days unless `--expires-in DAYS` says otherwise) and carry scopes (`--scope`, all three
-  unless told): `read` (exact stock and ledgers), `orders:write` (create orders with a token, change
-  their status), `stock:write` (products and stock adjustments). Each staff operation lists the scope it needs under
+  Tokens expire (90 days unless `--expires-in DAYS` says otherwise) and carry scopes (`--scope`, all of
+  them unless told): `read` (exact stock, ledgers, the event feed), `orders:write` (create orders with a
+  token, change their status), `stock:write` (products and stock adjustments), `webhooks:write`
+  (webhook endpoints). Each staff operation lists the scope it needs under
   `security`; a token without it is 403 `insufficient_scope`. A token without `read` sees products as
   strangers do (availability, no stock).
 * Idempotency keys belong to their caller (the token, or all anonymous callers together) and are
@@ -363,6 +371,112 @@ def _paths() -> dict:
                 },
             },
         },
+        f"{PREFIX}/events": {
+            "get": {
+                "operationId": "listEvents",
+                "summary": "The feed of events, in the order they committed (staff)",
+                "description": "Every event the shop recorded, oldest first, each exactly once to a reader that "
+                "pages with `after` (the id of the last event it read), even when transactions commit in "
+                "another order than they began. The same envelopes the webhooks carry (see `webhooks`). "
+                "Events are kept `SHOP_EVENTS_RETENTION_DAYS` (30) days: a cursor older than that is 404 "
+                "`unknown_event`; read again from the start.",
+                "tags": ["events"],
+                "security": staff(READ),
+                "parameters": [
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "description": "The id of the last event read; left out: from the oldest event kept.",
+                        "schema": {"type": "string", "pattern": "^evt_[0-9A-Z]{26}$"},
+                    },
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only events of this type.",
+                        "schema": {"type": "string", "enum": list(EventType)},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_LIMIT,
+                            "default": DEFAULT_LIMIT,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("EventPage"), "The next events, and whether more follow."),
+                    "400": _problem("A malformed parameter (`invalid_parameter`)."),
+                    **_responses("401:Unauthorized", "403:Forbidden"),
+                    "404": _problem("`after` is not an event of the feed, or no longer (`unknown_event`)."),
+                },
+            },
+        },
+        f"{PREFIX}/webhook-endpoints": {
+            "get": {
+                "operationId": "listWebhookEndpoints",
+                "summary": "The webhook endpoints, without their secrets (staff)",
+                "tags": ["events"],
+                "security": staff(WEBHOOKS_WRITE),
+                "responses": {
+                    "200": _json(_ref("WebhookEndpointList"), "Every endpoint, oldest first."),
+                    **_responses("401:Unauthorized", "403:Forbidden"),
+                },
+            },
+            "post": {
+                "operationId": "createWebhookEndpoint",
+                "summary": "Send events to a URL (staff)",
+                "description": "Only `https://` URLs whose host resolves to public addresses only (no loopback, "
+                "private, link-local, unique-local, multicast or unspecified address). The answer holds the "
+                "signing secret: it is never shown again (rotate it with `flask webhooks rotate-secret`).",
+                "tags": ["events"],
+                "security": staff(WEBHOOKS_WRITE),
+                "requestBody": _body(
+                    "WebhookEndpointCreate",
+                    {
+                        "url": "https://93.184.216.34/hooks/shop",
+                        "event_types": ["order.placed"],
+                        "description": "ERP",
+                    },
+                ),
+                "responses": {
+                    "201": _json(_ref("WebhookEndpointCreated"), "The endpoint, with its secret."),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType"),
+                    "422": _problem(
+                        "The body does not match its schema (`invalid_request`), or the shop will not call the URL "
+                        "(`invalid_webhook_endpoint`: `invalid_url`, with a `pointer`)."
+                    ),
+                },
+            },
+        },
+        f"{PREFIX}/webhook-endpoints/{{endpoint_id}}": {
+            "delete": {
+                "operationId": "deleteWebhookEndpoint",
+                "summary": "Remove a webhook endpoint and its deliveries (staff)",
+                "tags": ["events"],
+                "security": staff(WEBHOOKS_WRITE),
+                "parameters": [
+                    {
+                        "name": "endpoint_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                        "example": 1,
+                    }
+                ],
+                "responses": {
+                    "204": {"description": "Removed."},
+                    **_responses("401:Unauthorized", "403:Forbidden"),
+                    "404": _problem("No such endpoint (`webhook_endpoint_not_found`)."),
+                },
+            },
+        },
         f"{PREFIX}/openapi.json": {
             "get": {
                 "operationId": "getOpenApiDocument",
@@ -388,7 +502,8 @@ def _components(schemas_by_name: dict) -> dict:
                 "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL "
                 "[--expires-in DAYS] [--scope S]…`; `flask staff revoke-token` revokes it. Scopes: "
                 "`read` (exact stock, ledgers), `orders:write` (create orders with a token, change order "
-                "status), `stock:write` (products, stock adjustments). It expires after 90 days unless told otherwise.",
+                "status), `stock:write` (products, stock adjustments), `webhooks:write` (webhook endpoints). "
+                "It expires after 90 days unless told otherwise.",
             },
             "paymentSignature": {
                 "type": "apiKey",
@@ -496,6 +611,7 @@ TAGS = {
     "orders": "Orders: created by customers and staff, looked up by number, moved between statuses.",
     "products": "The catalog, products as staff set them, stock adjustments and the ledger.",
     "payments": "Signed notifications of the payment provider.",
+    "events": "What happened in the shop: the feed of events, and the endpoints that get them as webhooks.",
     "meta": "This document.",
 }
 
@@ -509,5 +625,63 @@ def build_document() -> dict:
         "info": {"title": "Shop API", "version": "1.0.0", "description": DESCRIPTION},
         "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": _with_unavailable(_paths()),
+        "webhooks": _webhooks(),
         "components": _components(top["$defs"]),
+    }
+
+
+def _webhooks() -> dict:
+    """Each event type as the webhook the shop sends (Standard Webhooks: signed, retried for 3 days)."""
+    described = {
+        EventType.ORDER_PLACED: "An order first took stock: created confirmed or paid, or a draft confirmed.",
+        EventType.ORDER_PAID: "An order became paid (right after `order.placed` for one created paid).",
+        EventType.ORDER_CANCELLED: "A committed order was cancelled; its stock came back.",
+        EventType.STOCK_CHANGED: "One per ledger row: a product's stock changed.",
+        EventType.STOCK_LOW: "A change took a product to its low-stock threshold or below, still above 0.",
+        EventType.STOCK_OUT: "A change took a product to 0.",
+    }
+    headers = {
+        name: {"required": True, "description": text, "schema": {"type": "string"}}
+        for name, text in (
+            ("webhook-id", "The event id, the same on every retry: deduplicate on it."),
+            ("webhook-timestamp", "Unix seconds of this attempt."),
+            (
+                "webhook-signature",
+                "`v1,<base64 HMAC-SHA256>` of `id.timestamp.body` with the endpoint's secret.",
+            ),
+        )
+    }
+    return {
+        event_type.value: {
+            "post": {
+                "operationId": f"webhook_{event_type.value.replace('.', '_')}",
+                "summary": described[event_type],
+                "tags": ["events"],
+                "parameters": [{"name": name, "in": "header", **spec} for name, spec in headers.items()],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["id", "type", "timestamp", "data"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "id": {"type": "string", "pattern": "^evt_[0-9A-Z]{26}$"},
+                                    "type": {"const": event_type.value},
+                                    "timestamp": {"type": "string", "format": "date-time"},
+                                    "data": _ref(model.__name__),
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "2XX": {"description": "Delivered."},
+                    "410": {"description": "The endpoint is gone: the shop disables it."},
+                    "default": {"description": "Anything else, or no answer in time: retried."},
+                },
+            }
+        }
+        for event_type, model in schemas.EVENT_DATA.items()
     }

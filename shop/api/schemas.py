@@ -16,7 +16,7 @@ from pydantic.config import JsonDict
 
 from .. import products, stock
 from ..errors import Problem
-from ..models import MovementReason, OrderStatus, ProductStatus
+from ..models import EventType, MovementReason, OrderStatus, ProductStatus
 from ..stock import Availability
 from .problems import problem_item
 
@@ -40,6 +40,8 @@ CustomerName = Annotated[
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL, examples=["ada@example.com"])]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROLS, examples=["TEA-SENCHA"])]
 Note = Annotated[str, Field(max_length=500, pattern=NOTE)]
+# http(s)://, a host, then a path without spaces or controls (whether the shop will call it is judged after).
+WEBHOOK_URL = f"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@{CONTROL}{SPACE}]+([/?#][^{CONTROL}{SPACE}]*)?$"
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -151,6 +153,24 @@ class PaymentNotification(RequestModel):
     order_number: Annotated[str, Field(min_length=1, max_length=32, examples=["K7QM-2XPA-9RTD-F3HW"])]
     amount_cents: Annotated[int, Field(ge=1, le=10**12, examples=[2500])]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
+class WebhookEndpointCreate(RequestModel):
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2000,
+            pattern=WEBHOOK_URL,
+            description="https:// and a host that resolves to public addresses only.",
+            examples=["https://erp.example.com/hooks/shop"],
+        ),
+    ]
+    event_types: Annotated[
+        list[Literal["*", *EventType]],  # type: ignore[valid-type]
+        Field(min_length=1, max_length=len(EventType) + 1, description="`*`: every type."),
+    ] = ["*"]
+    description: Annotated[str, Field(max_length=200, pattern=NO_CONTROLS, examples=["ERP"])] = ""
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -328,3 +348,84 @@ def validation_problems(error: ValidationError, data: Any) -> list[dict]:
                 problem = Problem(problem.code, problem.message, sku=sku)
         items.append(problem_item(problem, pointer))
     return items
+
+
+# -- events: the feed, and the data each webhook carries --------------------------------------
+
+
+class EventOut(ResponseModel):
+    """The envelope of an event, in the feed and in every webhook body."""
+
+    id: str = Field(pattern="^evt_[0-9A-Z]{26}$", examples=["evt_01JDQ8Z7K3M5N6P7Q8R9S0T1V2"])
+    type: str = Field(
+        description="One of the event types of the `webhooks` section.", examples=["order.placed"]
+    )
+    timestamp: datetime = Field(description="When the change it reports was committed.")
+    data: dict[str, Any] = Field(description="What the `webhooks` section says for the type.")
+
+
+class EventPage(ResponseModel):
+    data: list[EventOut]
+    has_more: bool = Field(description="Whether more events follow the last one (page on with `after`).")
+
+
+class OrderEventData(ResponseModel):
+    """``order.placed`` and ``order.paid``."""
+
+    order: OrderOut
+
+
+class OrderCancelledData(ResponseModel):
+    order: OrderOut
+    reason: Literal["order_cancelled", "hold_expired"] = Field(
+        description="`hold_expired`: nobody paid the hold in time; `order_cancelled`: anything else."
+    )
+    cancelled_by: Literal["staff", "customer", "system"]
+
+
+class StockChangedData(ResponseModel):
+    sku: str
+    delta: int
+    quantity_after: int
+    reason: MovementReason
+    order_number: str | None
+    actor: str
+    ledger_id: int = Field(description="The ledger row (`GET /products/{sku}/movements`).")
+
+
+class StockLowData(ResponseModel):
+    sku: str
+    quantity: int
+    threshold: int
+
+
+class StockOutData(ResponseModel):
+    sku: str
+
+
+EVENT_DATA: dict[EventType, type[ResponseModel]] = {
+    EventType.ORDER_PLACED: OrderEventData,
+    EventType.ORDER_PAID: OrderEventData,
+    EventType.ORDER_CANCELLED: OrderCancelledData,
+    EventType.STOCK_CHANGED: StockChangedData,
+    EventType.STOCK_LOW: StockLowData,
+    EventType.STOCK_OUT: StockOutData,
+}
+
+
+class WebhookEndpointOut(ResponseModel):
+    id: int
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    secret: str = Field(description="The signing secret (`whsec_…`), shown only in this answer.")
+
+
+class WebhookEndpointList(ResponseModel):
+    data: list[WebhookEndpointOut]

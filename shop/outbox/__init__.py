@@ -11,10 +11,14 @@ See the README, "Notifications and webhooks".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask
 from sqlalchemy import event
 
 from ..extensions import db
+from ..models import Order
 from . import delivery, mail, recorder, webhooks
 from .models import DeliveryStatus, Event, EventDelivery, WebhookEndpoint, WorkerClock
 from .types import PING, EventType
@@ -38,14 +42,17 @@ def _discard(session, previous_transaction) -> None:
         recorder.discard(session)
 
 
-def init_app(app: Flask) -> None:
-    """Connect the recorder beside the inventory observer; set up e-mail; add the commands."""
+def init_app(app: Flask, *, describe_order: Callable[[Order], dict[str, Any]]) -> None:
+    """Connect the recorder beside the inventory observer; set up e-mail; add the commands.
+
+    ``describe_order`` is an order's payload in the order events (``create_app`` passes the API's).
+    """
     from .cli import events_cli, webhooks_cli, worker_command
 
     mail.init_app(app)
-    event_recorder = recorder.EventRecorder()
+    event_recorder = recorder.EventRecorder(describe_order)
     event_recorder.connect(app)
-    app.extensions["shop.event_recorder"] = event_recorder  # blinker holds receivers weakly
+    app.extensions[recorder.RECORDER] = event_recorder  # blinker holds receivers weakly
     for name, listener in (("before_commit", recorder.record), ("after_soft_rollback", _discard)):
         if not event.contains(db.session, name, listener):
             event.listen(db.session, name, listener)

@@ -10,17 +10,17 @@ of work rolls back: an event exists if and only if its change committed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 from ulid import ULID
 
 from .. import signals, stock
-from ..api.answers import order_out
 from ..models import MovementReason, Order, OrderStatus, utcnow
 from ..orders import returns_stock, takes_stock
 from .models import Event
@@ -46,8 +46,18 @@ def _queue(order: Order, *events: OrderEvent) -> None:
     session.info.setdefault(_PENDING, []).extend(events)
 
 
+RECORDER = "shop.event_recorder"  # the app's recorder, in app.extensions (blinker holds receivers weakly)
+
+
 class EventRecorder:
-    """Turns the order signals into ``order.placed``, ``order.paid`` and ``order.cancelled``."""
+    """Turns the order signals into ``order.placed``, ``order.paid`` and ``order.cancelled``.
+
+    ``describe_order`` gives an order's payload (the API's order object, passed in by ``create_app``:
+    the outbox knows nothing of the API).
+    """
+
+    def __init__(self, describe_order: Callable[[Order], dict[str, Any]]):
+        self.describe_order = describe_order
 
     def connect(self, app: Flask) -> None:
         signals.order_created.connect(self.order_created, sender=app)
@@ -86,8 +96,8 @@ def cancelled_by(actor: str | None) -> str:
     return "customer"
 
 
-def _order_data(event: OrderEvent) -> dict[str, Any]:
-    data: dict[str, Any] = {"order": order_out(event.order).model_dump(mode="json")}
+def _order_data(event: OrderEvent, describe_order: Callable[[Order], dict[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {"order": describe_order(event.order)}
     if event.type == EventType.ORDER_CANCELLED:
         data |= {"reason": event.reason, "cancelled_by": cancelled_by(event.actor)}
     return data
@@ -141,7 +151,8 @@ def record(session: Session) -> None:
     if not pending and not changes:
         return
     now = utcnow()
-    rows = [event_row(e.type, e.order.number, _order_data(e), now) for e in pending]
+    describe_order = current_app.extensions[RECORDER].describe_order
+    rows = [event_row(e.type, e.order.number, _order_data(e, describe_order), now) for e in pending]
     rows += [event_row(t, subject, data, now) for c in changes for t, subject, data in _stock_events(c)]
     session.execute(insert(EVENTS).values(rows))
 

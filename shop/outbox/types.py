@@ -1,18 +1,10 @@
-"""The event types (version 1) and what each one's ``data`` holds (README, "Notifications and webhooks")."""
+"""The event types (``shop.models.EventType``, version 1) and ``ping``, which is not one of them."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from ..models import EventType
 
-
-class EventType(StrEnum):
-    ORDER_PLACED = "order.placed"  # an order first takes stock: data {order}
-    ORDER_PAID = "order.paid"  # an order becomes paid: data {order}
-    ORDER_CANCELLED = "order.cancelled"  # a committed order is cancelled: data {order, reason, cancelled_by}
-    STOCK_CHANGED = "stock.changed"  # one per ledger row
-    STOCK_LOW = "stock.low"  # a change takes a product to its low-stock threshold or below, above 0
-    STOCK_OUT = "stock.out"  # a change takes a product to 0
-
-
-# ``ping`` is not an event of the shop: ``flask webhooks test`` and "Send test event" send it, unrecorded.
+# ``flask webhooks test`` and "Send test event" send a ``ping``, signed like any event and never recorded.
 PING = "ping"
+
+__all__ = ["PING", "EventType"]

@@ -75,7 +75,9 @@ def served_endpoints(app, tokens: dict[str, str]) -> Endpoints:
         if not rule.rule.startswith(API + "/"):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule).removeprefix(API)
-        url = re.sub(r"<[^<>]+>", "x", rule.rule)
+        url = re.sub(
+            r"<[^<>]+>", "x", re.sub(r"<int:[^<>]+>", "1", rule.rule)
+        )  # a value each converter takes
         for method in sorted(rule.methods & METHODS):
             endpoints[(method, path)] = enforced_scope(client, method, url, tokens)
     return endpoints
@@ -223,10 +225,16 @@ def running_shop(tmp_path):
 
 def test_every_example_of_docs_api_md_runs_as_written(running_shop):
     markdown = DOCS.read_text()
-    tokens_and_orders, hold, openssl = code_blocks(markdown, "sh")
+    tokens_and_orders, hold, openssl, events = code_blocks(markdown, "sh")
     [python] = code_blocks(markdown, "python")
     output = running_shop(tokens_and_orders)
     assert '"status":"confirmed"' in output and '"reason":"initial_stock"' in output  # the order, the ledger
+    token = tokens_and_orders.splitlines()[0]  # TOKEN=… of the first block
+    answers = running_shop(f"{token}\n{events}")
+    feed, end = json.JSONDecoder().raw_decode(answers)  # curl prints the two answers back to back
+    endpoint = json.loads(answers[end:])
+    assert [event["type"] for event in feed["data"]] == ["order.placed"]
+    assert endpoint["url"] == "https://93.184.216.34/hooks/shop" and endpoint["secret"].startswith("whsec_")
     paid_by_python = running_shop(f"{hold}\npython3 - <<'EXAMPLE'\n{python}EXAMPLE\n")
     paid_by_openssl = running_shop(f"{hold}\n{openssl}")
     paid = [json.loads(answer) for answer in (paid_by_python, paid_by_openssl)]

@@ -117,7 +117,11 @@ def test_the_tokens_command_lists_tokens_without_their_value(session, runner, st
 def test_a_wrong_or_malformed_token_is_401_on_every_operation_that_takes_a_token(session, api, header):
     add_product(session, "TEA", 5)
     for path, item in document()["paths"].items():
-        url = path.replace("{sku}", "TEA").replace("{number}", "K7QM-2XPA-9RTD-F3HW")
+        url = (
+            path.replace("{sku}", "TEA")
+            .replace("{number}", "K7QM-2XPA-9RTD-F3HW")
+            .replace("{endpoint_id}", "1")
+        )
         for method, operation in item.items():
             wrong = api.request(method.upper(), url, headers={"Authorization": header})
             if any("bearerAuth" in requirement for requirement in operation["security"]):
