@@ -30,7 +30,6 @@ REFUSED = [
     "ftp://93.184.216.34/hooks",
     "https:///hooks",
     "https://93.184.216.34:99999/hooks",
-    "https://does-not-exist.invalid/hooks",
 ]
 
 
