@@ -21,8 +21,10 @@ def test_stock_is_low_at_or_below_the_threshold_when_stocked(quantity, threshold
 def test_the_badge_and_the_notice_follow_the_same_rule():
     assert availability("active", 3, 3) is Availability.LOW_STOCK
     assert availability("active", 4, 3) is Availability.IN_STOCK
-    change = StockChange(1, "TEA", -1, 3, "order_placed", "test", None, None, low_stock_threshold=3)
-    assert change.is_low and not StockChange(1, "TEA", -1, 4, "order_placed", "test", None, None, 3).is_low
+    change = StockChange(
+        1, "TEA", -1, 3, "order_placed", "test", None, None, low_stock_threshold=3, ledger_id=1
+    )
+    assert change.is_low and not StockChange(1, "TEA", -1, 4, "order_placed", "test", None, None, 3, 2).is_low
 
 
 def test_the_sql_form_finds_exactly_the_products_the_rule_calls_low(session):
