@@ -82,6 +82,7 @@ def init_app(app: Flask) -> None:
         "product_status_class",
         "reason_label",
         "line_problem",
+        "per_order_limit",
         "delivery_label",
         "delivery_target",
         "can_retry",
