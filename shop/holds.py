@@ -127,9 +127,8 @@ _UNITS_HELD_BY_CLIENT = unpaid_holds(
 
 def units_held_by(session: DbSession, client: str, now: datetime) -> int:
     """Units in the live holds (``LIVE`` in SQL) of ``client``: one range of its index."""
-    return int(
-        session.scalar(_UNITS_HELD_BY_CLIENT, {"client": client, "now": now}) or 0
-    )  # MariaDB: a DECIMAL
+    units = session.scalar(_UNITS_HELD_BY_CLIENT, {"client": client, "now": now})
+    return int(units or 0)  # MariaDB sums into a DECIMAL
 
 
 def release_hold(session: DbSession, order: Order) -> None:

@@ -133,12 +133,12 @@ def create_order():
     fingerprint = idempotency.fingerprint(f"POST {bp.url_prefix}/orders", data)
 
     lines = [(line.sku, line.quantity) for line in body.lines]
-    # A customer's confirmed order is a hold, held to the customers' limits; a staff token's is not.
-    limits = None if caller.client is None else hoarding.for_customer(caller.client)
-    hold = None if limits is None else hold_until()
+    # A customer's confirmed order is a hold, held to the customers' limits; a staff token's is neither.
+    # Both are worked out once: a retried unit of work places the same hold.
+    customer = None if caller.client is None else (hoarding.for_customer(caller.client), hold_until())
 
     def place() -> Order:
-        if limits is None or hold is None:
+        if customer is None:
             return place_order(
                 db.session,
                 lines,
@@ -146,6 +146,7 @@ def create_order():
                 customer_name=body.customer.name,
                 customer_email=body.customer.email,
             )
+        limits, hold = customer
         return hoarding.place_customer_order(
             db.session,
             lines,
