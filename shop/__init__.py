@@ -71,12 +71,17 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "SHOP_CURRENCY": (str, "EUR"),
     "SHOP_DEMO_PAYMENTS": (_flag, None),  # None: on, except in production
     "SHOP_CHECKOUT_RATE_LIMIT": (str, "10 per minute"),
-    "SHOP_LOGIN_RATE_LIMIT": (str, "5 per minute"),
+    "SHOP_LOGIN_RATE_LIMIT": (str, "5 per minute"),  # per client address
+    "SHOP_LOGIN_ACCOUNT_LIMIT": (str, "100 per hour"),  # per e-mail from every address; its owner is told
+    # Hoarding limits for customers (staff exempt); 0 turns a rule off (shop.hoarding).
+    "SHOP_DEFAULT_MAX_PER_ORDER": (_count, 10),  # units per order of a product that sets no max_per_order
+    "SHOP_MAX_HELD_UNITS": (_count, 20),  # units one client may hold at once across its live holds
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "RATELIMIT_KEY_PREFIX": (str, "shop"),  # tells apart shops that share one Redis
     "RATELIMIT_ENABLED": (_flag, True),
     "SHOP_SESSION_HOURS": (_positive_int, 8),  # a staff log-in ends this long after it began
     "SHOP_TRUSTED_PROXIES": (_count, 0),  # reverse proxies in front of the app whose X-Forwarded-* count
+    "SHOP_HSTS_INCLUDE_SUBDOMAINS": (_flag, False),  # HSTS for every subdomain too: only if all serve HTTPS
     # Events that leave the shop (shop.outbox): e-mail, webhooks, the worker.
     "SHOP_PUBLIC_URL": (str, "http://127.0.0.1:5000"),  # where links in e-mails point
     "SHOP_MAIL_DIR": (str, None),  # None: instance/mail; .eml files when no MAIL_SERVER is set

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -14,10 +14,17 @@ class Problem:
     sku: str | None = None
     requested: int | None = None
     available: int | None = None
-    limit: int | None = None  # the product's per-order limit, for ``over_limit``
+    limit: int | None = (
+        None  # the per-order limit (``over_limit``) or the units one client may hold (``hold_limit``)
+    )
+    # A shortage's product's low-stock threshold: strangers see ``available`` only at or below it
+    # (``shop.stock.for_strangers``). Not part of what a problem says (``as_dict``).
+    low_stock_threshold: int | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        said = asdict(self)
+        del said["low_stock_threshold"]
+        return said
 
 
 class InventoryError(Exception):

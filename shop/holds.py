@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import Select, select
+from sqlalchemy import DateTime, ScalarSelect, Select, bindparam, func, select
 from sqlalchemy.orm import selectinload
 
 from . import orders, stock
@@ -81,13 +81,54 @@ def unpaid_holds(stmt: S) -> S:
     return stmt.where(Order.status == OrderStatus.CONFIRMED, Order.hold_expires_at.is_not(None))
 
 
+def _expired(stmt: S, now) -> S:
+    """Only expired holds (``EXPIRED``): unpaid holds whose time ran out before ``now``."""
+    return unpaid_holds(stmt).where(Order.hold_expires_at < now)
+
+
 def expired_holds(now: datetime, skus: Collection[str] | None = None) -> Select[Order]:
     """Expired holds (``EXPIRED`` in SQL), oldest first; only those with a line of one of ``skus`` when given."""
-    stmt = unpaid_holds(select(Order)).where(Order.hold_expires_at < now)
+    stmt = _expired(select(Order), now)
     if skus is not None:
         on_products = select(OrderItem.order_id).join(Product).where(Product.sku.in_(list(skus)))
         stmt = stmt.where(Order.id.in_(on_products))
     return stmt.order_by(Order.hold_expires_at, Order.id)
+
+
+def expired_hold_units() -> ScalarSelect[int]:
+    """The units of a product (correlated with ``Product``) that expired holds keep until they are released.
+
+    Now is read when the statement runs (a bound callable), so statements built once stay right. A
+    subquery of its own, not a join, so that it stays valid when the ORM refreshes a product it loaded
+    with it (``shop.search.with_stock``); it reads the holds that ran out and await release, one range
+    of ``ix_orders_status_hold_expires_at``.
+    """
+    now = bindparam("expired_before", callable_=utcnow, type_=DateTime())
+    units = select(func.coalesce(func.sum(OrderItem.quantity), 0)).join(Order)
+    return _expired(units, now).where(OrderItem.product_id == Product.id).correlate(Product).scalar_subquery()
+
+
+def units_on_offer(product: Product) -> int | None:
+    """What a customer can order of ``product`` now: its stock plus what its expired holds keep (None: not stocked).
+
+    An expired hold never refuses a buyer: the checkout releases it (``commit_checkout``), so its
+    units count as available everywhere a customer is told or refused before that. Needs the product
+    loaded by ``shop.search.with_stock`` (without it, the expired units are taken as none).
+    """
+    if product.inventory is None:
+        return None
+    return product.inventory.quantity + (product.expired_hold_units or 0)
+
+
+_UNITS_HELD_BY_CLIENT = unpaid_holds(
+    select(func.coalesce(func.sum(OrderItem.quantity), 0)).join(Order)
+).where(Order.client_address == bindparam("client"), Order.hold_expires_at >= bindparam("now"))
+
+
+def units_held_by(session: DbSession, client: str, now: datetime) -> int:
+    """Units in the live holds (``LIVE`` in SQL) of ``client``: one range of its index."""
+    units = session.scalar(_UNITS_HELD_BY_CLIENT, {"client": client, "now": now})
+    return int(units or 0)  # MariaDB sums into a DECIMAL
 
 
 def release_hold(session: DbSession, order: Order) -> None:

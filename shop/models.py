@@ -14,7 +14,7 @@ from enum import StrEnum
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from .extensions import Model
 from .passwords import hash_password, verify_password
@@ -104,6 +104,8 @@ class Product(Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     inventory: Mapped[Inventory | None] = relationship(back_populates="product")
+    # Units that expired holds not released yet keep: loaded by ``shop.search.with_stock`` (else None).
+    expired_hold_units: Mapped[int | None] = query_expression()
 
     def __repr__(self) -> str:
         return f"<Product {self.sku}>"
@@ -139,7 +141,14 @@ class Inventory(Model):
 
 class Order(Model):
     __tablename__ = "orders"
-    __table_args__ = (CheckConstraint(_in("status", OrderStatus), name="status_valid"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", OrderStatus), name="status_valid"),
+        # Unpaid holds, live or expired (the sweeper, the catalog's expired units, the staff list): a
+        # range of confirmed orders only, however many released holds keep their expiry time.
+        Index("ix_orders_status_hold_expires_at", "status", "hold_expires_at"),
+        # The holds of one client (shop.hoarding): its address is kept only while the order is a hold.
+        Index("ix_orders_client_address_hold_expires_at", "client_address", "hold_expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(exact_string(32), unique=True, default=new_order_number)
@@ -150,7 +159,9 @@ class Order(Model):
     customer_email: Mapped[str] = mapped_column(String(254))
     stock_committed_at: Mapped[datetime | None]
     # A customer's confirmed order holds its stock until then, unless paid (docs/architecture.md).
-    hold_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    hold_expires_at: Mapped[datetime | None]
+    # The client (shop.clients) whose hold this is, while it is one: cleared when it is paid or cancelled.
+    client_address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -189,6 +200,21 @@ class OrderItem(Model):
     @property
     def line_total_cents(self) -> int:
         return self.quantity * self.unit_price_cents
+
+
+class HoldClient(Model):
+    """A client that placed a hold: its row is locked while a checkout counts the units it holds.
+
+    Two checkouts of one client then count one after the other (``shop.hoarding``), each seeing the
+    other's hold. ``last_hold_at`` lets the worker forget clients whose holds are all over.
+    """
+
+    __tablename__ = "hold_clients"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Not indexed: the hourly purge reads this small table whole, and each checkout updates the row
+    # (on PostgreSQL a heap-only update while no index covers the column).
+    last_hold_at: Mapped[datetime]
 
 
 class InventoryMovement(Model):

@@ -42,9 +42,10 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, with_expression
 
 from .extensions import DbSession
+from .holds import expired_hold_units
 from .models import Inventory, Product, ProductSearchTerm
 
 MAX_TERM_LENGTH = 64
@@ -230,11 +231,18 @@ class CatalogPage:
 
 
 def with_stock() -> Select[Product]:
-    """Products with their inventory row, in one statement (an outer join: not every product is stocked)."""
+    """Products with their inventory row and the units their expired holds keep, in one statement.
+
+    An outer join: not every product is stocked. The expired units (``Product.expired_hold_units``)
+    count as available to customers (``shop.holds.units_on_offer``): the checkout releases them.
+    """
     return (
         select(Product)
         .outerjoin(Inventory, Inventory.product_id == Product.id)
-        .options(contains_eager(Product.inventory))
+        .options(
+            contains_eager(Product.inventory),
+            with_expression(Product.expired_hold_units, expired_hold_units()),
+        )
     )
 
 
@@ -263,7 +271,8 @@ def _catalog_statements(word_count: int) -> tuple[Select, Select]:
 def catalog_page(session: DbSession, query: str, page: int, per_page: int) -> CatalogPage:
     """Products matching ``query`` by name, then SKU; page ``page`` (past the end: the last page).
 
-    Two statements whatever the catalog's size: the count, then the page with its stock.
+    Two statements whatever the catalog's size: the count, then the page with its stock (and the
+    units expired holds keep, ``with_stock``).
     """
     found = query_words(query)
     if query.strip() and not found:  # only punctuation ("%", "-"): nothing to look for, nothing found

@@ -1,4 +1,5 @@
-"""The root conftest: it loads the shared fixtures, which live in ``tests/support/``, and turns rate limits off.
+"""The root conftest: it loads the shared fixtures, which live in ``tests/support/``, and turns rate limits
+and hoarding limits off.
 
 See tests/README.md for where each fixture, factory and reader lives and how a new test gets
 a database of each backend, a client or a staff login.
@@ -14,6 +15,11 @@ import pytest
 # off for the suite (the apps it creates and the gunicorn servers it starts inherit this), and
 # the tests about them turn them on in their own app's configuration.
 os.environ["RATELIMIT_ENABLED"] = "0"
+# Likewise one address (the test client's) places more units in holds than any customer may
+# (SHOP_MAX_HELD_UNITS), and tests order more than the shop's default per-order limit: both rules
+# are off for the suite, and tests/test_hoarding.py and the tests of what customers see turn them on.
+os.environ["SHOP_MAX_HELD_UNITS"] = "0"
+os.environ["SHOP_DEFAULT_MAX_PER_ORDER"] = "0"
 
 # Without a SECRET_KEY an app outside production writes a random one into its instance folder
 # (instance/ of the repository): the suite's apps sign with this key of the run instead, and the

@@ -109,3 +109,15 @@ def test_production_never_runs_in_debug_mode(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", PRODUCTION_KEY)
     monkeypatch.setenv("FLASK_DEBUG", "1")
     assert not create_app().debug
+
+
+def test_the_hoarding_limits_are_counts_and_zero_turns_them_off(monkeypatch):
+    monkeypatch.delenv("SHOP_MAX_HELD_UNITS")  # the suite's 0: the shop's own defaults here
+    monkeypatch.delenv("SHOP_DEFAULT_MAX_PER_ORDER")
+    defaults = create_app({"TESTING": True}).config
+    assert (defaults["SHOP_DEFAULT_MAX_PER_ORDER"], defaults["SHOP_MAX_HELD_UNITS"]) == (10, 20)
+    monkeypatch.setenv("SHOP_MAX_HELD_UNITS", "0")
+    assert create_app({"TESTING": True}).config["SHOP_MAX_HELD_UNITS"] == 0
+    monkeypatch.setenv("SHOP_DEFAULT_MAX_PER_ORDER", "-1")
+    with pytest.raises(RuntimeError, match="SHOP_DEFAULT_MAX_PER_ORDER"):
+        create_app({"TESTING": True})

@@ -20,7 +20,8 @@ from flask_migrate import downgrade, upgrade
 from shop import stock
 from shop.api.models import IdempotencyKey
 from shop.extensions import db
-from shop.holds import release_expired_holds
+from shop.hoarding import CustomerLimits, place_customer_order
+from shop.holds import hold_until, release_expired_holds
 from shop.models import Payment
 from shop.orders import change_status, place_order
 from shop.outbox import feed
@@ -114,7 +115,16 @@ def shop_at_head(unmigrated_app, time_machine):
     session.commit()
     place_hold(session, ("MUG", 2))
     released = release_expired_holds(now=datetime(2026, 3, 2, 11, 0, 0))
-    place_hold(session, ("TEA-SENCHA", 1))  # a live one
+    live = CustomerLimits("203.0.113.7", max_per_order=10, max_held_units=20)  # a live one, of a client
+    place_customer_order(
+        session,
+        [("TEA-SENCHA", 1)],
+        limits=live,
+        status="confirmed",
+        customer_name="D",
+        customer_email="d@e.f",
+        hold_until=hold_until(),
+    )
     add_endpoint(session, "https://93.184.216.34/hooks", ["order.placed"], "ERP", allow_private=False)
     session.commit()
     feed.sequence(session)  # the events join the feed: deliveries to the endpoint and the customers

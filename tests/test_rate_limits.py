@@ -1,4 +1,4 @@
-"""Rate limits (Flask-Limiter, in-memory storage): anonymous checkouts and log-in attempts per address.
+"""Rate limits (Flask-Limiter, in-memory storage): anonymous checkouts and log-in attempts per client.
 
 The suite runs with limits off (tests/conftest.py); these tests turn them on in their app. The
 same limits shared by gunicorn workers through Redis: tests/server/test_server_rate_limits.py.
@@ -14,10 +14,15 @@ from shop.extensions import db
 from shop.models import Order
 from tests.support.api import order_body
 from tests.support.databases import ALL_BACKENDS, make_app
-from tests.support.factories import add_product, make_staff, make_user
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_product, make_staff, make_user
 from tests.support.readers import count, stock_of
+from tests.support.receivers import text_of
 
-LIMITS = {"SHOP_CHECKOUT_RATE_LIMIT": "3 per minute", "SHOP_LOGIN_RATE_LIMIT": "2 per minute"}
+LIMITS = {
+    "SHOP_CHECKOUT_RATE_LIMIT": "3 per minute",
+    "SHOP_LOGIN_RATE_LIMIT": "2 per minute",
+    "SHOP_LOGIN_ACCOUNT_LIMIT": "3 per hour",
+}
 
 
 @pytest.fixture(params=ALL_BACKENDS)
@@ -126,16 +131,79 @@ def test_log_in_attempts_are_limited_per_address(session, shop):
     assert "Too many log-in attempts" in tries[-1].text
 
 
-def test_log_in_attempts_are_limited_per_account_from_any_address(session, shop):
+def log_in_from(client, address, email=STAFF_EMAIL, password="guess"):
+    return client.post(
+        "/staff/login", data={"email": email, "password": password}, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_account_out_elsewhere(session, shop):
+    """The attack: wrong passwords for the account, as fast as the limit lets them, from one address."""
+    attack = [log_in_from(shop, "203.0.113.66").status_code for _ in range(3)]
+    assert attack == [401, 401, 429]
+    assert log_in_from(shop, "10.0.0.7", password=STAFF_PASSWORD).status_code == 302  # its owner gets in
+
+
+def test_the_account_ceiling_counts_attempts_from_every_address(session, shop):
+    """Guesses spread over many addresses still stop, at SHOP_LOGIN_ACCOUNT_LIMIT (here 3 an hour)."""
     codes = [
-        shop.post(
-            "/staff/login",
-            data={"email": "Staff@Example.com" if i % 2 else "staff@example.com", "password": "guess"},
-            environ_base={"REMOTE_ADDR": f"10.0.1.{i}"},
-        ).status_code
-        for i in range(3)
+        log_in_from(shop, f"10.0.1.{i}", email="Staff@Example.com" if i % 2 else STAFF_EMAIL).status_code
+        for i in range(5)
     ]
-    assert codes == [401, 401, 429]
+    assert codes == [401, 401, 401, 429, 429]
+    refused = log_in_from(shop, "10.0.9.9", password=STAFF_PASSWORD)
+    assert refused.status_code == 429 and "Too many log-in attempts" in refused.text
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def mailed(request, database_urls, smtp_server):
+    """Limits on, as ``limited``, and e-mail through a real SMTP server."""
+    yield from make_app(
+        database_urls(request.param),
+        RATELIMIT_ENABLED=True,
+        WTF_CSRF_ENABLED=False,
+        **LIMITS,
+        **smtp_server.config(),
+    )
+
+
+def test_at_the_account_ceiling_the_owner_is_told_once_by_log_and_by_e_mail(mailed, smtp_server, caplog):
+    with mailed.app_context():
+        make_user(db.session)
+        db.session.remove()
+    client = mailed.test_client()
+    codes = [log_in_from(client, f"10.0.2.{i}", password="Tr0ub4dor&3").status_code for i in range(6)]
+    assert codes == [401] * 3 + [429] * 3
+    warnings = [r for r in caplog.records if "SHOP_LOGIN_ACCOUNT_LIMIT" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING" and warnings[0].name == "shop.security"
+    assert "'staff@example.com'" in warnings[0].getMessage() and "10.0.2.3" in warnings[0].getMessage()
+    [message] = smtp_server.messages
+    assert (
+        message["To"] == STAFF_EMAIL
+        and message["Subject"] == "Too many log-in attempts on your staff account"
+    )
+    text = text_of(message)
+    assert "3 per 1 hour" in text and "flask staff set-password" in text and "Tr0ub4dor" not in text
+
+
+def test_an_address_without_an_account_gets_no_e_mail(mailed, smtp_server, caplog):
+    client = mailed.test_client()
+    assert [log_in_from(client, f"10.0.3.{i}", email="nobody@example.com").status_code for i in range(5)] == [
+        401,
+        401,
+        401,
+        429,
+        429,
+    ]
+    assert "'nobody@example.com'" in caplog.text and smtp_server.messages == []
+
+
+def test_an_ipv6_client_is_limited_as_its_64(session, shop):
+    """Every address of one /64 is one client: hopping between them does not escape the limit."""
+    placed = [api_checkout(shop, f"v{i}", address=f"2001:db8:5:6::{i + 1:x}").status_code for i in range(3)]
+    assert placed == [201] * 3
+    assert api_checkout(shop, "v9", address="2001:db8:5:6:1234:5678:9abc:def0").status_code == 429
+    assert api_checkout(shop, "w1", address="2001:db8:5:7::1").status_code == 201  # another /64
 
 
 def test_ratelimit_enabled_false_turns_the_limits_off(database_urls):

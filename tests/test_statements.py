@@ -1,8 +1,11 @@
 """Placing an order costs the same number of SQL statements whatever its number of lines."""
 
+from datetime import timedelta
+
 import pytest
 
-from shop.models import Inventory, Product
+from shop.hoarding import CustomerLimits, place_customer_order
+from shop.models import Inventory, Product, utcnow
 from shop.orders import place_order
 from tests.support.readers import stock_of
 
@@ -16,16 +19,19 @@ def hundred_products(session):
     session.commit()
 
 
-def statements_to_place(session, statements, lines):
+def statements_to_place(session, statements, lines, *, customer=False):
+    """The statements of placing an order of ``lines`` lines: staff's, or a customer's hold (``customer``)."""
     session.expunge_all()  # start cold, like a request does
     statements.clear()
-    place_order(
-        session,
-        [(f"P{i:03}", 2) for i in range(lines)],
-        status="confirmed",
-        customer_name="Ada",
-        customer_email="ada@example.com",
-    )
+    order = [(f"P{i:03}", 2) for i in range(lines)]
+    details = {"status": "confirmed", "customer_name": "Ada", "customer_email": "ada@example.com"}
+    if customer:
+        limits = CustomerLimits("203.0.113.7", max_per_order=10, max_held_units=1000)
+        place_customer_order(
+            session, order, limits=limits, hold_until=utcnow() + timedelta(minutes=15), **details
+        )
+    else:
+        place_order(session, order, **details)
     session.commit()
     return [s for s in statements if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
 
@@ -45,3 +51,16 @@ def test_placing_an_order_takes_a_constant_number_of_statements(session, stateme
         expected.insert(2, "SELECT")
     assert by_lines[100] == expected
     assert stock_of(session, "P000") == 44 and stock_of(session, "P099") == 48
+
+
+def test_a_customers_hold_costs_two_statements_more_for_the_held_units_check(
+    session, statements, hundred_products
+):
+    """The client's lock row (one upsert), then its live holds (one indexed read); then as for staff."""
+    staff = [s.split()[0] for s in statements_to_place(session, statements, 10)]
+    by_lines = {
+        n: [s.split()[0] for s in statements_to_place(session, statements, n, customer=True)] for n in (1, 10)
+    }
+    assert by_lines[1] == by_lines[10] == ["INSERT", "SELECT", *staff]
+    lock, count = statements_to_place(session, statements, 1, customer=True)[:2]
+    assert "hold_clients" in lock and "client_address" in count

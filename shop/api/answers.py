@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from .. import stock
 from ..errors import InventoryError
-from ..holds import hold_state
+from ..holds import hold_state, units_on_offer
 from ..models import InventoryMovement, MovementReason, Order, OrderStatus, Product, ProductStatus
 from ..payments import PaymentResult
 from .idempotency import Stored
@@ -40,11 +40,17 @@ def json_response(
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
-def refused(exc: InventoryError, status: int, code: str, what: str) -> ApiError:
-    """A refusal of the shop as a problem, with one entry per problem it found."""
-    problems = [problem_item(p) for p in exc.problems]
+def refused(exc: InventoryError, status: int, code: str, what: str, *, strangers: bool = False) -> ApiError:
+    """A refusal of the shop as a problem, with one entry per problem it found.
+
+    ``strangers``: told as a customer is (``stock.for_strangers``): no exact count above low stock.
+    """
+    found = [stock.for_strangers(p) for p in exc.problems] if strangers else exc.problems
     return ApiError(
-        status, f"{what}: {' '.join(p.message for p in exc.problems)}", code=code, problems=problems
+        status,
+        f"{what}: {' '.join(p.message for p in found)}",
+        code=code,
+        problems=[problem_item(p) for p in found],
     )
 
 
@@ -84,7 +90,11 @@ def order_data(order: Order) -> dict[str, Any]:
 
 
 def product_out(product: Product) -> ProductOut:
-    """A product with its stock and availability (the view leaves the stock out for strangers)."""
+    """A product with its stock and availability (the view leaves the stock out for strangers).
+
+    ``stock`` is what is on hand; ``availability`` is what a customer is told, the units that expired
+    holds keep counted as available (``holds.units_on_offer``: the checkout releases them).
+    """
     on_hand = product.inventory.quantity if product.inventory else None
     return ProductOut(
         sku=product.sku,
@@ -92,7 +102,7 @@ def product_out(product: Product) -> ProductOut:
         price_cents=product.price_cents,
         status=ProductStatus(product.status),
         stock=on_hand,
-        availability=stock.availability(product.status, on_hand, product.low_stock_threshold),
+        availability=stock.availability(product.status, units_on_offer(product), product.low_stock_threshold),
         low_stock_threshold=product.low_stock_threshold,
         max_per_order=product.max_per_order,
     )

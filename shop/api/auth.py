@@ -18,6 +18,7 @@ from datetime import timedelta
 from flask import request
 from sqlalchemy import select, update
 
+from ..clients import client_address
 from ..database import commit_unit_of_work
 from ..extensions import DbSession, db
 from ..models import User, utcnow
@@ -62,11 +63,12 @@ def issue_token(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: a staff member (with a token) or an anonymous customer."""
+    """Who is calling: a staff member (with a token) or an anonymous customer from ``client``."""
 
     email: str | None = None
     token_id: int | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    client: str | None = None  # an anonymous caller's client (shop.clients): its address, IPv6 by /64
 
     @property
     def is_staff(self) -> bool:
@@ -81,11 +83,12 @@ class Caller:
 
     @property
     def key_owner(self) -> str:
-        """Whose idempotency keys these are: the token's, or every anonymous caller's."""
-        return f"token:{self.token_id}" if self.token_id is not None else "anonymous"
+        """Whose idempotency keys these are: the token's, or an anonymous caller's client's.
 
-
-ANONYMOUS = Caller()
+        A stranger who learns another caller's key and body gets a new order of their own, never the
+        first caller's (names and e-mail address included).
+        """
+        return f"token:{self.token_id}" if self.token_id is not None else f"client:{self.client}"
 
 
 def _unauthorized(detail: str, error: str | None = "invalid_token") -> ApiError:
@@ -105,7 +108,7 @@ def authenticate() -> Caller:
 def _caller() -> Caller:
     header = request.headers.get("Authorization")
     if header is None:
-        return ANONYMOUS
+        return Caller(client=client_address())
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:

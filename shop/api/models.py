@@ -62,11 +62,12 @@ class ApiToken(Model):
 class IdempotencyKey(Model):
     """The first response to a ``POST /api/v1/orders`` with an ``Idempotency-Key``.
 
-    A key belongs to its ``caller`` (``token:<id>``, or ``anonymous``): the same key sent by another
-    caller is another key. Inserted, response included, in the same transaction as the order, after
-    it: a request that reuses the key fails on the unique index (caller, key), rolls back what it
-    did and replays this row. Keys are forgotten 24 hours after ``created_at`` (shop.api.idempotency).
-    ``order_id`` becomes NULL if a draft order is deleted; the stored response is still replayed.
+    A key belongs to its ``caller`` (``token:<id>``, or for strangers ``client:<address>``, IPv6 by
+    /64: ``shop.clients``): the same key sent by another caller is another key. Inserted, response
+    included, in the same transaction as the order, after it: a request that reuses the key fails on
+    the unique index (caller, key), rolls back what it did and replays this row. Keys are forgotten
+    24 hours after ``created_at`` (shop.api.idempotency). ``order_id`` becomes NULL if a draft order
+    is deleted; the stored response is still replayed.
     """
 
     __tablename__ = "idempotency_keys"

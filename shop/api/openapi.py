@@ -63,8 +63,12 @@ The shop's JSON API.
   (webhook endpoints). Each staff operation lists the scope it needs under
   `security`; a token without it is 403 `insufficient_scope`. A token without `read` sees products as
   strangers do (availability, no stock).
-* Idempotency keys belong to their caller (the token, or all anonymous callers together) and are
-  forgotten 24 hours after the order they created.
+* Idempotency keys belong to their caller (the token, or without one the client's address, IPv6 by /64)
+  and are forgotten 24 hours after the order they created.
+* Customers' orders (no token) are held to the shop's hoarding limits: at most `SHOP_DEFAULT_MAX_PER_ORDER`
+  (10) units of a product that sets no `max_per_order` (`over_limit`), and at most `SHOP_MAX_HELD_UNITS` (20)
+  units held at once by one client across its unpaid holds (`hold_limit`). A refusal tells a customer how
+  many units are left (`available`) only when the product is at or below its low-stock threshold.
 * Creating an order needs an `Idempotency-Key` header. The same key with the same body answers the
   original response again (same status and body, header `Idempotent-Replayed: true`); the same key with
   another body is 409 `idempotency_key_reused`. Only created orders are stored under a key: a refused
@@ -147,9 +151,10 @@ def _paths() -> dict:
                 "created without a staff token is a hold: it keeps its stock until `hold_expires_at` "
                 "(`SHOP_HOLD_MINUTES`), then it is cancelled and its stock released unless it was paid "
                 "(`POST /payments`). Without a staff token, creating orders is rate-limited per client "
-                "address (429 `rate_limited`). A token must have the `orders:write` scope. The "
-                "`Idempotency-Key` belongs to the caller (its token, or anonymous callers together) and "
-                "is forgotten 24 hours later.",
+                "address (429 `rate_limited`) and held to the hoarding limits (`over_limit`, `hold_limit`). "
+                "A token must have the `orders:write` scope. The `Idempotency-Key` belongs to the caller "
+                "(its token, or without one the client's address, IPv6 by /64) and is forgotten 24 hours "
+                "later.",
                 "tags": ["orders"],
                 "security": [{}, *staff(ORDERS_WRITE)],
                 "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],

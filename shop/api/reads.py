@@ -8,21 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import InventoryMovement, Order, Product
+from ..search import with_stock
 
 
 def product_page(page: int, per_page: int) -> tuple[int, Sequence[Product]]:
-    """How many products there are, and one page of them by SKU, inventories loaded."""
+    """How many products there are, and one page of them by SKU, with their stock (``with_stock``)."""
     total = db.session.scalar(select(func.count()).select_from(Product)) or 0
     products = db.session.scalars(
-        select(Product)
-        .options(selectinload(Product.inventory))
-        .order_by(Product.sku)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        with_stock().order_by(Product.sku).limit(per_page).offset((page - 1) * per_page)
     ).all()
     return total, products
 

@@ -236,9 +236,15 @@ class ProductOut(ResponseModel):
         description="Units on hand; null when the product is not stocked at all. Sent to staff tokens only: "
         "anyone else sees `availability`.",
     )
-    availability: Availability
+    availability: Availability = Field(
+        description="What a customer is told. The units of holds that expired and are not released yet count "
+        "as available: the checkout releases them."
+    )
     low_stock_threshold: int
-    max_per_order: int | None = Field(description="Units of this product one order may take; null: no limit.")
+    max_per_order: int | None = Field(
+        description="Units of this product one order may take; null: none set (customers' orders are then "
+        "held to the shop's `SHOP_DEFAULT_MAX_PER_ORDER`)."
+    )
 
 
 class Page(ResponseModel):
@@ -289,8 +295,14 @@ class ProblemItem(ResponseModel):
     message: str
     sku: str | None
     requested: int | None
-    available: int | None
-    limit: int | None = Field(default=None, description="The product's per-order limit (over_limit).")
+    available: int | None = Field(
+        description="Units left (insufficient_stock). Without a staff token, given only when the product is "
+        "at or below its low-stock threshold; null above it."
+    )
+    limit: int | None = Field(
+        default=None,
+        description="The per-order limit (over_limit), or the units one client may hold at once (hold_limit).",
+    )
     pointer: str | None = Field(
         default=None,
         description="JSON Pointer to the offending part of the request body (validation errors).",

@@ -9,7 +9,7 @@ import json
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy.exc import IntegrityError
 
-from .. import stock
+from .. import hoarding, stock
 from ..database import commit_unit_of_work
 from ..errors import (
     InvalidProduct,
@@ -132,17 +132,33 @@ def create_order():
         )
     fingerprint = idempotency.fingerprint(f"POST {bp.url_prefix}/orders", data)
 
-    hold = None if caller.is_staff else hold_until()  # a customer's confirmed order is a hold
+    lines = [(line.sku, line.quantity) for line in body.lines]
+    # A customer's confirmed order is a hold, held to the customers' limits; a staff token's is neither.
+    # Both are worked out once: a retried unit of work places the same hold.
+    customer = None if caller.client is None else (hoarding.for_customer(caller.client), hold_until())
 
-    def work() -> idempotency.Stored:
-        order = place_order(
+    def place() -> Order:
+        if customer is None:
+            return place_order(
+                db.session,
+                lines,
+                status=body.status,
+                customer_name=body.customer.name,
+                customer_email=body.customer.email,
+            )
+        limits, hold = customer
+        return hoarding.place_customer_order(
             db.session,
-            [(line.sku, line.quantity) for line in body.lines],
+            lines,
+            limits=limits,
             status=body.status,
             customer_name=body.customer.name,
             customer_email=body.customer.email,
             hold_until=hold,
         )
+
+    def work() -> idempotency.Stored:
+        order = place()
         # The answer is built from the order as just written (every timestamp keeps its microseconds
         # on all three databases) and stored with it: the client gets exactly these bytes. The key
         # goes in last, in the same transaction: a request that reuses it fails on the unique index
@@ -167,7 +183,9 @@ def create_order():
             request_hash=fingerprint,
         )
     except InventoryError as exc:
-        raise refused(exc, 409, "order_refused", "The order was refused") from None
+        raise refused(
+            exc, 409, "order_refused", "The order was refused", strangers=not caller.is_staff
+        ) from None
     return stored_response(stored, replayed=replayed)
 
 

@@ -1,5 +1,5 @@
 """``flask worker``: the one process beside the web server. It delivers events, releases expired holds,
-sends the low-stock digest and purges old events.
+sends the low-stock digest, purges old events and forgets the clients whose holds are over.
 
 Each turn (``Worker.turn``) does what is due: give new events their feed positions and fan them
 out; claim due deliveries, send them one by one and write the outcomes; tell staff of endpoints
@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..database import commit_unit_of_work
 from ..extensions import db
+from ..hoarding import forget_idle_clients
 from ..holds import SYSTEM_ACTOR, release_expired_holds
 from ..models import utcnow
 from . import delivery, digest, feed, mail
@@ -151,6 +152,7 @@ class Worker:
             digest.send_digest()
         if self._purge(now):
             purge()
+            forget_idle_clients()
         return busy
 
     def deliver(self) -> int:

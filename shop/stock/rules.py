@@ -8,7 +8,7 @@ that filter on it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple, TypeGuard
 
@@ -128,11 +128,21 @@ def ordered_quantities(order: Order) -> dict[int, int]:
     return totals
 
 
-def limit_problems(requested: Mapping[int, int], products: Mapping[int, Product]) -> list[Problem]:
-    """Products ordered beyond their per-order limit (``max_per_order``), all lines of the order summed."""
+def order_limit(max_per_order: int | None, default: int | None = None) -> int | None:
+    """Units of a product one order may take: its own ``max_per_order``, else ``default`` (0 or None: no limit).
+
+    The default is the shop's for customers (``SHOP_DEFAULT_MAX_PER_ORDER``); staff orders pass none.
+    """
+    return max_per_order if max_per_order is not None else (default or None)
+
+
+def limit_problems(
+    requested: Mapping[int, int], products: Mapping[int, Product], default: int | None = None
+) -> list[Problem]:
+    """Products ordered beyond their per-order limit (``order_limit``), all lines of the order summed."""
     problems = []
     for pid, wanted in requested.items():
-        limit = products[pid].max_per_order
+        limit = order_limit(products[pid].max_per_order, default)
         if limit is not None and wanted > limit:
             sku = products[pid].sku
             problems.append(
@@ -147,14 +157,38 @@ def limit_problems(requested: Mapping[int, int], products: Mapping[int, Product]
     return problems
 
 
+def _shortage_message(sku: str | None, wanted: int | None, available: int | None) -> str:
+    if available is None:
+        return f"{sku}: {wanted} requested, not enough in stock."
+    return f"{sku}: {wanted} requested, only {available} available."
+
+
 def shortage(row: StockRow, wanted: int) -> Problem:
     return Problem(
         "insufficient_stock",
-        f"{row.sku}: {wanted} requested, only {row.quantity} available.",
+        _shortage_message(row.sku, wanted, row.quantity),
         sku=row.sku,
         requested=wanted,
         available=row.quantity,
+        low_stock_threshold=row.low_stock_threshold,
     )
+
+
+def for_strangers(problem: Problem) -> Problem:
+    """``problem`` as a customer is told it: a shortage says how many are left only when stock is low.
+
+    Staff see every count; a stranger sees one only at or below the product's low-stock threshold,
+    as the catalog's "Only 4 left" does (``stock_is_low``). Above it, "not enough in stock".
+    """
+    if (
+        problem.code != "insufficient_stock"
+        or problem.available is None
+        or problem.low_stock_threshold is None
+        or stock_is_low(problem.available, problem.low_stock_threshold)
+    ):
+        return problem
+    message = _shortage_message(problem.sku, problem.requested, None)
+    return replace(problem, message=message, available=None)
 
 
 def stock_problems(requested: Mapping[int, int], rows: Mapping[int, StockRow]) -> list[Problem]:

@@ -58,13 +58,19 @@ def _product_of(item: OrderItem, products: Mapping[int, Product]) -> Product | N
 
 
 def check_lines(
-    session: DbSession, order: Order, *, taking: bool, problems: Iterable[Problem] = ()
+    session: DbSession,
+    order: Order,
+    *,
+    taking: bool,
+    problems: Iterable[Problem] = (),
+    default_max_per_order: int | None = None,
 ) -> dict[int, int]:
     """Fill in unit prices and check every line; raise one error listing every problem.
 
     Returns the quantity requested per product id (duplicate lines summed). When ``taking``
     and some line is bad (or the caller passes ``problems`` it found already), the stock rules
-    are checked too, without locks, so that every problem is reported at once.
+    are checked too, without locks, so that every problem is reported at once. A customer's order
+    passes ``default_max_per_order``: the limit of products that set none (``rules.order_limit``).
     """
     items = order.items
     products = _load_products(session, items)
@@ -92,7 +98,7 @@ def check_lines(
         elif product.id is not None:
             requested[product.id] = requested.get(product.id, 0) + item.quantity
             ordered[product.id] = product
-    problems += limit_problems(requested, ordered)
+    problems += limit_problems(requested, ordered, default_max_per_order)
     if problems and taking and requested:
         problems += stock_problems(requested, moves.read_rows(session, requested))
     if problems:

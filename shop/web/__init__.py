@@ -7,7 +7,7 @@ the security headers and the Flask-Login wiring.
 
 from __future__ import annotations
 
-from flask import Flask, Response, has_request_context, render_template, request
+from flask import Flask, Response, current_app, has_request_context, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
@@ -41,9 +41,10 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), geolocation=(), microphone=(), payment=()",
 }
 
-# Pages holding a customer's name and e-mail address: no browser or proxy cache may keep them. The
+# Pages holding a customer's order, cart or details: no browser or proxy cache may keep them. The
 # staff pages say so themselves (shop.web.staff.views.no_store), the API's order answers too.
-PRIVATE_PATHS = ("/orders/",)
+PRIVATE_PATHS = ("/orders/", "/cart", "/checkout")
+HSTS = "max-age=31536000"
 
 TOO_LARGE_MESSAGE = "What you sent is too large (at most 1 MiB). Nothing was saved."
 
@@ -81,6 +82,7 @@ def init_app(app: Flask) -> None:
         "product_status_class",
         "reason_label",
         "line_problem",
+        "per_order_limit",
         "delivery_label",
         "delivery_target",
         "can_retry",
@@ -159,9 +161,10 @@ def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        hsts = HSTS + "; includeSubDomains" if current_app.config["SHOP_HSTS_INCLUDE_SUBDOMAINS"] else HSTS
+        response.headers.setdefault("Strict-Transport-Security", hsts)
     if request.path.startswith(PRIVATE_PATHS) or (
         request.method == "POST" and response.mimetype == "text/html"
     ):
-        response.headers["Cache-Control"] = "no-store"  # order pages, and forms sent back with what was typed
+        response.headers["Cache-Control"] = "no-store"  # order pages, the cart, checkout, forms sent back
     return response

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 
 from ..errors import Problem
-from ..holds import HoldState, hold_state
+from ..holds import HoldState, hold_state, units_on_offer
 from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
 from ..outbox import DeliveryStatus, EventDelivery, WebhookEndpoint
-from ..stock import Availability, stock_is_low
+from ..stock import Availability, order_limit, stock_is_low
 from ..stock import availability as stock_availability
 
 
@@ -54,15 +54,34 @@ def is_low_stock(product: Product) -> bool:
 
 
 def availability(product: Product) -> Badge:
-    """The badge for ``product`` (the rule is ``shop.stock.availability``, as in the API)."""
-    key = stock_availability(product.status, on_hand(product), product.low_stock_threshold)
+    """The badge for ``product`` (the rule is ``shop.stock.availability``, as in the API).
+
+    Units that expired holds keep count as available (``shop.holds.units_on_offer``): the checkout
+    releases them, so they never turn a buyer away.
+    """
+    offered = units_on_offer(product)
+    key = stock_availability(product.status, offered, product.low_stock_threshold)
     label, css_class = _BADGES[key]
-    return Badge(key, label.format(on_hand=on_hand(product)), css_class)
+    return Badge(key, label.format(on_hand=offered), css_class)
+
+
+def per_order_limit(product: Product) -> int | None:
+    """How many units of ``product`` one customer's order may take (None: no limit).
+
+    Its own ``max_per_order``, else the shop's ``SHOP_DEFAULT_MAX_PER_ORDER`` (the rule is
+    ``shop.stock.order_limit``): the catalog, the product page and the cart say the same.
+    """
+    return order_limit(product.max_per_order, current_app.config["SHOP_DEFAULT_MAX_PER_ORDER"])
 
 
 def line_problem(problem: Problem) -> str:
-    """What a cart or checkout line says when it cannot be served (the product is named by the line)."""
+    """What a cart or checkout line says when it cannot be served (the product is named by the line).
+
+    A shortage names the units left only when a stranger may know them (``shop.stock.for_strangers``).
+    """
     if problem.code == "insufficient_stock":
+        if problem.available is None:
+            return "Not enough in stock right now."
         return f"Only {problem.available} left right now." if problem.available else "Out of stock right now."
     if problem.code == "over_limit":
         return f"At most {problem.limit} per order."

@@ -39,7 +39,37 @@ def test_another_callers_key_and_body_do_not_return_their_order(session, api):
     assert replay.json["number"] == number  # the owner of the key still gets its answer
     assert count(session, Order) == 3 and stock_of(session, "TEA") == 7
     owners = session.scalars(select(IdempotencyKey.caller).order_by(IdempotencyKey.id)).all()
-    assert owners[1] == "anonymous" and len(set(owners)) == 3
+    assert owners[1] == "client:127.0.0.1" and len(set(owners)) == 3
+
+
+def test_a_stranger_elsewhere_with_the_same_key_and_body_gets_an_order_of_their_own(session, api):
+    """Anonymous keys belong to the client's address: another address never gets the first one's order."""
+    add_product(session, "TEA", 10)
+    body = order_body(("TEA", 1), name="Grace Hopper", email="grace@example.com")
+    original = api.post("/orders", body, key="checkout-1", address="198.51.100.7")
+    elsewhere = api.post("/orders", body, key="checkout-1", address="203.0.113.9")
+    assert original.status_code == elsewhere.status_code == 201
+    assert elsewhere.headers["Idempotent-Replayed"] == "false"
+    assert elsewhere.json["number"] != original.json["number"]
+    assert original.json["number"] not in elsewhere.get_data(as_text=True)
+    again = api.post("/orders", body, key="checkout-1", address="198.51.100.7")
+    assert (again.headers["Idempotent-Replayed"], again.json["number"]) == ("true", original.json["number"])
+    assert count(session, Order) == 2 and stock_of(session, "TEA") == 8
+    owners = session.scalars(select(IdempotencyKey.caller).order_by(IdempotencyKey.id)).all()
+    assert owners == ["client:198.51.100.7", "client:203.0.113.9"]
+
+
+def test_ipv6_strangers_share_their_keys_within_a_64(session, api):
+    """One subscriber's /64 is one client: its addresses replay each other's keys, other /64s do not."""
+    add_product(session, "TEA", 10)
+    body = order_body(("TEA", 1))
+    first = api.post("/orders", body, key="k-6", address="2001:db8:1:2::10")
+    same_64 = api.post("/orders", body, key="k-6", address="2001:db8:1:2:ffff::1")
+    other_64 = api.post("/orders", body, key="k-6", address="2001:db8:1:3::10")
+    assert same_64.headers["Idempotent-Replayed"] == "true" and same_64.json["number"] == first.json["number"]
+    assert (
+        other_64.headers["Idempotent-Replayed"] == "false" and other_64.json["number"] != first.json["number"]
+    )
 
 
 def test_another_callers_key_with_another_body_is_not_a_conflict(session, api):

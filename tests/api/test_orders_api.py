@@ -81,9 +81,9 @@ def test_a_refused_order_lists_every_problem_and_writes_nothing(session, api, ke
     assert stock_of(session, "TEA") == 2
 
 
-def test_shortages_are_summed_across_duplicate_lines(session, api, keys):
+def test_shortages_are_summed_across_duplicate_lines(session, api, keys, staff_token):
     add_product(session, "TEA", 5)
-    response = api.post("/orders", order_body(("TEA", 3), ("TEA", 3)), key=keys())
+    response = api.post("/orders", order_body(("TEA", 3), ("TEA", 3)), key=keys(), token=staff_token)
     assert response.status_code == 409
     assert [(p["code"], p["requested"], p["available"]) for p in response.json["problems"]] == [
         ("insufficient_stock", 6, 5)

@@ -1,5 +1,8 @@
 """Rate limits through real gunicorn workers: with Redis storage the count is one for all workers.
 
+The log-in ceiling per account too, and what it does once per window (an e-mail to the owner) is done
+once for all workers.
+
 Each request may land on any of the ``SERVER_WORKERS`` processes; with in-memory storage each
 worker would count on its own and let about workers × limit through.
 """
@@ -14,7 +17,8 @@ import pytest
 import redis
 import requests
 
-from tests.support.server import TIMEOUT, Server, poll, post_order
+from tests.support.factories import STAFF_EMAIL, make_user
+from tests.support.server import CSRF, TIMEOUT, Server, poll, post_order
 
 pytestmark = pytest.mark.server
 
@@ -23,8 +27,7 @@ LIMIT = 5
 ATTEMPTS = 16
 
 
-@pytest.fixture
-def limited_server(backend_url, database, tmp_path):
+def redis_backed_server(backend_url, database, tmp_path, **settings):
     """A gunicorn of its own, rate limits on, counts in Redis under a key prefix of this test's."""
     try:
         redis.Redis.from_url(REDIS_URL).ping()
@@ -42,13 +45,34 @@ def limited_server(backend_url, database, tmp_path):
         RATELIMIT_ENABLED="1",
         RATELIMIT_STORAGE_URI=REDIS_URL,
         RATELIMIT_KEY_PREFIX=f"shop-test-{uuid.uuid4().hex}",
-        SHOP_CHECKOUT_RATE_LIMIT=f"{LIMIT} per minute",
+        **settings,
     )
     try:
         poll(server.ready, timeout=30, interval=0.1, what="gunicorn to answer")
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def limited_server(backend_url, database, tmp_path):
+    yield from redis_backed_server(
+        backend_url, database, tmp_path, SHOP_CHECKOUT_RATE_LIMIT=f"{LIMIT} per minute"
+    )
+
+
+@pytest.fixture
+def login_limited_server(backend_url, database, tmp_path, smtp_server):
+    """Log-ins: a generous limit per address, a ceiling of 3 an hour per account; e-mail to a real SMTP server."""
+    yield from redis_backed_server(
+        backend_url,
+        database,
+        tmp_path,
+        SHOP_LOGIN_RATE_LIMIT="100 per minute",
+        SHOP_LOGIN_ACCOUNT_LIMIT="3 per hour",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(smtp_server.port),
+    )
 
 
 def test_the_checkout_limit_holds_across_gunicorn_workers(limited_server, database):
@@ -68,3 +92,25 @@ def test_the_checkout_limit_holds_across_gunicorn_workers(limited_server, databa
     assert (
         requests.get(limited_server.base + "/", timeout=TIMEOUT).status_code == 200
     )  # reads are not limited
+
+
+def test_the_account_ceiling_holds_across_workers_and_tells_the_owner_once(
+    login_limited_server, database, smtp_server
+):
+    """Guesses at one account spread over every worker: one count in Redis, one e-mail to its owner."""
+    with database.session() as session:
+        make_user(session)
+
+    def attempt(_: int) -> int:
+        with requests.Session() as http:
+            page = http.get(login_limited_server.base + "/staff/login", timeout=TIMEOUT).text
+            form = {"csrf_token": CSRF.search(page).group(1), "email": STAFF_EMAIL, "password": "guess"}
+            return http.post(
+                login_limited_server.base + "/staff/login", data=form, timeout=TIMEOUT
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=ATTEMPTS) as pool:
+        answers = sorted(pool.map(attempt, range(ATTEMPTS)))
+    assert answers == [401] * 3 + [429] * (ATTEMPTS - 3)
+    poll(lambda: smtp_server.messages, timeout=10, what="the e-mail to the account's owner")
+    assert [m["To"] for m in smtp_server.messages] == [STAFF_EMAIL]

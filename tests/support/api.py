@@ -97,7 +97,9 @@ class ApiClient:
         key=None,
         content_type=None,
         check=True,
+        address=None,
     ):
+        """``address``: the client's address (the test client's own, 127.0.0.1, unless given)."""
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -111,6 +113,8 @@ class ApiClient:
             kwargs["data"] = data
             kwargs["content_type"] = content_type
         url = path if path.startswith(API) else API + path
+        if address is not None:
+            kwargs["environ_base"] = {"REMOTE_ADDR": address}
         response = self.client.open(url, method=method, headers=headers, **kwargs)
         if check:
             assert_conforms(self.app, method, url, response)

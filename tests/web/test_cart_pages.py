@@ -156,8 +156,8 @@ def test_every_line_that_cannot_be_served_now_says_why(client, catalog, session)
     session.rollback()  # end the test's read before the client's request
     html = client.get("/cart").text
     expected = {
-        "TEA": ["Only 10 left right now."],
-        "CUP": ["Only 2 left right now.", "At most 2 per order."],
+        "TEA": ["Not enough in stock right now."],  # 10 left: above its low-stock threshold, not told
+        "CUP": ["Only 2 left right now.", "At most 2 per order."],  # at its threshold: told, as the badge
         "POT": ["Out of stock right now."],
         "KETTLE": ["Temporarily unavailable."],
         "SCALE": ["Discontinued: it can no longer be ordered."],

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from shop.models import InventoryMovement
-from tests.support.factories import add_product
+from tests.support.factories import add_product, make_staff
 
 
 @pytest.fixture
@@ -112,6 +112,28 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_defused(ledger_rows, note
     _, rows = export(ledger_rows, sku="CUP")
     assert rows[-1][7] == cell
     assert rows[-1][2] == "-1"  # numbers stay numbers
+
+
+@pytest.mark.parametrize(
+    "note",
+    ["  =1+2", '\n=HYPERLINK("http://evil.example","x")', " \r\n-2+3", "\t@SUM(A1)", "\n\n+1"],
+)
+def test_a_formula_after_spaces_or_line_breaks_is_defused_too(ledger_rows, session, api, note):
+    """A spreadsheet skips leading spaces and line breaks and runs what follows (the API keeps them in a note)."""
+    _, token = make_staff(session, "api@example.com")
+    session.rollback()
+    adjustment = {"delta": -1, "reason": "adjustment", "note": note}
+    assert api.post("/products/CUP/adjustments", adjustment, token=token).status_code == 201
+    _, rows = export(ledger_rows, sku="CUP")
+    assert rows[-1][7] == "'" + note
+
+
+def test_a_note_with_a_dash_inside_is_left_alone(ledger_rows, session, api):
+    _, token = make_staff(session, "api@example.com")
+    session.rollback()
+    adjustment = {"delta": -1, "reason": "adjustment", "note": "box 7 - damaged"}
+    assert api.post("/products/CUP/adjustments", adjustment, token=token).status_code == 201
+    assert export(ledger_rows, sku="CUP")[1][-1][7] == "box 7 - damaged"
 
 
 def test_a_sku_cannot_inject_a_formula_either(ledger_rows, session):

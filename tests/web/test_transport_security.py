@@ -82,6 +82,14 @@ def test_order_pages_and_api_order_answers_are_never_cached(client, session, tea
         assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_the_cart_and_checkout_pages_are_never_cached(client, session, tea):
+    """A shared computer's browser, or a proxy, must not keep a cart or the checkout page's details."""
+    client.post("/cart/add", data={"sku": "TEA", "quantity": "1"})
+    for path in ("/cart", "/checkout"):
+        page = client.get(path)
+        assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store", path
+
+
 # -- SHOP_TRUSTED_PROXIES: ProxyFix ---------------------------------------------------------------------
 
 FORWARDED_HTTPS = {
@@ -134,6 +142,14 @@ def test_behind_a_tls_proxy_hsts_and_secure_cookies_switch_on(proxied):
     assert "secure" in session_cookie_flags(response)
     plain = client.get("/", headers={"X-Forwarded-Proto": "http"})  # the proxy says the client used HTTP
     assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_hsts_covers_subdomains_only_when_told(proxied):
+    client = proxied.test_client()
+    assert client.get("/", headers=FORWARDED_HTTPS).headers["Strict-Transport-Security"] == "max-age=31536000"
+    proxied.config["SHOP_HSTS_INCLUDE_SUBDOMAINS"] = True
+    page = client.get("/", headers=FORWARDED_HTTPS)
+    assert page.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
 def test_without_trusted_proxies_forged_forwarded_headers_are_ignored(exposed):

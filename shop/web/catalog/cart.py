@@ -18,9 +18,17 @@ from flask import current_app, flash, g, request, session
 
 from ...errors import Problem
 from ...extensions import DbSession
+from ...holds import units_on_offer
 from ...models import Product
 from ...search import with_stock
-from ...stock import MAX_LINE_QUANTITY, StockRow, is_whole_number, limit_problems, stock_problems
+from ...stock import (
+    MAX_LINE_QUANTITY,
+    StockRow,
+    for_strangers,
+    is_whole_number,
+    limit_problems,
+    stock_problems,
+)
 
 CART_KEY = "cart"
 MAX_CART_LINES = 100
@@ -158,16 +166,19 @@ def cart_lines(session_: DbSession, cart: Cart) -> list[CartLine]:
     """The cart's lines with their products and what would stop each one right now (one statement).
 
     Nothing is locked: stock may change before checkout, which checks everything again under locks.
+    As at checkout, the units of expired holds count as available and the shop's per-order limit
+    holds for products that set none; a shortage names the units left only when stock is low.
     """
     if not cart:
         return []
     found = {p.id: p for p in session_.scalars(with_stock().where(Product.id.in_(list(cart))))}
     rows = {
-        pid: StockRow(p.sku, p.status, p.low_stock_threshold, p.inventory.quantity if p.inventory else None)
-        for pid, p in found.items()
+        pid: StockRow(p.sku, p.status, p.low_stock_threshold, units_on_offer(p)) for pid, p in found.items()
     }
     known = {pid: quantity for pid, quantity in cart.items() if pid in found}
-    problems = stock_problems(known, rows) + limit_problems(known, found)
+    default_limit = current_app.config["SHOP_DEFAULT_MAX_PER_ORDER"]
+    found_problems = stock_problems(known, rows) + limit_problems(known, found, default_limit)
+    problems = [for_strangers(p) for p in found_problems]
     lines = []
     for pid, quantity in cart.items():
         product = found.get(pid)

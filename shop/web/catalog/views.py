@@ -13,17 +13,19 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
 
+from ... import hoarding
+from ...clients import client_address
 from ...database import commit_unit_of_work
 from ...errors import InventoryError, PaymentRefused, Problem
 from ...extensions import db
 from ...holds import commit_checkout, hold_until
 from ...models import Order, Product
-from ...orders import find_order, place_order
+from ...orders import find_order
 from ...payments import PAYMENT_ACTOR, Outcome, PaymentNotice, PaymentResult, record_payment
 from ...products import find_product
 from ...rate_limits import limit_checkout
 from ...search import MAX_QUERY_LENGTH, catalog_page
-from ...stock import MAX_LINE_QUANTITY
+from ...stock import MAX_LINE_QUANTITY, for_strangers
 from ..inputs import refuse_nul_characters
 from ..presentation import availability, hold_note, safe_next
 from . import cart as carts
@@ -218,9 +220,10 @@ def _render_checkout(
 def checkout():
     """The cart's lines and total, the customer's details, "Place order" and "Save as draft".
 
-    Placing goes through ``place_order`` in one transaction: confirmed (a hold) or a draft. The
-    signed order number of the form makes a second submission find the first order instead of
-    placing another. Success empties the cart; a refusal keeps it and names every problem.
+    Placing goes through ``hoarding.place_customer_order`` (``place_order`` held to a customer's
+    limits) in one transaction: confirmed (a hold) or a draft. The signed order number of the form
+    makes a second submission find the first order instead of placing another. Success empties the
+    cart; a refusal keeps it and names every problem.
     """
     cart = carts.load_cart()
     form = CheckoutForm()
@@ -240,11 +243,13 @@ def checkout():
         return _refuse(lines, form, [p for line in unknown for p in line.problems])
 
     hold = hold_until()  # a customer's confirmed order is a hold
+    limits = hoarding.for_customer(client_address())
     try:
         order = commit_checkout(
-            lambda: place_order(
+            lambda: hoarding.place_customer_order(
                 db.session,
                 [(line.product.sku, line.quantity) for line in lines if line.product is not None],
+                limits=limits,
                 status=form.status,
                 customer_name=form.customer_name.data,
                 customer_email=form.customer_email.data,
@@ -270,8 +275,12 @@ def checkout():
     return redirect(url_for(".order", number=order.number))
 
 
-def _refuse(lines: list[carts.CartLine], form: CheckoutForm, problems: list[Problem]):
-    """The checkout page again (422): every problem on its own line of the cart, and all of them listed."""
+def _refuse(lines: list[carts.CartLine], form: CheckoutForm, found: list[Problem]):
+    """The checkout page again (422): every problem on its own line of the cart, and all of them listed.
+
+    As a stranger is told them: a shortage names the units left only when stock is low.
+    """
+    problems = [for_strangers(p) for p in found]
     by_sku: dict[str | None, list[Problem]] = {}
     for problem in problems:
         by_sku.setdefault(problem.sku, []).append(problem)

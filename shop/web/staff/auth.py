@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import hmac
 import logging
+import smtplib
 import time
+from datetime import UTC, datetime
 
 from flask import abort, current_app, request, session
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select, update
 
 from ...database import commit_unit_of_work
 from ...extensions import db, login_manager
 from ...models import User, new_session_token
+from ...outbox import mail
 from ...passwords import hash_password, verify_password, waste_a_check
+from ...rate_limits import first_breach_in_window, login_email
 
 PUBLIC_ENDPOINTS = {"staff.login"}
 LOGGED_IN_AT = "_logged_in_at"  # session key: when this session's log-in happened (Unix seconds)
@@ -63,6 +68,42 @@ def _refused(email: str, reason: str) -> None:
     security_log.warning(
         "Failed staff log-in for %r from %s: %s.", email, request.remote_addr or "an unknown address", reason
     )
+
+
+def tell_account_owner(breached: RequestLimit) -> None:
+    """``SHOP_LOGIN_ACCOUNT_LIMIT`` refused a log-in: once per window, log it and e-mail the account's owner.
+
+    The owner of an active account hears of it by e-mail (``email/login_limit``); an address with no
+    account gets no e-mail, so that nobody can make the shop write to strangers. A mail server that
+    fails is logged: the refusal (429) stands either way.
+    """
+    if not first_breach_in_window(breached):
+        return
+    email = login_email()
+    until = datetime.fromtimestamp(breached.reset_at, UTC)
+    security_log.warning(
+        "Log-in attempts for %r from every address reached SHOP_LOGIN_ACCOUNT_LIMIT (%s): refused until "
+        "%s UTC; the last came from %s.",
+        email,
+        breached.limit,
+        f"{until:%Y-%m-%d %H:%M}",
+        request.remote_addr or "an unknown address",
+    )
+    owner = db.session.scalar(select(User.email).where(User.email == email, User.disabled_at.is_(None)))
+    if owner is None:
+        return
+    message = mail.message(
+        "login_limit",
+        [owner],
+        "Too many log-in attempts on your staff account",
+        email=owner,
+        limit=str(breached.limit),
+        until=f"{until:%H:%M} UTC on {until:%Y-%m-%d}",
+    )
+    try:
+        mail.send(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        security_log.error("Could not e-mail %s about the log-in attempts: %s", owner, exc)
 
 
 def _upgrade_hash(user: User, password: str) -> None:

@@ -8,13 +8,16 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 
 CSV_COLUMNS = ("created_at", "sku", "delta", "quantity_after", "reason", "actor", "order_number", "note")
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"), also
+# after spaces or line breaks, which it skips.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> object:
     """Text that a spreadsheet would take for a formula gets a leading ``'``; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_PREFIXES) or value.lstrip().startswith(FORMULA_PREFIXES)
+    ):
         return "'" + value
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")

@@ -26,12 +26,12 @@ from ...holds import release_expired_holds
 from ...models import OrderStatus, Product, utcnow
 from ...orders import change_status, find_order
 from ...products import create_product, find_product, update_product
-from ...rate_limits import limit_login_per_address, limit_login_per_email
+from ...rate_limits import limit_login_per_account, limit_login_per_address
 from ...stock import adjust_stock
 from ..inputs import refuse_nul_characters
 from ..presentation import safe_next
 from . import queries
-from .auth import authenticate, end_session, require_staff, staff_actor, start_session
+from .auth import authenticate, end_session, require_staff, staff_actor, start_session, tell_account_owner
 from .chart import stock_chart
 from .forms import (
     LoginForm,
@@ -91,7 +91,7 @@ def _form_errors(heading: str, form) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limit_login_per_address
-@limit_login_per_email
+@limit_login_per_account(tell_account_owner)
 def login():
     """E-mail and password; only staff accounts get in. ``next`` must be a path on this site."""
     if current_user.is_authenticated:
