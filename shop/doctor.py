@@ -215,12 +215,13 @@ def diagnose(load_app: Callable[[], Flask]) -> list[Finding]:
             findings.append(
                 Finding(
                     ERROR,
-                    f"The database does not answer: {type(exc.orig).__name__}: {str(exc.orig).strip()[:200]}",
+                    f"The database does not answer: {type(exc.orig).__name__}: {' '.join(str(exc.orig).split())[:200]}",
                     "check DATABASE_URL, and that the database server runs and lets this machine in.",
                 )
             )
         finally:
             db.session.remove()
+            db.engine.dispose()  # a one-shot command: close what it opened
     return findings
 
 
