@@ -1,4 +1,4 @@
-"""``flask doctor``: each finding of a production configuration, one at a time, with its level, its fix and the exit status."""
+"""``flask doctor``: each finding of a production configuration, one at a time: its level, its fix, the exit status."""
 
 from __future__ import annotations
 
