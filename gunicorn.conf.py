@@ -35,6 +35,9 @@ keepalive = 5  # seconds an idle connection from the reverse proxy is kept
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+# No gunicornc control socket: its default path (~/.gunicorn/gunicorn.ctl) is one for every gunicorn
+# of the user, and nothing here uses it.
+control_socket_disable = True
 logconfig_dict = logs.gunicorn_logging(os.environ.get("SHOP_LOG_FORMAT", "text").strip().lower()) or {}
 
 
