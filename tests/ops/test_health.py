@@ -12,6 +12,7 @@ from shop import create_app
 from shop.extensions import db
 from shop.models import utcnow
 from shop.outbox.worker import note_seen
+from shop.rate_limits import limiter
 from tests.support.databases import make_app
 from tests.support.factories import add_product
 
@@ -95,7 +96,10 @@ def test_readyz_fails_when_the_event_backlog_reaches_its_limit(small_backlog):
 @pytest.fixture
 def strictly_limited(database_urls):
     """Rate limits on, and a default limit of one request a minute on every route that has no other."""
-    yield from make_app(database_urls("sqlite"), RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute")
+    try:
+        yield from make_app(database_urls("sqlite"), RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute")
+    finally:
+        limiter.limit_manager.set_default_limits([])  # one limiter per process: later apps have no default
 
 
 def test_probes_are_never_rate_limited(strictly_limited):
