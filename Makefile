@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install databases browser clean bench bench-pages bench-profile stress
+.PHONY: run serve test lint install databases browser clean bench bench-pages bench-profile stress
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +28,23 @@ run: install
 	$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 		$(FLASK) run --host $(HOST) --port $(PORT)
 
+## serve: the shop as in production (docs/deploy.md): flask doctor (stops on an error), then gunicorn with
+## gunicorn.conf.py on $$DATABASE_URL at $(HOST):$(PORT) and the worker beside it, sharing one metrics directory
+serve: install
+	@test -n "$$DATABASE_URL" || { echo "make serve: set DATABASE_URL (docs/deploy.md); make run serves SQLite" >&2; exit 2; }
+	$(FLASK) doctor
+	export PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/instance/metrics}"; \
+		$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
+		$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) app:app
+
 ## databases: make sure PostgreSQL and MariaDB are installed and running for the tests
 databases:
 	bash scripts/ensure-databases.sh
 
-## browser: Debian's Chromium and axe-core (npm ci, package-lock.json) for the browser tests
+## browser: Debian's Chromium, axe-core and Lighthouse (npm ci, package-lock.json) for the browser tests
 browser:
 	bash scripts/install-chromium.sh
-	bash scripts/install-axe.sh
+	bash scripts/install-node-packages.sh
 
 ## test: the whole suite on SQLite, PostgreSQL and MariaDB
 test: install databases browser

@@ -7,6 +7,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from flask import Flask
 
@@ -23,6 +24,7 @@ def create_app(test_config: Mapping | None = None, *, instance_path: str | None 
     os.makedirs(app.instance_path, exist_ok=True)
     configure(app, test_config)
     trust_proxies(app)
+    register_operations(app)
     register_extensions(app)
     register_inventory_observer(app)
     register_event_recorder(app)
@@ -58,6 +60,23 @@ def _count(value: str) -> int:
     if number < 0:
         raise ValueError("must be 0 or more")
     return number
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated addresses or networks (``10.0.0.0/8``); an address is a network of one."""
+    return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+
+
+def _log_format(value: str) -> str:
+    if value.strip().lower() not in ("text", "json"):
+        raise ValueError("use text or json")
+    return value.strip().lower()
+
+
+def _log_level(value: str) -> str:
+    if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+    return value.strip().upper()
 
 
 # What an operator sets in the environment: name → (parser, default). The README's
@@ -100,6 +119,15 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "MAIL_USERNAME": (str, None),
     "MAIL_PASSWORD": (str, None),
     "MAIL_DEFAULT_SENDER": (str, "Shop <shop@localhost>"),
+    # Running in production (shop.health, shop.metrics, shop.logs, shop.doctor; docs/deploy.md).
+    "SHOP_EXPECT_WORKER": (_flag, False),  # /readyz fails when no worker was seen lately
+    "SHOP_WORKER_SEEN_SECONDS": (_positive_int, 120),  # "seen lately": within this many seconds
+    "SHOP_READY_MAX_BACKLOG": (_positive_int, 10000),  # /readyz fails at this many undelivered events
+    "SHOP_METRICS_ENABLED": (_flag, True),  # 0: nothing is counted and /metrics is 404
+    "SHOP_METRICS_TOKEN": (str, None),  # /metrics answers a request with this bearer token
+    "SHOP_METRICS_ALLOW": (_networks, ()),  # ... or one from these addresses (comma-separated, CIDR allowed)
+    "SHOP_LOG_FORMAT": (_log_format, "text"),  # text or json (one JSON object per line)
+    "SHOP_LOG_LEVEL": (_log_level, "INFO"),
 }
 
 # A SECRET_KEY an attacker could guess (``dev``, any short word) signs sessions they can forge.
@@ -214,6 +242,19 @@ def trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
+
+
+def register_operations(app: Flask) -> None:
+    """Logs, metrics, and /healthz, /readyz, /metrics (docs/deploy.md).
+
+    First, so that every request gets its id, its time and its log line before any other hook
+    (a rate limit, a CSRF check) can answer it.
+    """
+    from . import health, logs, metrics
+
+    logs.init_app(app)
+    metrics.init_app(app)
+    health.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -12,6 +12,18 @@ from .stock import StockChange
 logger = logging.getLogger("shop.inventory")
 
 
+def fields(change: StockChange) -> dict[str, object]:
+    """A stock change's fields for a structured (JSON) log line."""
+    return {
+        "sku": change.sku,
+        "delta": change.delta,
+        "quantity_after": change.quantity_after,
+        "reason": change.reason,
+        "order": change.order_number,
+        "actor": change.actor,
+    }
+
+
 def log_stock_changes(app: Flask, changes: list[StockChange]) -> None:
     for c in changes:
         logger.info(
@@ -22,7 +34,7 @@ def log_stock_changes(app: Flask, changes: list[StockChange]) -> None:
             c.quantity_after,
             c.reason,
             c.actor,
-            extra={"stock_change": c},
+            extra=fields(c),
         )
 
 
@@ -32,7 +44,7 @@ def warn_low_stock(app: Flask, change: StockChange) -> None:
         change.sku,
         change.quantity_after,
         change.low_stock_threshold,
-        extra={"stock_change": change},
+        extra={**fields(change), "threshold": change.low_stock_threshold},
     )
 
 

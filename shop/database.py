@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
+from . import metrics
+from .errors import InventoryError, OrderRejected
 from .extensions import DbSession, db
 from .models import OrderItem
 
@@ -22,8 +24,8 @@ T = TypeVar("T")
 logger = logging.getLogger("shop.database")
 
 # PostgreSQL SQLSTATEs and MySQL/MariaDB error numbers worth running the unit of work again for.
-_PG_RETRYABLE = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
-_MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock
+_PG_RETRYABLE = {"40001": "serialization", "40P01": "deadlock", "55P03": "lock_timeout"}
+_MYSQL_RETRYABLE = {1205: "lock_timeout", 1213: "deadlock"}
 # A connection that is gone: MySQL/MariaDB client errors (cannot connect, server gone away, lost
 # connection, connection killed, shutting down, timed out by the server) and PostgreSQL SQLSTATEs.
 _MYSQL_LOST = {1053, 1927, 2003, 2006, 2013, 2055, 4031}
@@ -174,14 +176,20 @@ def init_app(app: Flask) -> None:
         event.listen(db.session, "before_flush", number_sqlite_order_items)
 
 
+def retry_cause(exc: DBAPIError) -> str | None:
+    """``deadlock``, ``serialization`` or ``lock_timeout`` for an error worth running the work again for; else None."""
+    orig = exc.orig
+    if orig is not None and orig.args and orig.args[0] in _MYSQL_RETRYABLE:  # before the SQLSTATE: a
+        return _MYSQL_RETRYABLE[orig.args[0]]  # MariaDB deadlock comes with SQLSTATE 40001 too
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in _PG_RETRYABLE:
+        return _PG_RETRYABLE[sqlstate]
+    return "lock_timeout" if "database is locked" in str(orig) else None  # SQLite's busy timeout ran out
+
+
 def is_retryable(exc: DBAPIError) -> bool:
     """True for deadlocks, serialization failures and lock timeouts: safe to run again."""
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _PG_RETRYABLE:
-        return True
-    if orig is not None and orig.args and orig.args[0] in _MYSQL_RETRYABLE:
-        return True
-    return "database is locked" in str(orig)
+    return retry_cause(exc) is not None
 
 
 def is_lost_connection(exc: BaseException) -> bool:
@@ -236,12 +244,31 @@ def _begin_writing(session: Session) -> None:
     session.connection(execution_options={WRITES: True})
 
 
-def commit_unit_of_work(work: Callable[[], T], *, actor: str, attempts: int = 3) -> T:
+def commit_unit_of_work(
+    work: Callable[[], T],
+    *,
+    actor: str,
+    attempts: int = 3,
+    recover: Callable[[InventoryError], bool] | None = None,
+) -> T:
     """Run ``work`` and commit once; on a deadlock or serialization failure roll back and retry.
 
     A retried attempt starts from a rolled-back session, so its stock effect is never applied
-    twice. Any other error rolls back and propagates.
+    twice. Any other error rolls back and propagates. An order refused (``OrderRejected``) is
+    counted in the metrics by its problem codes, once, when the refusal is final: ``recover``,
+    if given, is asked first whether something it did (releasing expired holds) makes one more
+    run worth it.
     """
+    try:
+        return _commit_with_retries(work, actor=actor, attempts=attempts)
+    except OrderRejected as exc:
+        if recover is None or not recover(exc):
+            metrics.order_refused(exc.problems)
+            raise
+    return commit_unit_of_work(work, actor=actor, attempts=attempts)
+
+
+def _commit_with_retries(work: Callable[[], T], *, actor: str, attempts: int) -> T:
     for attempt in range(1, attempts + 1):
         db.session.info["actor"] = actor
         try:
@@ -251,8 +278,10 @@ def commit_unit_of_work(work: Callable[[], T], *, actor: str, attempts: int = 3)
             return result
         except DBAPIError as exc:
             db.session.rollback()
-            if attempt == attempts or not is_retryable(exc):
+            cause = retry_cause(exc)
+            if attempt == attempts or cause is None:
                 raise
+            metrics.unit_of_work_retried(cause)
             logger.warning("retrying unit of work after %s (attempt %d)", type(exc.orig).__name__, attempt)
             time.sleep(random.uniform(0.01, 0.05) * attempt)
         except BaseException:

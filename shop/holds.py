@@ -212,14 +212,16 @@ def commit_checkout(place: Callable[[], T], *, actor: str) -> T:
     the sweeper). While nothing has expired this costs nothing on the way to a placed order, and
     one query on the way to a refusal.
     """
-    try:
-        return commit_unit_of_work(place, actor=actor)
-    except InventoryError as exc:
-        short = {p.sku for p in exc.problems if p.code == "insufficient_stock" and p.sku}
-        if not short or not _any_expired(short):
-            raise
+    return commit_unit_of_work(place, actor=actor, recover=release_holds_keeping)
+
+
+def release_holds_keeping(refusal: InventoryError) -> bool:
+    """Release the expired holds that keep stock the refused order was short of; True if there were any."""
+    short = {p.sku for p in refusal.problems if p.code == "insufficient_stock" and p.sku}
+    if not short or not _any_expired(short):
+        return False
     release_expired_holds(skus=short, wait=True)
-    return commit_unit_of_work(place, actor=actor)
+    return True
 
 
 def _any_expired(skus: Collection[str]) -> bool:

@@ -26,6 +26,11 @@ os.environ["SHOP_DEFAULT_MAX_PER_ORDER"] = "0"
 # tests of the key file (tests/test_config.py) take the variable away and use a folder of their own.
 os.environ["SECRET_KEY"] = secrets.token_hex(32)
 
+# The shop logs each request and each stock change at info level to standard error, which a CLI
+# runner's output includes: the suite's apps log warnings and errors only, as the shop did before it
+# logged at info level, and the tests of the logs (tests/test_logs.py) choose their own level.
+os.environ["SHOP_LOG_LEVEL"] = "WARNING"
+
 # Assertions in the support modules report their values like the tests' own; this must run
 # before any of them is imported.
 pytest.register_assert_rewrite("tests.support")

@@ -1,16 +1,21 @@
 """The unit of work retries a real deadlock once, and its stock effect lands exactly once."""
 
 import logging
+import sqlite3
 import threading
 
+import psycopg
+import pymysql
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from shop import stock
-from shop.database import commit_unit_of_work
+from shop.database import commit_unit_of_work, retry_cause
 from shop.errors import InsufficientStock
 from shop.extensions import db
 from shop.models import Product
 from tests.support.factories import add_product
+from tests.support.metrics import Counts
 from tests.support.readers import movements, stock_of
 
 
@@ -40,6 +45,9 @@ def test_two_units_of_work_that_deadlock_both_land_once(server_app, caplog):
                 errors.append(repr(exc))
 
     caplog.set_level(logging.WARNING, logger="shop.database")
+    retries = Counts(
+        *[("shop_unit_of_work_retries_total", {"cause": c}) for c in ("deadlock", "serialization")]
+    )
     threads = [threading.Thread(target=restock, args=pair) for pair in (("A", "B"), ("B", "A"))]
     for thread in threads:
         thread.start()
@@ -48,6 +56,7 @@ def test_two_units_of_work_that_deadlock_both_land_once(server_app, caplog):
 
     assert errors == []
     assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] != []
+    assert retries.added() == [1, 0], "the deadlock's victim ran again, once, and the metrics say why"
     with server_app.app_context():
         assert (stock_of(db.session, "A"), stock_of(db.session, "B")) == (12, 12)
         assert sorted(m.actor for m in movements(db.session, reason="restock")) == ["AB", "AB", "BA", "BA"]
@@ -65,3 +74,20 @@ def test_a_domain_refusal_is_not_retried(app, caplog):
         with pytest.raises(InsufficientStock):
             commit_unit_of_work(work, actor="test")
     assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (psycopg.errors.DeadlockDetected("deadlock detected"), "deadlock"),
+        (psycopg.errors.SerializationFailure("could not serialize access"), "serialization"),
+        (psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"), "lock_timeout"),
+        (pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock"), "deadlock"),
+        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), "lock_timeout"),
+        (sqlite3.OperationalError("database is locked"), "lock_timeout"),
+        (psycopg.errors.UniqueViolation("duplicate key"), None),
+        (pymysql.err.IntegrityError(1062, "Duplicate entry"), None),
+    ],
+)
+def test_each_retryable_error_has_its_cause(error, cause):
+    assert retry_cause(DBAPIError("SELECT 1", {}, error)) == cause

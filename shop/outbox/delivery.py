@@ -197,19 +197,25 @@ def _send_email(delivery: Claimed) -> Outcome:
 # -- what happened -----------------------------------------------------------------------------
 
 
-def settle(session: DbSession, delivery: Claimed, outcome: Outcome, *, now: datetime | None = None) -> None:
-    """Write the outcome of an attempt, if the delivery is still this worker's (its lease unchanged)."""
+def settle(
+    session: DbSession, delivery: Claimed, outcome: Outcome, *, now: datetime | None = None
+) -> str | None:
+    """Write the outcome of an attempt, if the delivery is still this worker's (its lease unchanged).
+
+    Returns what became of it, ``delivered``, ``retry`` (due again later) or ``failed`` (given up), or
+    None when it was not this worker's any more and nothing was written.
+    """
     now = now or utcnow()
     values: dict[str, Any] = {
         "last_status": outcome.status,
         "last_answer": outcome.answer[: webhooks.ANSWER_LENGTH],
     }
     if outcome.delivered:
-        values |= {"status": DeliveryStatus.DELIVERED, "delivered_at": now}
+        settled, values = "delivered", values | {"status": DeliveryStatus.DELIVERED, "delivered_at": now}
     elif outcome.gone or now - delivery.event_created_at >= GIVE_UP_AFTER:
-        values |= {"status": DeliveryStatus.FAILED}
+        settled, values = "failed", values | {"status": DeliveryStatus.FAILED}
     else:
-        values |= {"next_attempt_at": now + retry_delay(delivery.attempts)}
+        settled, values = "retry", values | {"next_attempt_at": now + retry_delay(delivery.attempts)}
     mine = session.execute(
         update(EventDelivery)
         .where(
@@ -220,8 +226,11 @@ def settle(session: DbSession, delivery: Claimed, outcome: Outcome, *, now: date
         .values(values)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    if mine and delivery.endpoint_id is not None:
+    if not mine:
+        return None
+    if delivery.endpoint_id is not None:
         _judge_endpoint(session, delivery.endpoint_id, outcome, now)
+    return settled
 
 
 def _judge_endpoint(session: DbSession, endpoint_id: int, outcome: Outcome, now: datetime) -> None:

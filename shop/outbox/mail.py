@@ -36,7 +36,7 @@ def email_time(value: str) -> str:
 
 
 def public_url(path: str) -> str:
-    """An absolute link for an e-mail: ``SHOP_PUBLIC_URL`` and ``path``."""
+    """An absolute link: ``SHOP_PUBLIC_URL`` and ``path`` (e-mails, and the pages' canonical links and sitemap)."""
     return current_app.config["SHOP_PUBLIC_URL"].rstrip("/") + path
 
 

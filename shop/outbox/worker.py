@@ -25,6 +25,7 @@ from flask import Flask
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
+from .. import metrics
 from ..database import commit_unit_of_work
 from ..extensions import db
 from ..hoarding import forget_idle_clients
@@ -36,6 +37,7 @@ from .models import Event, EventDelivery, WebhookEndpoint, WorkerClock
 logger = logging.getLogger("shop.worker")
 
 SEEN = "worker"  # the worker_clock row of the last time a worker was seen
+SEEN_EVERY = 15.0  # seconds between two notes, at most (SHOP_WORKER_SEEN_SECONDS is a window of several)
 DELIVERY_BATCH = 50
 IDLE_SLEEP = 0.2  # seconds between turns that found nothing to do
 
@@ -51,6 +53,11 @@ def _every(seconds: float) -> Callable[[float], bool]:
         return True
 
     return due
+
+
+def seen_interval(window: float) -> float:
+    """How often a worker writes down that it is alive: every 15 s, or often enough for a shorter window."""
+    return min(SEEN_EVERY, window / 4)
 
 
 def note_seen(now: datetime | None = None) -> None:
@@ -110,7 +117,8 @@ class Worker:
         self.idle_sleep = idle_sleep
         self.stopping = False
         self.delivered = self.failed = 0
-        self._seen, self._sweep, self._digest, self._purge = _every(15), _every(5), _every(30), _every(3600)
+        self._seen = _every(seen_interval(app.config["SHOP_WORKER_SEEN_SECONDS"]))
+        self._sweep, self._digest, self._purge = _every(5), _every(30), _every(3600)
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
@@ -167,7 +175,10 @@ class Worker:
                 )
                 break
             outcome = delivery.attempt(item)
-            commit_unit_of_work(partial(delivery.settle, db.session, item, outcome), actor=SYSTEM_ACTOR)
+            settled = commit_unit_of_work(
+                partial(delivery.settle, db.session, item, outcome), actor=SYSTEM_ACTOR
+            )
+            metrics.delivery_settled(settled)
             self.delivered += outcome.delivered
             self.failed += not outcome.delivered
             level = logging.INFO if outcome.delivered else logging.WARNING

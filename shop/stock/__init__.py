@@ -14,6 +14,7 @@ how an order reaches these functions.
 from .journal import changes_of_transaction, discard_changes, pop_changes
 from .moves import lock_rows
 from .rules import (
+    IS_ORDERABLE,
     MANUAL_REASONS,
     MAX_ADJUSTMENT,
     MAX_LINE_QUANTITY,
@@ -44,6 +45,7 @@ from .service import (
 
 __all__ = [
     "Availability",
+    "IS_ORDERABLE",
     "MANUAL_REASONS",
     "MAX_ADJUSTMENT",
     "MAX_LINES",

@@ -1,8 +1,8 @@
 """The stock rules that need no database: limits, line and adjustment checks, shortages, low stock.
 
 Nothing here reads or writes a row: the functions take values, loaded objects or ``StockRow`` tuples
-and return answers or problems. ``STOCK_IS_LOW`` is the one rule also given as SQL, for queries
-that filter on it.
+and return answers or problems. ``STOCK_IS_LOW`` and ``IS_ORDERABLE`` are the rules also given as
+SQL, for queries that filter on them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple, TypeGuard
+
+from sqlalchemy import and_
 
 from ..errors import Problem
 from ..models import Inventory, MovementReason, Order, Product, ProductStatus
@@ -28,6 +30,8 @@ def stock_is_low(quantity: int | None, low_stock_threshold: int) -> bool:
 
 # ``stock_is_low`` as a WHERE clause over products outer-joined to their inventory (NULL: not low).
 STOCK_IS_LOW = Inventory.quantity <= Product.low_stock_threshold
+# ``availability(...).orderable`` as a WHERE clause over the same join: active, with stock on hand.
+IS_ORDERABLE = and_(Product.status == ProductStatus.ACTIVE, Inventory.quantity > 0)
 
 
 class StockRow(NamedTuple):

@@ -17,6 +17,8 @@ from ..holds import HoldState, hold_state, units_on_offer
 from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
 from ..outbox import DeliveryStatus, EventDelivery, WebhookEndpoint
+from ..outbox.mail import public_url
+from ..search import CatalogPage
 from ..stock import Availability, order_limit, stock_is_low
 from ..stock import availability as stock_availability
 
@@ -298,3 +300,62 @@ def endpoint_label(endpoint: WebhookEndpoint) -> Label:
     if endpoint.enabled:
         return Label("Enabled", "badge-in-stock")
     return Label("Disabled", "badge-unavailable")
+
+
+# -- what search engines are told ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    """A page's description, its canonical address, and whether search engines may index it.
+
+    Pages rendered without one (cart, checkout, orders, staff, errors) are marked ``noindex``.
+    """
+
+    description: str
+    canonical: str
+    indexed: bool = True
+
+
+SCHEMA_AVAILABILITY = {
+    Availability.IN_STOCK: "https://schema.org/InStock",
+    Availability.LOW_STOCK: "https://schema.org/LimitedAvailability",
+    Availability.OUT_OF_STOCK: "https://schema.org/OutOfStock",
+    Availability.UNAVAILABLE: "https://schema.org/OutOfStock",
+    Availability.DISCONTINUED: "https://schema.org/Discontinued",
+}
+
+
+def catalog_meta(page: CatalogPage, query: str) -> PageMeta:
+    """The catalog's page: its own canonical address; a search's results are not indexed (the catalog is)."""
+    description = f"{count_of(page.total, 'product')} to order online, with prices and availability."
+    if query:
+        return PageMeta(description, public_url(url_for("catalog.index")), indexed=False)
+    address = url_for("catalog.index", page=page.page) if page.page > 1 else url_for("catalog.index")
+    return PageMeta(description, public_url(address))
+
+
+def product_meta(product: Product, badge: Badge) -> PageMeta:
+    description = (
+        f"{product.name} ({product.sku}): {money(product.price_cents)}, {badge.label.lower()}. Order online."
+    )
+    return PageMeta(description, public_url(url_for("catalog.product", sku=product.sku)))
+
+
+def product_structured_data(product: Product, badge: Badge) -> dict:
+    """The product as schema.org ``Product`` JSON-LD: name, SKU, price and availability."""
+    url = public_url(url_for("catalog.product", sku=product.sku))
+    return {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": product.name,
+        "sku": product.sku,
+        "url": url,
+        "offers": {
+            "@type": "Offer",
+            "url": url,
+            "price": f"{product.price_cents / 100:.2f}",
+            "priceCurrency": current_app.config["SHOP_CURRENCY"],
+            "availability": SCHEMA_AVAILABILITY[badge.key],
+        },
+    }

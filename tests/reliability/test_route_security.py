@@ -41,6 +41,11 @@ PUBLIC = {
     "api.get_product",
     "api.openapi_document",
     "api.receive_payment",  # the payment provider: signed with SHOP_PAYMENT_SECRET, not a token
+    "health.healthz",  # probes: they say nothing but up or not
+    "health.readyz",
+    "health.metrics_view",  # a 404 without SHOP_METRICS_TOKEN or an address in SHOP_METRICS_ALLOW
+    "seo.robots_txt",  # for crawlers
+    "seo.sitemap_xml",
 }
 STAFF_HTML = {  # cookie login through /staff/login
     "staff.logout",

@@ -227,3 +227,41 @@ def log_in(page, base_url: str, next_path: str = "/staff/") -> None:
     page.get_by_label("Password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base_url}{next_path}")
+
+
+# -- Lighthouse ----------------------------------------------------------------------------------
+
+LIGHTHOUSE = Path(__file__).resolve().parents[2] / "node_modules" / "lighthouse" / "cli" / "index.js"
+LIGHTHOUSE_CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
+# Every request that is not to 127.0.0.1 goes to a proxy that is not there: nothing reaches the network.
+NO_NETWORK = "--proxy-server=http://127.0.0.1:9"
+
+
+def lighthouse(url: str, tmp_path: Path) -> dict:
+    """Lighthouse's report (JSON) of ``url``, run on Debian's Chromium, headless, with no network beyond 127.0.0.1."""
+    import subprocess
+
+    if not LIGHTHOUSE.is_file():
+        _unavailable(f"Lighthouse not found at {LIGHTHOUSE} (make browser runs npm ci)")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+    report = tmp_path / "lighthouse.json"
+    finished = subprocess.run(
+        [
+            "node",
+            str(LIGHTHOUSE),
+            url,
+            "--output=json",
+            f"--output-path={report}",
+            "--quiet",
+            "--no-enable-error-reporting",
+            f"--only-categories={','.join(LIGHTHOUSE_CATEGORIES)}",
+            "--chrome-flags=" + " ".join(["--headless=new", *CHROMIUM_ARGS[1:], NO_NETWORK]),
+        ],
+        env={**os.environ, "CHROME_PATH": CHROMIUM},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return json.loads(report.read_text())

@@ -32,6 +32,7 @@ from tests.support.factories import make_staff
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GUNICORN_CONF = ROOT / "tests" / "server" / "gunicorn_conf.py"
+ROOT_GUNICORN_CONF = ROOT / "gunicorn.conf.py"  # the one make serve and docs/deploy.md use
 SECRET_KEY = "server-tests-secret"
 SERVER_WORKERS = int(os.environ.get("SERVER_WORKERS", "4"))
 TIMEOUT = 15  # seconds, every HTTP request of these tests
@@ -60,9 +61,24 @@ def free_port() -> int:
 class Server:
     """One gunicorn master and its workers, in their own process group."""
 
-    def __init__(self, url: str, pause_dir: Path, log: Path, **settings: str):
-        """``settings``: more environment for the shop (``RATELIMIT_ENABLED="1"``)."""
+    def __init__(
+        self,
+        url: str,
+        pause_dir: Path,
+        log: Path,
+        *,
+        config: Path = GUNICORN_CONF,
+        workers: int | None = SERVER_WORKERS,
+        **settings: str,
+    ):
+        """``settings``: more environment for the shop (``RATELIMIT_ENABLED="1"``).
+
+        ``config``: the repository's own ``gunicorn.conf.py`` instead of the tests' (``ROOT_GUNICORN_CONF``);
+        ``workers``: None leaves the count to the configuration. What the app writes to standard error
+        (its log lines) goes to ``self.stderr``.
+        """
         self.url, self.pause_dir, self.log = url, pause_dir, log
+        self.stderr = log.with_name(log.stem + "-stderr.log")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -74,26 +90,29 @@ class Server:
             "SHOP_TEST_PARENT_PID": str(os.getpid()),
             **settings,
         }
-        self.proc = subprocess.Popen(
+        with self.stderr.open("ab") as stderr:  # the child keeps its own copy
+            self.proc = self._start(config, workers, env, stderr)
+
+    def _start(self, config: Path, workers: int | None, env: dict, stderr) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
                 "--config",
-                str(GUNICORN_CONF),
-                "--workers",
-                str(SERVER_WORKERS),
+                str(config),
+                *(["--workers", str(workers)] if workers else []),
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--error-logfile",
-                str(log),
+                str(self.log),
                 "app:app",
             ],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             start_new_session=True,
         )
 
@@ -104,6 +123,11 @@ class Server:
             return requests.get(self.base + "/", timeout=5).status_code == 200
         except (requests.ConnectionError, requests.Timeout):
             return False
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the master's worker processes now."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""

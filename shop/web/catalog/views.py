@@ -27,7 +27,14 @@ from ...rate_limits import limit_checkout
 from ...search import MAX_QUERY_LENGTH, catalog_page
 from ...stock import MAX_LINE_QUANTITY, for_strangers
 from ..inputs import refuse_nul_characters
-from ..presentation import availability, hold_note, safe_next
+from ..presentation import (
+    availability,
+    catalog_meta,
+    hold_note,
+    product_meta,
+    product_structured_data,
+    safe_next,
+)
 from . import cart as carts
 from .forms import QUANTITY_PREFIX, AddToCartForm, CartForm, CheckoutForm, DemoPaymentForm, RemoveFromCartForm
 
@@ -56,7 +63,14 @@ def index():
     query = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
     page = catalog_page(db.session, query, _page_number(), current_app.config["SHOP_CATALOG_PAGE_SIZE"])
     items = [(product, availability(product)) for product in page.items]
-    return render_template("catalog/index.html", page=page, items=items, query=query, **_add_form())
+    return render_template(
+        "catalog/index.html",
+        page=page,
+        items=items,
+        query=query,
+        meta=catalog_meta(page, query),
+        **_add_form(),
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +102,14 @@ def _product_or_404(sku: str) -> Product:
 
 
 def _render_product(product: Product, form: AddToCartForm | None = None, status: int = 200):
+    badge = availability(product)
     return render_template(
-        "catalog/product.html", product=product, availability=availability(product), **_add_form(form)
+        "catalog/product.html",
+        product=product,
+        availability=badge,
+        meta=product_meta(product, badge),
+        structured_data=product_structured_data(product, badge),
+        **_add_form(form),
     ), status
 
 
