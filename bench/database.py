@@ -96,7 +96,8 @@ def setup_pg() -> None:
             )
             cur.execute("SELECT setval('products_id_seq', %s)", (HOT_ID,))
             cur.executemany(
-                "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (%s, 0, %s)",
+                "INSERT INTO inventory (product_id, location_id, quantity, updated_at)"
+                " SELECT %s, id, 0, %s FROM locations WHERE code = 'main'",
                 [(pid, now) for pid in initial_stock()],
             )
 
@@ -115,9 +116,15 @@ def reset_pg(db: str = PG_DB, hot_stock: int = HOT_STOCK) -> None:
                 " updated_at = %s",
                 (HOT_ID, hot_stock, SPREAD_STOCK, now),
             )
+            # The shop's ledger rows are per location; the plain Flask port's have none.
+            located = conn.execute(
+                "SELECT COUNT(*) FROM information_schema.columns"
+                " WHERE table_name = 'inventory_movements' AND column_name = 'location_id'"
+            ).fetchone()[0]
+            columns = "product_id, location_id" if located else "product_id"
             conn.execute(
-                "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
-                " actor, created_at) SELECT product_id, NULL, quantity, quantity, 'initial_stock',"
+                f"INSERT INTO inventory_movements ({columns}, order_id, delta, quantity_after, reason,"
+                f" actor, created_at) SELECT {columns}, NULL, quantity, quantity, 'initial_stock',"
                 " 'bench-seed', %s FROM inventory",
                 (now,),
             )
@@ -149,14 +156,15 @@ def setup_sqlite() -> Path:
             " created_at, updated_at) VALUES (?, ?, ?, ?, 'active', 5, ?, ?)",
             [(*row, now, now) for row in catalogue()],
         )
+        main = conn.execute("SELECT id FROM locations WHERE code = 'main'").fetchone()[0]
         conn.executemany(
-            "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (?, ?, ?)",
-            [(pid, q, now) for pid, q in initial_stock().items()],
+            "INSERT INTO inventory (product_id, location_id, quantity, updated_at) VALUES (?, ?, ?, ?)",
+            [(pid, main, q, now) for pid, q in initial_stock().items()],
         )
         conn.executemany(
-            "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
-            " actor, created_at) VALUES (?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
-            [(pid, q, q, now) for pid, q in initial_stock().items()],
+            "INSERT INTO inventory_movements (product_id, location_id, order_id, delta, quantity_after, reason,"
+            " actor, created_at) VALUES (?, ?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
+            [(pid, main, q, q, now) for pid, q in initial_stock().items()],
         )
     conn.execute("VACUUM")
     conn.close()

@@ -118,9 +118,9 @@ def release_batch(
 
     Holds another process has claimed are skipped (``SKIP LOCKED`` on PostgreSQL and MariaDB;
     SQLite's write lock serialises sweepers), unless ``wait``: then this waits for that process
-    to finish, and finds them released. The inventory rows of the whole batch are locked first,
-    in one statement in product-id order, so that the batch cannot deadlock with checkouts
-    that lock the same rows.
+    to finish, and finds them released. The inventory rows of the whole batch (every location of
+    every product) are locked first, in one statement in (product, location) order, so that the
+    batch cannot deadlock with checkouts that lock the same rows.
     """
     claim = (
         expired_holds(now, skus)

@@ -42,10 +42,10 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import undefer
 
 from .extensions import DbSession
-from .models import Inventory, Product, ProductSearchTerm
+from .models import Product, ProductSearchTerm
 
 MAX_TERM_LENGTH = 64
 MAX_QUERY_LENGTH = 100
@@ -230,12 +230,8 @@ class CatalogPage:
 
 
 def with_stock() -> Select[Product]:
-    """Products with their inventory row, in one statement (an outer join: not every product is stocked)."""
-    return (
-        select(Product)
-        .outerjoin(Inventory, Inventory.product_id == Product.id)
-        .options(contains_eager(Product.inventory))
-    )
+    """Products with their ``on_hand`` (units at active locations that fulfil orders), in one statement."""
+    return select(Product).options(undefer(Product.on_hand))
 
 
 @cache

@@ -212,7 +212,7 @@ def test_staff_adjust_stock(page, live_server):
     page.get_by_label("Note").fill("Delivery note 4711")
     page.get_by_role("button", name="Apply change").click()
 
-    expect(page.get_by_role("status")).to_contain_text("TEA-MATCHA: +10 (restock), now 12 on hand.")
+    expect(page.get_by_role("status")).to_contain_text("TEA-MATCHA: +10 (restock), now 12 on hand at main.")
     expect(page.locator(".on-hand-figure")).to_contain_text("12")
     newest = page.locator("table.ledger tbody tr").first
     expect(newest).to_contain_text("Restock")

@@ -16,8 +16,9 @@ from shop.api.auth import issue_token
 from shop.api.models import SCOPES
 from shop.extensions import db
 from shop.models import User
+from shop.outbox import EventDelivery, WebhookEndpoint, feed
 from tests.support.databases import make_app
-from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, make_user
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_place, make_user
 from tests.support.readers import snapshot
 from tests.support.web import checkout, fill_cart, log_in, make_web_app, order_token, product_ids
 
@@ -52,6 +53,14 @@ STAFF_HTML = {  # cookie login through /staff/login
     "staff.release_holds",
     "staff.order_status",
     "staff.movements_csv",
+    "staff.transfer",
+    "staff.integrations",
+    "staff.add_endpoint",
+    "staff.set_endpoint_enabled",
+    "staff.rotate_endpoint_secret",
+    "staff.remove_endpoint",
+    "staff.test_endpoint",
+    "staff.retry_delivery",
 }
 # Bearer token, with the scope each needs (shop.api.auth.require_scope).
 STAFF_API = {
@@ -59,6 +68,11 @@ STAFF_API = {
     "api.adjust_product_stock": "stock:write",
     "api.list_movements": "read",
     "api.put_product": "stock:write",
+    "api.create_transfer": "stock:write",
+    "api.list_events": "read",
+    "api.list_webhook_endpoints": "webhooks:write",
+    "api.create_webhook_endpoint": "webhooks:write",
+    "api.delete_webhook_endpoint": "webhooks:write",
 }
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -119,7 +133,12 @@ def values(web_app):
     client = web_app.test_client()
     response = checkout(client, {"TEA": 1})
     assert response.status_code == 302
-    return {"sku": "TEA", "number": response.headers["Location"].rsplit("/", 1)[1], "filename": "shop.css"}
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    return {"sku": "TEA", "number": number, "filename": "shop.css", **INTEGRATION_VALUES}
+
+
+# The webhook routes' arguments; real rows where the CSRF test needs them (``integration_rows``).
+INTEGRATION_VALUES = {"endpoint_id": 1, "action": "disable", "delivery_id": 1}
 
 
 # -- (a) access control over every route ------------------------------------------------------------
@@ -222,6 +241,13 @@ VALID_POSTS = {
         "place": "1",
     },
     "staff.adjust": lambda v, token: {"delta": "5", "reason": "restock"},
+    "staff.transfer": lambda v, token: {"quantity": "2", "source": "main", "target": "floor"},
+    "staff.add_endpoint": lambda v, token: {"url": "https://93.184.216.34/hooks", "description": "ERP"},
+    "staff.set_endpoint_enabled": lambda v, token: {},
+    "staff.rotate_endpoint_secret": lambda v, token: {},
+    "staff.remove_endpoint": lambda v, token: {},
+    "staff.test_endpoint": lambda v, token: {},  # to a private address: refused at once, no request
+    "staff.retry_delivery": lambda v, token: {},
     "staff.edit_product": lambda v, token: {
         "name": "Tea",
         "price": "1.00",
@@ -250,6 +276,35 @@ def csrf_app(database_urls):
     yield from make_web_app(database_urls, "sqlite", csrf=True)
 
 
+def integration_rows(app) -> dict[str, dict[str, int]]:
+    """A second location, two webhook endpoints (one to keep, one to remove) and a pending delivery.
+
+    Each form acts on its own row, since removing an endpoint takes its deliveries with it. The kept
+    endpoint points at a private address, so that its test ping is refused before any request is made.
+    """
+    with app.app_context():
+        add_place(db.session, "floor", priority=1)
+        kept = WebhookEndpoint(url="https://127.0.0.1/hook", description="kept", secret="whsec_" + "a" * 32)
+        doomed = WebhookEndpoint(
+            url="https://127.0.0.1/gone", description="doomed", secret="whsec_" + "b" * 32
+        )
+        db.session.add_all([kept, doomed])
+        db.session.commit()
+        feed.sequence(db.session)  # the checkout's events fan out to both endpoints
+        db.session.commit()
+        pending = db.session.scalar(
+            db.select(EventDelivery.id).where(EventDelivery.endpoint_id == kept.id).order_by(EventDelivery.id)
+        )
+        arguments = {"endpoint_id": kept.id, "delivery_id": pending}
+        return {
+            "staff.set_endpoint_enabled": arguments | {"action": "disable"},
+            "staff.rotate_endpoint_secret": arguments,
+            "staff.test_endpoint": arguments,
+            "staff.retry_delivery": arguments,
+            "staff.remove_endpoint": {"endpoint_id": doomed.id},
+        }
+
+
 def test_every_html_form_refuses_a_post_without_a_csrf_token(csrf_app):
     client = csrf_app.test_client()
 
@@ -275,13 +330,15 @@ def test_every_html_form_refuses_a_post_without_a_csrf_token(csrf_app):
         },
     )
     assert response.status_code == 302  # logged in, so only the missing token can refuse the staff forms
+    arguments = integration_rows(csrf_app)
     adapter = csrf_app.url_map.bind("localhost")
     rules = [
         r for r in csrf_app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")
     ]
     assert {r.endpoint for r in rules} == set(VALID_POSTS), "give each new form a valid submission above"
     for rule in sorted(rules, key=lambda r: r.endpoint == "staff.logout"):  # log out last
-        url = adapter.build(rule.endpoint, {name: values[name] for name in rule.arguments})
+        own = values | arguments.get(rule.endpoint, {})
+        url = adapter.build(rule.endpoint, {name: own[name] for name in rule.arguments})
         fill_cart(client, {"TEA": 1})  # what the cart forms and the checkout act on
         data = VALID_POSTS[rule.endpoint](values, order_token(client))
         before = snapshot(csrf_app)

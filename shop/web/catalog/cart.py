@@ -162,10 +162,7 @@ def cart_lines(session_: DbSession, cart: Cart) -> list[CartLine]:
     if not cart:
         return []
     found = {p.id: p for p in session_.scalars(with_stock().where(Product.id.in_(list(cart))))}
-    rows = {
-        pid: StockRow(p.sku, p.status, p.low_stock_threshold, p.inventory.quantity if p.inventory else None)
-        for pid, p in found.items()
-    }
+    rows = {pid: StockRow(p.sku, p.status, p.low_stock_threshold, p.on_hand) for pid, p in found.items()}
     known = {pid: quantity for pid, quantity in cart.items() if pid in found}
     problems = stock_problems(known, rows) + limit_problems(known, found)
     lines = []
