@@ -133,6 +133,33 @@ def reset_pg(db: str = PG_DB, hot_stock: int = HOT_STOCK) -> None:
         conn.execute("CHECKPOINT")
 
 
+# The locations of the 3-location spread row, after main: code, name, priority.
+OTHER_PLACES = (("floor", "Shop floor", 1), ("back", "Back room", 2))
+
+
+def place_spread_stock(places: int, db: str = PG_DB) -> None:
+    """Keep spread SKU ``i`` at location ``(i - 1) % places`` (main, floor, back) and the hot SKU at main.
+
+    With three, an order of three random SKUs seldom finds them all in one place: its lines are
+    allocated one by one (the shop's second statement on PostgreSQL). With one, everything is at main
+    again. Each product keeps one stock row, so ``reset_pg`` and the checks work as for any row.
+    """
+    with psycopg.connect(pg_conninfo(db), autocommit=True) as conn, conn.transaction():
+        for code, name, priority in OTHER_PLACES[: places - 1]:
+            conn.execute(
+                "INSERT INTO locations (code, name, priority, fulfils_orders, active, created_at)"
+                " VALUES (%s, %s, %s, true, true, now() AT TIME ZONE 'UTC') ON CONFLICT (code) DO NOTHING",
+                (code, name, priority),
+            )
+        codes = ["main", *(code for code, _, _ in OTHER_PLACES[: places - 1])]
+        ids = [conn.execute("SELECT id FROM locations WHERE code = %s", (c,)).fetchone()[0] for c in codes]
+        conn.execute(
+            "UPDATE inventory SET location_id = CASE WHEN product_id = %s THEN %s"
+            " ELSE (%s::integer[])[(product_id - 1) %% %s + 1] END",
+            (HOT_ID, ids[0], ids, places),
+        )
+
+
 def count_pg_orders() -> int:
     """Number of orders in ``shop_bench``."""
     with psycopg.connect(pg_conninfo()) as conn:

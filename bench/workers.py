@@ -24,6 +24,7 @@ HOT_ID = N_SPREAD + 1
 HOT_SKU = "HOT-0001"
 SPREAD_LINES = 3
 LAST_UNITS = "last-units"  # hot orders against a small stock; each client stops at its first refusal
+SPREAD_PLACES = "spread-3-places"  # spread orders whose SKUs are kept at three locations, one each
 CUSTOMER_NAME = "Bench Client"
 CUSTOMER_EMAIL = "bench@example.com"
 

@@ -325,3 +325,19 @@ def test_the_storefront_counts_the_places_that_serve(session, client):
     html = client.get("/products/TEA").text
     assert "Only 1 left" in html
     assert "Out of stock" in client.get("/products/CUP").text
+
+
+def test_an_order_whose_allocations_were_deleted_around_the_shop_cannot_be_cancelled_silently(session):
+    add_product(session, "TEA", 5)
+    order = place(session, ("TEA", 2), status="paid")
+    session.execute(OrderItemAllocation.__table__.delete())  # plain SQL, around the shop's rules
+    session.commit()
+
+    def cancel():
+        change_status(db.session, db.session.get(type(order), order.id), "cancelled", actor="test")
+
+    with pytest.raises(InventoryError) as refused:
+        commit_unit_of_work(cancel, actor="test")
+    assert [p.code for p in refused.value.problems] == ["no_allocations"]
+    session.rollback()
+    assert stock_of(session, "TEA") == 3 and session.get(type(order), order.id).status == "paid"

@@ -223,6 +223,7 @@ class OrderLine(ResponseModel):
     line_total_cents: int
     allocations: list[AllocationOut] | None = Field(
         default=None,
+        exclude_if=lambda allocations: allocations is None,  # sent only to those who may see them
         description="Where the line's units were taken (staff tokens with `read` only, once the order took "
         "stock); they add up to the line's quantity.",
     )

@@ -315,9 +315,11 @@ def create_transfer():
     def work() -> stock.Transfer:
         product = find_product(db.session, body.sku)
         if product is None:
-            raise InvalidStockChange(
-                [Problem("unknown_product", f"There is no product {body.sku}.", sku=body.sku)]
+            unknown = Problem("unknown_product", f"There is no product {body.sku}.", sku=body.sku)
+            problems = stock.transfer_request_problems(
+                db.session, body.sku, body.quantity, body.source, body.target
             )
+            raise InvalidStockChange([unknown, *problems])
         return stock.transfer_stock(db.session, product, body.quantity, body.source, body.target, body.note)
 
     try:

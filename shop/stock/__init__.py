@@ -43,6 +43,7 @@ from .service import (
     return_stock,
     set_stock,
     take_stock,
+    transfer_request_problems,
     transfer_stock,
     unknown_location,
 )

@@ -147,8 +147,9 @@ def return_stock(
         if problems:
             raise InventoryError(problems)
 
-    if not deltas:
-        return []
+    if not deltas:  # only rows written around the shop can leave an order that took stock without them
+        message = f"Order {order.number} took stock but says nowhere where: nothing to give back."
+        raise InventoryError([Problem("no_allocations", message)])
     movement = Movement(reason, actor, order.id, order.number)
     return moves.change_stock(session, deltas, movement, check)
 
