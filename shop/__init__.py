@@ -54,8 +54,10 @@ def _positive_float(value: str) -> float:
 
 
 def _allocation(value: str) -> str:
-    if value not in ("priority", "most_stock"):
-        raise ValueError("use priority or most_stock")
+    from .stock import Strategy  # the strategies shop.stock.allocation knows
+
+    if value not in set(Strategy):
+        raise ValueError("use " + " or ".join(Strategy))
     return value
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from .errors import InvalidLocation, InvalidStockChange, Problem
@@ -22,7 +21,6 @@ __all__ = [
     "DEFAULT_LOCATION",
     "add_location",
     "all_locations",
-    "allocation_strategy",
     "default_location_code",
     "edit_location",
     "find_location",
@@ -40,11 +38,6 @@ FIELD_OF_CODE = {
     "invalid_location_name": "name",
     "invalid_priority": "priority",
 }
-
-
-def allocation_strategy() -> str:
-    """``SHOP_ALLOCATION``: ``priority`` or ``most_stock`` (``shop.stock.allocation``)."""
-    return current_app.config.get("SHOP_ALLOCATION", "priority") if has_app_context() else "priority"
 
 
 def code_problem(code: object) -> Problem | None:

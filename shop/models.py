@@ -86,7 +86,6 @@ class MovementReason(StrEnum):
     TRANSFER_IN = "transfer_in"
 
 
-TRANSFER_REASONS = (MovementReason.TRANSFER_OUT, MovementReason.TRANSFER_IN)
 DEFAULT_LOCATION = "main"  # the location migration 0008 creates; ``SHOP_DEFAULT_LOCATION`` may name another
 
 

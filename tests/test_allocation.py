@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from shop import create_app, stock
 from shop.cli import ledger_mismatches
 from shop.database import commit_unit_of_work
 from shop.errors import InsufficientStock, InventoryError
@@ -341,3 +342,28 @@ def test_an_order_whose_allocations_were_deleted_around_the_shop_cannot_be_cance
     assert [p.code for p in refused.value.problems] == ["no_allocations"]
     session.rollback()
     assert stock_of(session, "TEA") == 3 and session.get(type(order), order.id).status == "paid"
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+def test_shop_allocation_takes_one_of_the_two_strategies(monkeypatch):
+    monkeypatch.setenv("SHOP_ALLOCATION", "most_stock")
+    assert create_app({"DATABASE_URL": "sqlite://"}).config["SHOP_ALLOCATION"] == "most_stock"
+    monkeypatch.setenv("SHOP_ALLOCATION", "closest")
+    with pytest.raises(
+        RuntimeError, match="SHOP_ALLOCATION='closest' is not valid: use priority or most_stock"
+    ):
+        create_app({"DATABASE_URL": "sqlite://"})
+
+
+def test_stock_written_without_a_location_goes_to_shop_default_location(session, app):
+    add_place(session, "floor", priority=1)
+    app.config["SHOP_DEFAULT_LOCATION"] = "floor"
+    tea = add_product(session, "TEA", 4)  # Inventory(quantity=4), no location
+    commit_unit_of_work(lambda: stock.adjust_stock(db.session, tea, 2, "restock"), actor="test")
+    assert stock_by_location(session, "TEA") == {"floor": 6}
+    app.config["SHOP_DEFAULT_LOCATION"] = "attic"
+    with pytest.raises(InventoryError) as refused:
+        commit_unit_of_work(lambda: stock.adjust_stock(db.session, tea, 2, "restock"), actor="test")
+    assert [p.code for p in refused.value.problems] == ["unknown_location"]

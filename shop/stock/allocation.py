@@ -20,12 +20,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
+from flask import current_app, has_app_context
+
 
 class Strategy(StrEnum):
     """``SHOP_ALLOCATION``: how a line is placed when no location can serve the whole order."""
 
     PRIORITY = "priority"
     MOST_STOCK = "most_stock"
+
+
+def configured_strategy() -> str:
+    """``SHOP_ALLOCATION`` of the app (``priority`` outside one)."""
+    return (
+        current_app.config.get("SHOP_ALLOCATION", Strategy.PRIORITY)
+        if has_app_context()
+        else Strategy.PRIORITY
+    )
 
 
 class Place(NamedTuple):

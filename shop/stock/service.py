@@ -16,10 +16,10 @@ from ulid import ULID
 
 from ..errors import InsufficientStock, InvalidStockChange, InventoryError, Problem
 from ..extensions import DbSession
-from ..locations import allocation_strategy, find_location, location_named
+from ..locations import find_location, location_named
 from ..models import Inventory, Location, MovementReason, Order, OrderItem, Product
 from . import moves, statements
-from .allocation import Line
+from .allocation import Line, configured_strategy
 from .moves import Movement
 from .rules import (
     MAX_LINES,
@@ -129,7 +129,7 @@ def take_stock(session: DbSession, order: Order, *, actor: str) -> list[StockCha
             raise InventoryError.from_problems(problems)
 
     movement = Movement(MovementReason.ORDER_PLACED, actor, order.id, order.number)
-    return moves.take(session, lines, movement, check, allocation_strategy())
+    return moves.take(session, lines, movement, check, configured_strategy())
 
 
 def return_stock(
