@@ -9,13 +9,13 @@ without a location goes to the default one (``SHOP_DEFAULT_LOCATION``, ``main``)
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from sqlalchemy import select
 
 from .errors import InvalidLocation, InvalidStockChange, Problem
 from .extensions import DbSession
 from .models import DEFAULT_LOCATION, Location, default_location_code
+from .text import is_readable_name
 
 __all__ = [
     "DEFAULT_LOCATION",
@@ -31,14 +31,6 @@ CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 MAX_NAME_LENGTH = 200
 MAX_PRIORITY = 1_000_000
 
-# Which field each problem code is about (forms put the message next to it).
-FIELD_OF_CODE = {
-    "invalid_location_code": "code",
-    "duplicate_location": "code",
-    "invalid_location_name": "name",
-    "invalid_priority": "priority",
-}
-
 
 def code_problem(code: object) -> Problem | None:
     if isinstance(code, str) and CODE_PATTERN.fullmatch(code):
@@ -50,12 +42,7 @@ def code_problem(code: object) -> Problem | None:
 
 
 def name_problem(name: object) -> Problem | None:
-    if (
-        isinstance(name, str)
-        and name.strip()
-        and len(name) <= MAX_NAME_LENGTH
-        and not any(unicodedata.category(c) in ("Cc", "Cs") for c in name)
-    ):
+    if is_readable_name(name, MAX_NAME_LENGTH):
         return None
     return Problem(
         "invalid_location_name",

@@ -192,17 +192,8 @@ def adjust_stock(
     rows = _rows_with(session, product, [place])
     row = rows[product.id, place.id]
     if row.quantity + delta < 0:
-        raise InsufficientStock(
-            [
-                Problem(
-                    "insufficient_stock",
-                    f"{product.sku}: cannot remove {-delta}, only {row.quantity} on hand at {place.code}.",
-                    sku=product.sku,
-                    requested=-delta,
-                    available=row.quantity,
-                )
-            ]
-        )
+        message = f"{product.sku}: cannot remove {-delta}, only {row.quantity} on hand at {place.code}."
+        raise _short(product.sku, -delta, row.quantity, message)
     movement = Movement(reason, actor_of(session), note=note)
     return moves.write_locked(session, {(product.id, place.id): delta}, rows, movement)[0]
 
@@ -230,6 +221,13 @@ def set_stock(
         return None
     movement = Movement(reason, actor_of(session), note=note)
     return moves.write_locked(session, {(product.id, place.id): quantity - row.quantity}, rows, movement)[0]
+
+
+def _short(sku: str, requested: int, available: int, message: str) -> InsufficientStock:
+    """The refusal of a change that wants more units than one location has (``message`` says where)."""
+    return InsufficientStock(
+        [Problem("insufficient_stock", message, sku=sku, requested=requested, available=available)]
+    )
 
 
 def unknown_location(sku: str | None, code: str) -> Problem:
@@ -281,17 +279,8 @@ def transfer_stock(
     row = rows.get((product.id, origin.id))
     available = row.quantity if row is not None else 0
     if available < quantity:
-        raise InsufficientStock(
-            [
-                Problem(
-                    "insufficient_stock",
-                    f"{product.sku}: {quantity} to move, only {available} at {origin.code}.",
-                    sku=product.sku,
-                    requested=quantity,
-                    available=available,
-                )
-            ]
-        )
+        message = f"{product.sku}: {quantity} to move, only {available} at {origin.code}."
+        raise _short(product.sku, quantity, available, message)
     transfer_id = new_transfer_id()
     movement = Movement(MovementReason.TRANSFER_OUT, actor_of(session), note=note, transfer_id=transfer_id)
     deltas = {(product.id, origin.id): -quantity, (product.id, destination.id): quantity}
