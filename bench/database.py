@@ -96,7 +96,8 @@ def setup_pg() -> None:
             )
             cur.execute("SELECT setval('products_id_seq', %s)", (HOT_ID,))
             cur.executemany(
-                "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (%s, 0, %s)",
+                "INSERT INTO inventory (product_id, location_id, quantity, updated_at)"
+                " SELECT %s, id, 0, %s FROM locations WHERE code = 'main'",
                 [(pid, now) for pid in initial_stock()],
             )
 
@@ -115,15 +116,48 @@ def reset_pg(db: str = PG_DB, hot_stock: int = HOT_STOCK) -> None:
                 " updated_at = %s",
                 (HOT_ID, hot_stock, SPREAD_STOCK, now),
             )
+            # The shop's ledger rows are per location; the plain Flask port's have none.
+            located = conn.execute(
+                "SELECT COUNT(*) FROM information_schema.columns"
+                " WHERE table_name = 'inventory_movements' AND column_name = 'location_id'"
+            ).fetchone()[0]
+            columns = "product_id, location_id" if located else "product_id"
             conn.execute(
-                "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
-                " actor, created_at) SELECT product_id, NULL, quantity, quantity, 'initial_stock',"
+                f"INSERT INTO inventory_movements ({columns}, order_id, delta, quantity_after, reason,"
+                f" actor, created_at) SELECT {columns}, NULL, quantity, quantity, 'initial_stock',"
                 " 'bench-seed', %s FROM inventory",
                 (now,),
             )
         for table in ("inventory", "products", "orders", "order_items", "inventory_movements"):
             conn.execute(f"VACUUM ANALYZE {table}")
         conn.execute("CHECKPOINT")
+
+
+# The locations of the 3-location spread row, after main: code, name, priority.
+OTHER_PLACES = (("floor", "Shop floor", 1), ("back", "Back room", 2))
+
+
+def place_spread_stock(places: int, db: str = PG_DB) -> None:
+    """Keep spread SKU ``i`` at location ``(i - 1) % places`` (main, floor, back) and the hot SKU at main.
+
+    With three, an order of three random SKUs seldom finds them all in one place: its lines are
+    allocated one by one (the shop's second statement on PostgreSQL). With one, everything is at main
+    again. Each product keeps one stock row, so ``reset_pg`` and the checks work as for any row.
+    """
+    with psycopg.connect(pg_conninfo(db), autocommit=True) as conn, conn.transaction():
+        for code, name, priority in OTHER_PLACES[: places - 1]:
+            conn.execute(
+                "INSERT INTO locations (code, name, priority, fulfils_orders, active, created_at)"
+                " VALUES (%s, %s, %s, true, true, now() AT TIME ZONE 'UTC') ON CONFLICT (code) DO NOTHING",
+                (code, name, priority),
+            )
+        codes = ["main", *(code for code, _, _ in OTHER_PLACES[: places - 1])]
+        ids = [conn.execute("SELECT id FROM locations WHERE code = %s", (c,)).fetchone()[0] for c in codes]
+        conn.execute(
+            "UPDATE inventory SET location_id = CASE WHEN product_id = %s THEN %s"
+            " ELSE (%s::integer[])[(product_id - 1) %% %s + 1] END",
+            (HOT_ID, ids[0], ids, places),
+        )
 
 
 def count_pg_orders() -> int:
@@ -149,14 +183,15 @@ def setup_sqlite() -> Path:
             " created_at, updated_at) VALUES (?, ?, ?, ?, 'active', 5, ?, ?)",
             [(*row, now, now) for row in catalogue()],
         )
+        main = conn.execute("SELECT id FROM locations WHERE code = 'main'").fetchone()[0]
         conn.executemany(
-            "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (?, ?, ?)",
-            [(pid, q, now) for pid, q in initial_stock().items()],
+            "INSERT INTO inventory (product_id, location_id, quantity, updated_at) VALUES (?, ?, ?, ?)",
+            [(pid, main, q, now) for pid, q in initial_stock().items()],
         )
         conn.executemany(
-            "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason,"
-            " actor, created_at) VALUES (?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
-            [(pid, q, q, now) for pid, q in initial_stock().items()],
+            "INSERT INTO inventory_movements (product_id, location_id, order_id, delta, quantity_after, reason,"
+            " actor, created_at) VALUES (?, ?, NULL, ?, ?, 'initial_stock', 'bench-seed', ?)",
+            [(pid, main, q, q, now) for pid, q in initial_stock().items()],
         )
     conn.execute("VACUUM")
     conn.close()

@@ -103,14 +103,15 @@ def seed_pg(size: int) -> str:
             [(pid, sku, pname, price, now, now) for pid, sku, pname, price, _ in rows],
         )
         cur.execute("SELECT setval('products_id_seq', %s)", (size,))
+        main = cur.execute("SELECT id FROM locations WHERE code = 'main'").fetchone()[0]
         cur.executemany(
-            "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (%s, %s, %s)",
-            [(pid, stock, now) for pid, _, _, _, stock in rows],
+            "INSERT INTO inventory (product_id, location_id, quantity, updated_at) VALUES (%s, %s, %s, %s)",
+            [(pid, main, stock, now) for pid, _, _, _, stock in rows],
         )
         cur.executemany(
-            "INSERT INTO inventory_movements (product_id, delta, quantity_after, reason, actor, created_at)"
-            " VALUES (%s, %s, %s, 'initial_stock', 'bench-seed', %s)",
-            [(pid, stock, stock, now) for pid, _, _, _, stock in rows],
+            "INSERT INTO inventory_movements (product_id, location_id, delta, quantity_after, reason, actor,"
+            " created_at) VALUES (%s, %s, %s, %s, 'initial_stock', 'bench-seed', %s)",
+            [(pid, main, stock, stock, now) for pid, _, _, _, stock in rows],
         )
         cur.executemany("INSERT INTO product_search_terms (term, product_id) VALUES (%s, %s)", _terms(rows))
     with psycopg.connect(pg_conninfo(name), autocommit=True) as conn:
@@ -134,14 +135,15 @@ def seed_sqlite(size: int) -> str:
             " VALUES (?, ?, ?, ?, 'active', 5, ?, ?)",
             [(pid, sku, pname, price, now, now) for pid, sku, pname, price, _ in rows],
         )
+        main = conn.execute("SELECT id FROM locations WHERE code = 'main'").fetchone()[0]
         conn.executemany(
-            "INSERT INTO inventory (product_id, quantity, updated_at) VALUES (?, ?, ?)",
-            [(pid, stock, now) for pid, _, _, _, stock in rows],
+            "INSERT INTO inventory (product_id, location_id, quantity, updated_at) VALUES (?, ?, ?, ?)",
+            [(pid, main, stock, now) for pid, _, _, _, stock in rows],
         )
         conn.executemany(
-            "INSERT INTO inventory_movements (product_id, delta, quantity_after, reason, actor, created_at)"
-            " VALUES (?, ?, ?, 'initial_stock', 'bench-seed', ?)",
-            [(pid, stock, stock, now) for pid, _, _, _, stock in rows],
+            "INSERT INTO inventory_movements (product_id, location_id, delta, quantity_after, reason, actor,"
+            " created_at) VALUES (?, ?, ?, ?, 'initial_stock', 'bench-seed', ?)",
+            [(pid, main, stock, stock, now) for pid, _, _, _, stock in rows],
         )
         conn.executemany("INSERT INTO product_search_terms (term, product_id) VALUES (?, ?)", _terms(rows))
     conn.execute("ANALYZE")

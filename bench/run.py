@@ -18,6 +18,8 @@ Sections (rows):
            .venv-oscar) and by a plain Flask port of the requirement (shop_bench_plain), in N
            processes; then the last-units rows: the service layer and both peers, with the most
            clients, racing for the last LAST_UNITS_STOCK units of the hot SKU
+           and the 3-location spread row: the service layer's spread orders with the spread SKUs kept
+           at three locations (one each), so that most orders are allocated line by line
   cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines
   sqlite   the service layer on SQLite against the same transaction in plain sqlite3
 
@@ -39,7 +41,15 @@ from bench import BENCH_DIR
 from bench.ceiling import run_ceiling
 from bench.checks import check_pg
 from bench.cost import measure_cost
-from bench.database import HOT_STOCK, PG_DB, remove_sqlite_files, reset_pg, setup_pg, setup_sqlite
+from bench.database import (
+    HOT_STOCK,
+    PG_DB,
+    place_spread_stock,
+    remove_sqlite_files,
+    reset_pg,
+    setup_pg,
+    setup_sqlite,
+)
 from bench.http_api import run_http
 from bench.peers.oscar.row import run_oscar, setup_oscar
 from bench.peers.plain_flask.row import run_plain, setup_plain
@@ -47,7 +57,7 @@ from bench.report import PEER_LAYERS, fmt, markdown, summarise, update_readme
 from bench.rows import CASES, Measured, Row, log
 from bench.service import run_service
 from bench.sqlite import SQLITE_LAYERS, run_mixed, run_sqlite
-from bench.workers import LAST_UNITS, N_SPREAD
+from bench.workers import LAST_UNITS, N_SPREAD, SPREAD_PLACES
 
 SECTIONS = ("ceiling", "service", "http", "peers", "cost", "sqlite")
 README_SECTIONS = {"ceiling", "service", "http", "peers"}  # a run without these keeps the README's tables
@@ -170,6 +180,25 @@ def run_postgresql_rows(options: Options, tag: str, peers: list[str]) -> list[Ro
     return rows
 
 
+def run_locations_rows(options: Options) -> list[Row]:
+    """The service layer, the most clients, on spread orders whose SKUs are kept at three locations.
+
+    The other rows keep all stock at main (one location: the shop's common case); this one shows what
+    allocating across locations costs. Everything is at main again afterwards.
+    """
+    n = max(options.clients)
+    log(f"3 locations: spread orders, {n} clients, each spread SKU kept at one of main, floor and back")
+    place_spread_stock(3)
+    try:
+        return [
+            measure_on_postgresql(
+                "service", SPREAD_PLACES, n, lambda case, k: run_service(case, k, options.duration)
+            )
+        ]
+    finally:
+        place_spread_stock(1)
+
+
 def run_last_units_rows(options: Options, peers: list[str]) -> list[Row]:
     """The service layer and the peers, the most clients each, racing for the last units of the hot SKU.
 
@@ -230,6 +259,8 @@ def main(argv=None) -> int:
     peer_statements = setup_peers(options)
     peers = list(peer_statements)
     rows = run_postgresql_rows(options, tag, peers)
+    if "service" in options.sections:
+        rows += run_locations_rows(options)
     last_units = run_last_units_rows(options, peers) if "peers" in options.sections else []
     cost = measure_cost() if "cost" in options.sections else {}
     if "sqlite" in options.sections:

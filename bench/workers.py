@@ -24,6 +24,7 @@ HOT_ID = N_SPREAD + 1
 HOT_SKU = "HOT-0001"
 SPREAD_LINES = 3
 LAST_UNITS = "last-units"  # hot orders against a small stock; each client stops at its first refusal
+SPREAD_PLACES = "spread-3-places"  # spread orders whose SKUs are kept at three locations, one each
 CUSTOMER_NAME = "Bench Client"
 CUSTOMER_EMAIL = "bench@example.com"
 
@@ -229,15 +230,21 @@ def _sqlite_direct_worker(path, case, seed, duration, warmup, barrier, queue) ->
             )
             taken = conn.execute(
                 f"UPDATE inventory SET quantity = quantity - 1, updated_at = ? WHERE product_id IN ({marks})"
-                " AND quantity >= 1 RETURNING product_id, quantity",
+                " AND quantity >= 1 RETURNING product_id, location_id, quantity",
                 (now, *ids),
             ).fetchall()
             if len(taken) != len(ids):
                 raise RuntimeError("insufficient stock")
             conn.executemany(
-                "INSERT INTO inventory_movements (product_id, order_id, delta, quantity_after, reason, actor,"
-                " created_at) VALUES (?, ?, -1, ?, 'order_placed', 'bench', ?)",
-                [(pid, order_id, qty, now) for pid, qty in taken],
+                "INSERT INTO inventory_movements (product_id, location_id, order_id, delta, quantity_after, reason,"
+                " actor, created_at) VALUES (?, ?, ?, -1, ?, 'order_placed', 'bench', ?)",
+                [(pid, lid, order_id, qty, now) for pid, lid, qty in taken],
+            )
+            conn.execute(  # each line taken where its product's row is, all of it
+                "INSERT INTO order_item_allocations (order_item_id, location_id, quantity)"
+                " SELECT oi.id, i.location_id, oi.quantity FROM order_items oi"
+                " JOIN inventory i ON i.product_id = oi.product_id WHERE oi.order_id = ?",
+                (order_id,),
             )
             conn.execute("COMMIT")
         except BaseException:

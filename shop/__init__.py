@@ -55,6 +55,14 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _allocation(value: str) -> str:
+    from .stock import Strategy  # the strategies shop.stock.allocation knows
+
+    if value not in set(Strategy):
+        raise ValueError("use " + " or ".join(Strategy))
+    return value
+
+
 def _count(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -86,6 +94,10 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "SECRET_KEY": (str, None),
     "DATABASE_URL": (str, None),  # None: a SQLite file in the instance folder
     "SHOP_HOLD_MINUTES": (_positive_int, 15),
+    # Stock in several places (shop.locations): where stock goes when no location is named, and
+    # which locations an order's lines come from when no single one can serve the whole order.
+    "SHOP_DEFAULT_LOCATION": (str, "main"),
+    "SHOP_ALLOCATION": (_allocation, "priority"),
     "SHOP_PAYMENT_SECRET": (str, None),  # None: signed payment notifications are refused
     "SHOP_CURRENCY": (str, "EUR"),
     "SHOP_DEMO_PAYMENTS": (_flag, None),  # None: on, except in production

@@ -21,28 +21,32 @@ def fields(change: StockChange) -> dict[str, object]:
         "reason": change.reason,
         "order": change.order_number,
         "actor": change.actor,
+        "location": change.location,
     }
 
 
 def log_stock_changes(app: Flask, changes: list[StockChange]) -> None:
     for c in changes:
         logger.info(
-            "stock_change order=%s sku=%s delta=%+d quantity_after=%d reason=%s actor=%s",
+            "stock_change order=%s sku=%s delta=%+d quantity_after=%d reason=%s actor=%s location=%s",
             c.order_number or "-",
             c.sku,
             c.delta,
             c.quantity_after,
             c.reason,
             c.actor,
+            c.location,
             extra=fields(c),
         )
 
 
 def warn_low_stock(app: Flask, change: StockChange) -> None:
+    """The product's ``on_hand`` went down and is at or below its threshold."""
+    assert change.level is not None  # only a product's last row of a change is judged low
     logger.warning(
         "low_stock sku=%s quantity=%d threshold=%d",
         change.sku,
-        change.quantity_after,
+        change.level.after,
         change.low_stock_threshold,
         extra={**fields(change), "threshold": change.low_stock_threshold},
     )

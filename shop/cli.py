@@ -11,15 +11,27 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
-from . import products, search, stock
+from . import locations, products, search, stock
 from .database import commit_unit_of_work
 from .demo import seed_demo_catalog
 from .errors import InventoryError
 from .extensions import db
 from .holds import HoldState, hold_state, release_expired_holds
-from .models import Inventory, InventoryMovement, MovementReason, Order, OrderStatus, Product, User, utcnow
+from .models import (
+    Inventory,
+    InventoryMovement,
+    Location,
+    MovementReason,
+    Order,
+    OrderItem,
+    OrderItemAllocation,
+    OrderStatus,
+    Product,
+    User,
+    utcnow,
+)
 from .orders import change_status, find_order, place_order
 
 CLI_ACTOR = "cli"
@@ -177,17 +189,31 @@ def staff_list():
 inventory_cli = AppGroup("inventory", help="Stock on hand, adjustments, imports and the ledger check.")
 
 
+def _where(product: Product, codes: dict[int, str]) -> str:
+    """Each location's stock of ``product``, as ``main:7 floor:3``."""
+    return " ".join(f"{codes[row.location_id]}:{row.quantity}" for row in product.stocks)
+
+
 @inventory_cli.command("list")
 def inventory_list():
-    """Show every product with its status and stock on hand."""
+    """Show every product with its status, stock on hand (at locations that fulfil orders) and where it is."""
+    codes = {location.id: location.code for location in locations.all_locations(db.session)}
     products = db.session.scalars(
-        select(Product).options(selectinload(Product.inventory)).order_by(Product.sku)
+        select(Product).options(undefer(Product.on_hand), selectinload(Product.stocks)).order_by(Product.sku)
     ).all()
-    click.echo(f"{'SKU':<16} {'STATUS':<12} {'ON HAND':>7}  NAME")
+    click.echo(f"{'SKU':<16} {'STATUS':<12} {'ON HAND':>7}  {'NAME':<32} LOCATIONS")
     for p in products:
-        on_hand = p.inventory.quantity if p.inventory else None
-        low = " (low)" if stock.stock_is_low(on_hand, p.low_stock_threshold) else ""
-        click.echo(f"{p.sku:<16} {p.status:<12} {'-' if on_hand is None else on_hand:>7}  {p.name}{low}")
+        low = " (low)" if stock.stock_is_low(p.on_hand, p.low_stock_threshold) else ""
+        on_hand = "-" if p.on_hand is None else p.on_hand
+        click.echo(f"{p.sku:<16} {p.status:<12} {on_hand:>7}  {p.name + low:<32} {_where(p, codes)}".rstrip())
+
+
+location_option = click.option(
+    "--location",
+    default=None,
+    metavar="CODE",
+    help="The location (default: SHOP_DEFAULT_LOCATION, main).",
+)
 
 
 @inventory_cli.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -200,17 +226,48 @@ def inventory_list():
     help="restock (goods received) or adjustment (count correction, damage, …).",
 )
 @click.option("--note", default=None, help="Why, for the ledger.")
-def inventory_adjust(sku: str, delta: int, reason: str, note: str | None):
-    """Change SKU's stock by DELTA (negative to remove), with a ledger row."""
-    if note is not None and len(note) > 500:
-        raise click.BadParameter("at most 500 characters.", param_hint="--note")
+@location_option
+def inventory_adjust(sku: str, delta: int, reason: str, note: str | None, location: str | None):
+    """Change SKU's stock at a location by DELTA (negative to remove), with a ledger row."""
+    _check_note(note)
     try:
         change = commit_unit_of_work(
-            lambda: stock.adjust_stock(db.session, _product(sku), delta, reason, note), actor=CLI_ACTOR
+            lambda: stock.adjust_stock(db.session, _product(sku), delta, reason, note, location=location),
+            actor=CLI_ACTOR,
         )
     except InventoryError as exc:
         raise _refused(exc) from None
-    click.echo(f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.")
+    click.echo(
+        f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand at {change.location}."
+    )
+
+
+def _check_note(note: str | None) -> None:
+    if note is not None and len(note) > 500:
+        raise click.BadParameter("at most 500 characters.", param_hint="--note")
+
+
+@inventory_cli.command("transfer")
+@click.argument("sku")
+@click.argument("quantity", type=int)
+@click.option("--from", "source", required=True, metavar="CODE", help="The location the units leave.")
+@click.option("--to", "target", required=True, metavar="CODE", help="The location they go to.")
+@click.option("--note", default=None, help="Why, for the ledger.")
+def inventory_transfer(sku: str, quantity: int, source: str, target: str, note: str | None):
+    """Move QUANTITY units of SKU from one location to another: two ledger rows, one transfer id."""
+    _check_note(note)
+    try:
+        transfer = commit_unit_of_work(
+            lambda: stock.transfer_stock(db.session, _product(sku), quantity, source, target, note),
+            actor=CLI_ACTOR,
+        )
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    taken, given = transfer.taken, transfer.given
+    click.echo(
+        f"{taken.sku}: moved {given.delta} from {taken.location} (now {taken.quantity_after}) "
+        f"to {given.location} (now {given.quantity_after}); transfer {transfer.transfer_id}."
+    )
 
 
 @dataclass
@@ -220,9 +277,11 @@ class ImportRow:
     name: str
     price_cents: int
     quantity: int
+    location: str | None = None  # None: the default location
 
 
 IMPORT_COLUMNS = ("sku", "name", "price_cents", "quantity")
+OPTIONAL_IMPORT_COLUMNS = ("location",)
 
 
 def _whole_number(value: str | None) -> int | str:
@@ -238,18 +297,21 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
     except UnicodeDecodeError:
         return [], [f"{path.name}: not a UTF-8 text file."]
     reader = csv.DictReader(text.splitlines(), restkey="_extra")
-    if reader.fieldnames is None or sorted(f.strip() for f in reader.fieldnames) != sorted(IMPORT_COLUMNS):
-        return [], [f"line 1: the header must be {','.join(IMPORT_COLUMNS)}."]
-    reader.fieldnames = [f.strip() for f in reader.fieldnames]
+    header = sorted(f.strip() for f in reader.fieldnames or [])
+    if header not in (sorted(IMPORT_COLUMNS), sorted(IMPORT_COLUMNS + OPTIONAL_IMPORT_COLUMNS)):
+        return [], [f"line 1: the header must be {','.join(IMPORT_COLUMNS)}, and optionally location."]
+    reader.fieldnames = [f.strip() for f in reader.fieldnames or []]
+    known = {location.code for location in locations.all_locations(db.session)}
     rows: list[ImportRow] = []
     errors: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str | None], int] = {}
     for record in reader:
         line = reader.line_num
         if "_extra" in record or None in record.values():
-            errors.append(f"line {line}: expected {len(IMPORT_COLUMNS)} columns.")
+            errors.append(f"line {line}: expected {len(reader.fieldnames)} columns.")
             continue
         sku, name = record["sku"].strip(), record["name"].strip()
+        location = (record.get("location") or "").strip() or None
         price, quantity = _whole_number(record["price_cents"]), _whole_number(record["quantity"])
         problems = [
             p
@@ -262,47 +324,56 @@ def read_import_file(path: Path) -> tuple[list[ImportRow], list[str]]:
             if p is not None
         ]
         messages = [p.message.rstrip(".") for p in problems]
-        if sku in seen:
-            messages.insert(0, f"SKU {sku} is already on line {seen[sku]}")
+        if location is not None and location not in known:
+            messages.append(f"there is no location {location}")
+        if (sku, location) in seen:
+            where = f" at {location}" if location else ""
+            messages.insert(0, f"SKU {sku}{where} is already on line {seen[sku, location]}")
         if messages or not isinstance(price, int) or not isinstance(quantity, int):
             errors.append(f"line {line}: " + "; ".join(messages) + ".")
         else:
-            seen[sku] = line
-            rows.append(ImportRow(line, sku, name, price, quantity))
+            seen[sku, location] = line
+            rows.append(ImportRow(line, sku, name, price, quantity, location))
     if not rows and not errors:
         errors.append(f"{path.name}: no rows to import.")
     return rows, errors
 
 
 def import_rows(rows: list[ImportRow], note: str) -> tuple[int, int]:
-    """Create new products with their stock; update existing ones and set their stock."""
+    """Create new products with their stock; update existing ones and set their stock (at each row's location)."""
     existing = {
         p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_([r.sku for r in rows])))
     }
-    created = 0
+    created: set[str] = set()
     for row in rows:
         product = existing.get(row.sku)
         if product is None:
-            db.session.add(
-                Product(
-                    sku=row.sku,
-                    name=row.name,
-                    price_cents=row.price_cents,
-                    inventory=Inventory(quantity=row.quantity),
-                )
-            )
-            created += 1
+            place = locations.location_named(db.session, row.location)
+            product = existing[row.sku] = Product(sku=row.sku, name=row.name, price_cents=row.price_cents)
+            product.stocks.append(Inventory(location_id=place.id, quantity=row.quantity))
+            db.session.add(product)
+            created.add(row.sku)
+        elif row.sku in created:
+            place = locations.location_named(db.session, row.location)
+            product.stocks.append(Inventory(location_id=place.id, quantity=row.quantity))
         else:
             product.name, product.price_cents = row.name, row.price_cents
-            stock.set_stock(db.session, product, row.quantity, MovementReason.ADJUSTMENT, note)
+            db.session.flush()
+            stock.set_stock(
+                db.session, product, row.quantity, MovementReason.ADJUSTMENT, note, location=row.location
+            )
     db.session.flush()
-    return created, len(rows) - created
+    return len(created), len({row.sku for row in rows}) - len(created)
 
 
 @inventory_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def inventory_import(file: Path):
-    """Create or update products from a CSV of sku,name,price_cents,quantity (all or nothing)."""
+    """Create or update products from a CSV of sku,name,price_cents,quantity[,location] (all or nothing).
+
+    Without a location column, or with an empty cell, the stock is at the default location; a
+    product may have one row per location.
+    """
     rows, errors = read_import_file(file)
     if errors:
         for error in errors:
@@ -317,35 +388,64 @@ def inventory_import(file: Path):
     click.echo(f"Imported {file.name}: {created} product(s) created, {updated} updated.")
 
 
-def ledger_mismatches() -> list[tuple[str, int, int]]:
-    """(sku, stock on hand, ledger sum) for every product where the two differ."""
+def ledger_mismatches() -> list[tuple[str, str, int, int]]:
+    """(sku, location code, stock there, ledger sum there) for every (product, location) where the two differ.
+
+    A (product, location) with ledger rows but no stock row counts as 0 on hand, and one with a stock
+    row but no ledger rows as a ledger of 0.
+    """
     ledger = (
-        select(InventoryMovement.product_id, func.sum(InventoryMovement.delta).label("total"))
-        .group_by(InventoryMovement.product_id)
+        select(
+            InventoryMovement.product_id,
+            InventoryMovement.location_id,
+            func.sum(InventoryMovement.delta).label("total"),
+        )
+        .group_by(InventoryMovement.product_id, InventoryMovement.location_id)
         .subquery()
     )
-    on_hand = func.coalesce(Inventory.quantity, 0)
+    stock_rows = select(Inventory.product_id, Inventory.location_id, Inventory.quantity).subquery()
+    keys = (
+        select(stock_rows.c.product_id, stock_rows.c.location_id)
+        .union(select(ledger.c.product_id, ledger.c.location_id))
+        .subquery()
+    )
+    on_hand = func.coalesce(stock_rows.c.quantity, 0)
     total = func.coalesce(ledger.c.total, 0)
     stmt = (
-        select(Product.sku, on_hand, total)
-        .outerjoin(Inventory, Inventory.product_id == Product.id)
-        .outerjoin(ledger, ledger.c.product_id == Product.id)
+        select(Product.sku, Location.code, on_hand, total)
+        .select_from(keys)
+        .join(Product, Product.id == keys.c.product_id)
+        .join(Location, Location.id == keys.c.location_id)
+        .outerjoin(
+            stock_rows,
+            (stock_rows.c.product_id == keys.c.product_id) & (stock_rows.c.location_id == keys.c.location_id),
+        )
+        .outerjoin(
+            ledger, (ledger.c.product_id == keys.c.product_id) & (ledger.c.location_id == keys.c.location_id)
+        )
         .where(on_hand != total)
-        .order_by(Product.sku)
+        .order_by(Product.sku, Location.code)
     )
-    return [(sku, int(q), int(t)) for sku, q, t in db.session.execute(stmt)]
+    return [(sku, code, int(q), int(t)) for sku, code, q, t in db.session.execute(stmt)]
 
 
 @inventory_cli.command("reconcile")
 def inventory_reconcile():
-    """Check that every product's stock equals the sum of its ledger; exit 1 on any mismatch."""
+    """Check that the stock of every product at every location equals the sum of its ledger there; exit 1 on any
+    mismatch."""
     mismatches = ledger_mismatches()
     if mismatches:
-        for sku, on_hand, total in mismatches:
-            click.echo(f"{sku}: {on_hand} on hand, ledger sums to {total} ({on_hand - total:+d}).", err=True)
-        raise click.ClickException(f"{len(mismatches)} product(s) do not reconcile with the ledger.")
+        for sku, code, on_hand, total in mismatches:
+            click.echo(
+                f"{sku}: {on_hand} on hand, ledger sums to {total} ({on_hand - total:+d}) at {code}.",
+                err=True,
+            )
+        products_off = len({sku for sku, *_ in mismatches})
+        raise click.ClickException(
+            f"{products_off} product(s) do not reconcile with the ledger ({len(mismatches)} location row(s))."
+        )
     count = db.session.scalar(select(func.count()).select_from(Product))
-    click.echo(f"All {count} product(s) reconcile with the ledger.")
+    click.echo(f"All {count} product(s) reconcile with the ledger at every location.")
 
 
 # -- orders ----------------------------------------------------------------------------
@@ -389,6 +489,9 @@ def describe(order: Order) -> list[str]:
             f"  {item.product.sku:<16} {item.quantity:>5} × {_money(item.unit_price_cents):>8}"
             f" = {_money(item.line_total_cents):>9}"
         )
+        if item.allocations:
+            taken = ", ".join(f"{a.quantity} at {a.location.code}" for a in item.allocations)
+            lines.append(f"  {'':<16} taken: {taken}")
     lines.append(f"Total: {_money(order.total_cents)}")
     if order.stock_committed_at:
         lines.append(f"Stock taken at {order.stock_committed_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -464,8 +567,127 @@ def orders_expire_holds(limit: int | None):
 @orders_cli.command("show")
 @click.argument("number")
 def orders_show(number: str):
-    """Show order NUMBER with its lines and totals."""
+    """Show order NUMBER with its lines, totals and where each line's stock was taken."""
     click.echo("\n".join(describe(_order(number))))
+
+
+def pick_list(location: Location) -> list[tuple[str, str, str, int]]:
+    """(order number, SKU, product name, units) to pick at ``location`` for paid orders, oldest order first."""
+    stmt = (
+        select(Order.number, Product.sku, Product.name, func.sum(OrderItemAllocation.quantity))
+        .select_from(OrderItemAllocation)
+        .join(OrderItem, OrderItem.id == OrderItemAllocation.order_item_id)
+        .join(Order, Order.id == OrderItem.order_id)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(OrderItemAllocation.location_id == location.id, Order.status == OrderStatus.PAID)
+        .group_by(Order.id, Order.number, Product.sku, Product.name)
+        .order_by(Order.id, Product.sku)
+    )
+    return [(number, sku, name, int(units)) for number, sku, name, units in db.session.execute(stmt)]
+
+
+@orders_cli.command("picklist")
+@click.option("--location", "code", required=True, metavar="CODE", help="The location to pick at.")
+def orders_picklist(code: str):
+    """What to pick at a location for paid orders: each order's units there, then the total per SKU."""
+    location = locations.find_location(db.session, code)
+    if location is None:
+        raise click.ClickException(f"There is no location {code}.")
+    picks = pick_list(location)
+    if not picks:
+        click.echo(f"Nothing to pick at {location.code}: no paid order took stock there.")
+        return
+    click.echo(f"Pick list for {location.code} ({location.name}): {len({p[0] for p in picks})} paid order(s)")
+    for number, sku, name, units in picks:
+        click.echo(f"  {number}  {sku:<16} {units:>5}  {name}")
+    totals: dict[str, int] = {}
+    for _, sku, _, units in picks:
+        totals[sku] = totals.get(sku, 0) + units
+    click.echo("Total per SKU:")
+    for sku, units in sorted(totals.items()):
+        click.echo(f"  {sku:<16} {units:>5}")
+
+
+# -- locations -------------------------------------------------------------------------
+
+locations_cli = AppGroup("locations", help="The places that keep stock, and which of them serve orders.")
+
+
+def _flag_option(name: str, help: str):
+    return click.option(f"--{name}/--no-{name}", default=None, help=help)
+
+
+@locations_cli.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="What staff call it, e.g. 'Shop floor'.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Orders take stock at lower first.")
+@click.option("--no-fulfil", "no_fulfil", is_flag=True, help="Keeps stock, but orders never take from it.")
+def locations_add(code: str, name: str, priority: int, no_fulfil: bool):
+    """Add location CODE (active, fulfilling orders unless --no-fulfil)."""
+    try:
+        location = commit_unit_of_work(
+            lambda: locations.add_location(
+                db.session, code, name, priority=priority, fulfils_orders=not no_fulfil
+            ),
+            actor=CLI_ACTOR,
+        )
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    click.echo(f"Location {location.code} added: {describe_location(location)}.")
+
+
+def describe_location(location: Location) -> str:
+    """``Shop floor, priority 1, fulfils orders, active``."""
+    fulfils = "fulfils orders" if location.fulfils_orders else "does not fulfil orders"
+    return f"{location.name}, priority {location.priority}, {fulfils}, {'active' if location.active else 'inactive'}"
+
+
+@locations_cli.command("list")
+def locations_list():
+    """Every location in the order orders try them, with its units on hand."""
+    units = dict(
+        db.session.execute(
+            select(Inventory.location_id, func.sum(Inventory.quantity)).group_by(Inventory.location_id)
+        ).all()
+    )
+    default = locations.default_location_code()
+    click.echo(f"{'CODE':<16} {'PRIORITY':>8}  {'FULFILS':<7}  {'ACTIVE':<6}  {'UNITS':>7}  NAME")
+    for location in locations.all_locations(db.session):
+        mark = " (default)" if location.code == default else ""
+        click.echo(
+            f"{location.code:<16} {location.priority:>8}  {'yes' if location.fulfils_orders else 'no':<7}  "
+            f"{'yes' if location.active else 'no':<6}  {int(units.get(location.id, 0)):>7}  {location.name}{mark}"
+        )
+
+
+@locations_cli.command("edit")
+@click.argument("code")
+@click.option("--name", default=None, help="A new name.")
+@click.option("--priority", type=int, default=None, help="A new priority (orders take stock at lower first).")
+@_flag_option("fulfil", "Whether orders may take stock here.")
+@_flag_option("active", "An inactive location keeps its stock, but orders and the storefront ignore it.")
+def locations_edit(
+    code: str, name: str | None, priority: int | None, fulfil: bool | None, active: bool | None
+):
+    """Change location CODE's name, priority, or whether it fulfils orders or is active (its code stays)."""
+    if name is None and priority is None and fulfil is None and active is None:
+        raise click.UsageError(
+            "Say what to change: --name, --priority, --fulfil/--no-fulfil, --active/--no-active."
+        )
+
+    def work() -> Location:
+        location = locations.find_location(db.session, code)
+        if location is None:
+            raise click.ClickException(f"There is no location {code}.")
+        return locations.edit_location(
+            db.session, location, name=name, priority=priority, fulfils_orders=fulfil, active=active
+        )
+
+    try:
+        location = commit_unit_of_work(work, actor=CLI_ACTOR)
+    except InventoryError as exc:
+        raise _refused(exc) from None
+    click.echo(f"Location {location.code}: {describe_location(location)}.")
 
 
 # -- catalog ---------------------------------------------------------------------------
@@ -485,4 +707,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(inventory_cli)
     app.cli.add_command(orders_cli)
+    app.cli.add_command(locations_cli)
     app.cli.add_command(catalog_cli)

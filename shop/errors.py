@@ -72,7 +72,11 @@ class InvalidProduct(InventoryError):
 
 
 class InvalidStockChange(InventoryError):
-    """A manual stock adjustment that cannot be applied."""
+    """A manual stock adjustment or a transfer that cannot be applied as asked."""
+
+
+class InvalidLocation(InventoryError):
+    """A location that cannot be added or changed as asked (code, name, priority)."""
 
 
 class PaymentRefused(InventoryError):

@@ -93,7 +93,12 @@ def _adjust_to_assigned_quantity(session: DbSession, inventory: Inventory, old: 
     product = session.get(Product, inventory.product_id)
     assert product is not None
     stock.adjust_stock(
-        session, product, new - old, MovementReason.ADJUSTMENT, note="direct quantity assignment"
+        session,
+        product,
+        new - old,
+        MovementReason.ADJUSTMENT,
+        note="direct quantity assignment",
+        location=inventory.location.code,
     )
 
 
@@ -116,7 +121,7 @@ def after_commit(session: DbSession) -> None:
         return
     app = signals.sender()
     signals.stock_changed.send(app, changes=changes)
-    for change in changes:
+    for change in changes:  # once per product and change: only a product's last row has a level
         if change.is_low:
             signals.stock_low.send(app, change=change)
 

@@ -115,9 +115,9 @@ def units_on_offer(product: Product) -> int | None:
     units count as available everywhere a customer is told or refused before that. Needs the product
     loaded by ``shop.search.with_stock`` (without it, the expired units are taken as none).
     """
-    if product.inventory is None:
+    if product.on_hand is None:
         return None
-    return product.inventory.quantity + (product.expired_hold_units or 0)
+    return product.on_hand + (product.expired_hold_units or 0)
 
 
 _UNITS_HELD_BY_CLIENT = unpaid_holds(
@@ -159,9 +159,9 @@ def release_batch(
 
     Holds another process has claimed are skipped (``SKIP LOCKED`` on PostgreSQL and MariaDB;
     SQLite's write lock serialises sweepers), unless ``wait``: then this waits for that process
-    to finish, and finds them released. The inventory rows of the whole batch are locked first,
-    in one statement in product-id order, so that the batch cannot deadlock with checkouts
-    that lock the same rows.
+    to finish, and finds them released. The inventory rows of the whole batch (every location of
+    every product) are locked first, in one statement in (product, location) order, so that the
+    batch cannot deadlock with checkouts that lock the same rows.
     """
     claim = (
         expired_holds(now, skus)

@@ -11,10 +11,22 @@ from base64 import b32encode
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    cast,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, query_expression, relationship
 
 from .extensions import Model
 from .passwords import hash_password, verify_password
@@ -70,6 +82,32 @@ class MovementReason(StrEnum):
     HOLD_EXPIRED = "hold_expired"
     RESTOCK = "restock"
     ADJUSTMENT = "adjustment"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+
+
+DEFAULT_LOCATION = "main"  # the location migration 0009 creates; ``SHOP_DEFAULT_LOCATION`` may name another
+
+
+def default_location_code() -> str:
+    """Where stock goes when no location is named: ``SHOP_DEFAULT_LOCATION`` of the app, else ``main``."""
+    return (
+        current_app.config.get("SHOP_DEFAULT_LOCATION", DEFAULT_LOCATION)
+        if has_app_context()
+        else DEFAULT_LOCATION
+    )
+
+
+def default_location_id(context) -> int:
+    """The column default of ``location_id``: a stock or ledger row written without a location is at the
+    default one, so that code and checks that know nothing of locations keep working."""
+    code = default_location_code()
+    location_id = context.connection.scalar(select(Location.id).where(Location.code == code))
+    if location_id is None:
+        raise LookupError(
+            f"There is no location {code} (SHOP_DEFAULT_LOCATION): add it with `flask locations add`."
+        )
+    return location_id
 
 
 ORDER_NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -80,6 +118,61 @@ def new_order_number() -> str:
     """A random, unguessable order number (80 bits), e.g. ``K7QM-2XPA-9RTD-F3HW``."""
     raw = b32encode(secrets.token_bytes(10)).decode().translate(_FROM_BASE32)  # 16 symbols, 5 bits each
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:]}"
+
+
+class Location(Model):
+    """A place that keeps stock: a warehouse, a shop floor, a supplier's drop-ship stock."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(exact_string(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(default=0)  # orders are served from lower priorities first
+    fulfils_orders: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def serves_orders(self) -> bool:
+        """Orders take stock here, and the storefront counts it: active and fulfilling orders."""
+        return self.active and self.fulfils_orders
+
+    def __repr__(self) -> str:
+        return f"<Location {self.code}>"
+
+
+class Inventory(Model):
+    """A product's stock at one location. Created without a location, it is at the default one
+    (``SHOP_DEFAULT_LOCATION``, ``default_location_id``)."""
+
+    __tablename__ = "inventory"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), primary_key=True)
+    location_id: Mapped[int] = mapped_column(
+        ForeignKey("locations.id", ondelete="RESTRICT"),
+        primary_key=True,
+        autoincrement=False,
+        default=default_location_id,
+    )
+    # active_history: the session hook (shop.events) ledgers a direct assignment as the difference
+    # from the old value, so the old value is loaded when a new one is assigned.
+    quantity: Mapped[int] = mapped_column(default=0, active_history=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="stocks")
+    location: Mapped[Location] = relationship()
+
+    @property
+    def at_default_location(self) -> bool:
+        """At the default location, or to be put there when written (no location given)."""
+        if self.location_id is None and self.location is None:
+            return True
+        return self.location.code == default_location_code()
+
+    def __repr__(self) -> str:
+        return f"<Inventory product={self.product_id} location={self.location_id} quantity={self.quantity}>"
 
 
 class Product(Model):
@@ -103,9 +196,37 @@ class Product(Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    inventory: Mapped[Inventory | None] = relationship(back_populates="product")
     # Units that expired holds not released yet keep: loaded by ``shop.search.with_stock`` (else None).
     expired_hold_units: Mapped[int | None] = query_expression()
+    # One row per location that keeps the product (docs/architecture.md, "Stock in several places").
+    stocks: Mapped[list[Inventory]] = relationship(back_populates="product", order_by="Inventory.location_id")
+    # Units at active locations that fulfil orders: the storefront's figure and the one the stock
+    # rules judge orders by; None when no such location keeps the product. Deferred: the queries
+    # that show it load it with their products (``shop.search.with_stock``).
+    on_hand: Mapped[int | None] = column_property(
+        select(cast(func.sum(Inventory.quantity), Integer))  # MariaDB sums to a DECIMAL
+        .join(Location, Location.id == Inventory.location_id)
+        .where(Inventory.product_id == id, Location.active, Location.fulfils_orders)
+        .correlate_except(Inventory, Location)
+        .scalar_subquery(),
+        deferred=True,
+    )
+
+    @property
+    def inventory(self) -> Inventory | None:
+        """The stock row at the default location: for code that knows of one place only."""
+        return next((row for row in self.stocks if row.at_default_location), None)
+
+    @inventory.setter
+    def inventory(self, row: Inventory | None) -> None:
+        """Put ``row`` at the default location; only a row not yet written can be replaced."""
+        current = self.inventory
+        if current is not None:
+            if inspect(current).persistent:
+                raise ValueError("stock that is written changes only through shop.stock")
+            self.stocks.remove(current)
+        if row is not None:
+            self.stocks.append(row)
 
     def __repr__(self) -> str:
         return f"<Product {self.sku}>"
@@ -121,22 +242,6 @@ class ProductSearchTerm(Model):
 
     term: Mapped[str] = mapped_column(byte_ordered_string(64), primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
-
-
-class Inventory(Model):
-    __tablename__ = "inventory"
-    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
-
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), primary_key=True)
-    # active_history: the session hook (shop.events) ledgers a direct assignment as the difference
-    # from the old value, so the old value is loaded when a new one is assigned.
-    quantity: Mapped[int] = mapped_column(default=0, active_history=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    product: Mapped[Product] = relationship(back_populates="inventory")
-
-    def __repr__(self) -> str:
-        return f"<Inventory product={self.product_id} quantity={self.quantity}>"
 
 
 class Order(Model):
@@ -196,6 +301,9 @@ class OrderItem(Model):
 
     order: Mapped[Order] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()
+    allocations: Mapped[list[OrderItemAllocation]] = relationship(
+        back_populates="item", order_by="OrderItemAllocation.location_id"
+    )
 
     @property
     def line_total_cents(self) -> int:
@@ -217,6 +325,24 @@ class HoldClient(Model):
     last_hold_at: Mapped[datetime]
 
 
+class OrderItemAllocation(Model):
+    """Where a line's stock was taken: once an order took stock, its lines' allocations add up to them."""
+
+    __tablename__ = "order_item_allocations"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        UniqueConstraint("order_item_id", "location_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="RESTRICT"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id", ondelete="RESTRICT"))
+    quantity: Mapped[int]
+
+    item: Mapped[OrderItem] = relationship(back_populates="allocations")
+    location: Mapped[Location] = relationship()
+
+
 class InventoryMovement(Model):
     """Append-only stock ledger: for every product, SUM(delta) == inventory.quantity."""
 
@@ -225,21 +351,30 @@ class InventoryMovement(Model):
         CheckConstraint("delta <> 0", name="delta_not_zero"),
         CheckConstraint("quantity_after >= 0", name="quantity_after_not_negative"),
         CheckConstraint(_in("reason", MovementReason), name="reason_valid"),
-        # No order can take or return the same product's stock twice.
-        UniqueConstraint("order_id", "product_id", "reason"),
+        # A transfer's two rows, and only they, carry the id they share.
+        CheckConstraint(
+            "(transfer_id IS NOT NULL) = (reason IN ('transfer_out', 'transfer_in'))", name="transfer_has_id"
+        ),
+        # No order can take or return the same product's stock at one location twice.
+        UniqueConstraint("order_id", "product_id", "location_id", "reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
+    location_id: Mapped[int] = mapped_column(
+        ForeignKey("locations.id", ondelete="RESTRICT"), default=default_location_id
+    )
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"))
     delta: Mapped[int]
     quantity_after: Mapped[int]
     reason: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(254))
     note: Mapped[str | None] = mapped_column(String(500))
+    transfer_id: Mapped[str | None] = mapped_column(exact_string(32))  # trf_ + a ULID, on both rows
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     product: Mapped[Product] = relationship()
+    location: Mapped[Location] = relationship()
     order: Mapped[Order | None] = relationship()
 
 

@@ -23,7 +23,7 @@ def _session_of(order: Order) -> Session:
 
 
 class InventoryObserver:
-    """Takes stock when an order first commits, returns it when a committed order is cancelled."""
+    """Takes stock when an order first commits, returns it where it came from when a committed order is cancelled."""
 
     def connect(self, app: Flask) -> None:
         signals.order_created.connect(self.order_created, sender=app)
@@ -32,7 +32,7 @@ class InventoryObserver:
     def order_created(self, app: Flask, *, order: Order, actor: str) -> None:
         """A new order's rows are written (its lines already checked): take its stock if it commits."""
         if takes_stock(None, order.status):
-            stock.take_stock(_session_of(order), order, stock.ordered_quantities(order), actor=actor)
+            stock.take_stock(_session_of(order), order, actor=actor)
 
     def order_status_changed(
         self, app: Flask, *, order: Order, old_status: str, new_status: str, actor: str, reason: str | None
@@ -40,13 +40,7 @@ class InventoryObserver:
         """An allowed status change, judged under the order's lock: take or return its stock."""
         session = _session_of(order)
         if takes_stock(old_status, new_status):
-            quantities = stock.check_lines(session, order, taking=True)
-            stock.take_stock(session, order, quantities, actor=actor)
+            stock.check_lines(session, order, taking=True)
+            stock.take_stock(session, order, actor=actor)
         elif returns_stock(old_status, new_status):
-            stock.return_stock(
-                session,
-                order,
-                stock.ordered_quantities(order),
-                actor=actor,
-                reason=reason or MovementReason.ORDER_CANCELLED,
-            )
+            stock.return_stock(session, order, actor=actor, reason=reason or MovementReason.ORDER_CANCELLED)

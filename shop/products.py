@@ -10,7 +10,6 @@ can put the message next to its field and the API can point at the member of its
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from .errors import InvalidProduct, Problem
@@ -18,6 +17,7 @@ from .extensions import DbSession
 from .models import Inventory, Product, ProductStatus
 from .search import with_stock
 from .stock import MAX_ADJUSTMENT, MAX_LINE_QUANTITY, is_whole_number
+from .text import is_readable_name
 
 SKU_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NAME_LENGTH = 200
@@ -51,12 +51,7 @@ def sku_problem(sku: object) -> Problem | None:
 
 
 def name_problem(name: object) -> Problem | None:
-    if (
-        isinstance(name, str)
-        and name.strip()
-        and len(name) <= MAX_NAME_LENGTH
-        and not any(unicodedata.category(c) in ("Cc", "Cs") for c in name)
-    ):
+    if is_readable_name(name, MAX_NAME_LENGTH):
         return None
     return Problem(
         "invalid_name", f"The name must be 1-{MAX_NAME_LENGTH} characters, without control characters."

@@ -42,11 +42,11 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.orm import contains_eager, with_expression
+from sqlalchemy.orm import undefer, with_expression
 
 from .extensions import DbSession
 from .holds import expired_hold_units
-from .models import Inventory, Product, ProductSearchTerm
+from .models import Product, ProductSearchTerm
 
 MAX_TERM_LENGTH = 64
 MAX_QUERY_LENGTH = 100
@@ -231,18 +231,14 @@ class CatalogPage:
 
 
 def with_stock() -> Select[Product]:
-    """Products with their inventory row and the units their expired holds keep, in one statement.
+    """Products with their ``on_hand`` (units at active locations that fulfil orders) and the units their
+    expired holds keep, in one statement.
 
-    An outer join: not every product is stocked. The expired units (``Product.expired_hold_units``)
-    count as available to customers (``shop.holds.units_on_offer``): the checkout releases them.
+    The expired units (``Product.expired_hold_units``) count as available to customers
+    (``shop.holds.units_on_offer``): the checkout releases them.
     """
-    return (
-        select(Product)
-        .outerjoin(Inventory, Inventory.product_id == Product.id)
-        .options(
-            contains_eager(Product.inventory),
-            with_expression(Product.expired_hold_units, expired_hold_units()),
-        )
+    return select(Product).options(
+        undefer(Product.on_hand), with_expression(Product.expired_hold_units, expired_hold_units())
     )
 
 

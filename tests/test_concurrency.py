@@ -1,4 +1,8 @@
-"""Concurrent checkouts and cancellations on real row locks: no oversell, no deadlock, no lost stock."""
+"""Concurrent checkouts, cancellations and transfers on real row locks: no oversell, no deadlock, no lost stock.
+
+With one location and with three: the stock of each product spread over them, so that orders take
+their lines from several places in every order, while transfers move units between them.
+"""
 
 import logging
 import random
@@ -14,13 +18,14 @@ from shop.cli import ledger_mismatches
 from shop.database import commit_unit_of_work
 from shop.errors import InsufficientStock
 from shop.extensions import db
-from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product
+from shop.models import Inventory, InventoryMovement, Order, OrderItem, OrderItemAllocation, Product
 from shop.orders import place_order
-from tests.support.factories import add_product
+from tests.support.factories import add_place, add_product
 
 THREADS = 8
 OPERATIONS_PER_THREAD = 30
 INITIAL_STOCK = {"HOT-1": 30, "HOT-2": 30, "HOT-3": 40, "WARM-1": 60, "WARM-2": 60}
+PLACES = {1: ["main"], 3: ["main", "floor", "back"]}  # the race runs with one location, and with three
 
 
 class Recorder(logging.Handler):
@@ -34,12 +39,25 @@ class Recorder(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def shopper(app, seed, placed, unexpected):
+def transfer(rng, places):
+    """Move a few units of a random product between two random places (refused if the source is short)."""
+    sku = rng.choice(list(INITIAL_STOCK))
+    source, target = rng.sample(places, 2)
+    product = db.session.scalar(select(Product).where(Product.sku == sku))
+    commit_unit_of_work(
+        lambda: stock.transfer_stock(db.session, product, rng.randint(1, 4), source, target), actor="mover"
+    )
+
+
+def shopper(app, seed, placed, unexpected, places=("main",)):
     rng = random.Random(seed)
     mine = []
     with app.app_context():
         for _ in range(OPERATIONS_PER_THREAD):
             try:
+                if len(places) > 1 and rng.random() < 0.15:
+                    transfer(rng, list(places))
+                    continue
                 if mine and rng.random() < 0.25:
                     number = mine.pop(rng.randrange(len(mine)))
 
@@ -74,21 +92,30 @@ def shopper(app, seed, placed, unexpected):
                 db.session.remove()
 
 
-@pytest.mark.slow
-def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(server_app):
-    app = server_app
+def spread(app, places) -> None:
+    """The products with their initial stock spread over ``places`` as evenly as it goes, the first getting the rest."""
     with app.app_context():
-        db.session.add_all(
-            Product(sku=sku, name=sku, price_cents=500, inventory=Inventory(quantity=quantity))
-            for sku, quantity in INITIAL_STOCK.items()
-        )
-        db.session.commit()
+        for priority, code in enumerate(places[1:], start=1):
+            add_place(db.session, code, priority=priority)
+        for sku, quantity in INITIAL_STOCK.items():
+            share = quantity // len(places)
+            at = {code: share for code in places}
+            at[places[0]] += quantity - share * len(places)
+            add_product(db.session, sku, price_cents=500, at=at)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("places", sorted(PLACES))
+def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(server_app, places):
+    app = server_app
+    spread(app, PLACES[places])
 
     retries = Recorder()
     logging.getLogger("shop.database").addHandler(retries)
     placed, unexpected = [], []
     threads = [
-        threading.Thread(target=shopper, args=(app, seed, placed, unexpected)) for seed in range(THREADS)
+        threading.Thread(target=shopper, args=(app, seed, placed, unexpected, PLACES[places]))
+        for seed in range(THREADS)
     ]
     try:
         for thread in threads:
@@ -103,7 +130,11 @@ def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(serve
     assert retries.messages == [], "a deadlock or lock timeout happened"
     with app.app_context():
         session = db.session
-        stock = dict(session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all())
+        at = session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all()
+        assert min(quantity for _, quantity in at) >= 0  # at every location
+        stock = Counter()
+        for sku, quantity in at:
+            stock[sku] += quantity
         sold = Counter()
         for sku, quantity in session.execute(
             select(Product.sku, func.sum(OrderItem.quantity))
@@ -117,11 +148,14 @@ def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(serve
         assert sum(sold.values()) > 0 and min(stock.values()) >= 0
         assert {sku: stock[sku] + sold[sku] for sku in INITIAL_STOCK} == INITIAL_STOCK
         assert ledger_mismatches() == []
-        # every committed order took each product's stock once; each cancelled one returned it once
+        # every committed order took each product's stock at a location once; each cancelled one returned it once
         per_order = Counter(
             session.execute(
                 select(
-                    InventoryMovement.order_id, InventoryMovement.reason, InventoryMovement.product_id
+                    InventoryMovement.order_id,
+                    InventoryMovement.reason,
+                    InventoryMovement.product_id,
+                    InventoryMovement.location_id,
                 ).where(InventoryMovement.order_id.is_not(None))
             ).all()
         )
@@ -133,6 +167,30 @@ def test_concurrent_checkouts_and_cancellations_never_oversell_or_deadlock(serve
             )
         )
         assert returned == cancelled > 0
+        # every line of every order that took stock is allocated, all of it and no more
+        allocated = dict(
+            session.execute(
+                select(OrderItem.id, func.sum(OrderItemAllocation.quantity))
+                .join(OrderItemAllocation, OrderItemAllocation.order_item_id == OrderItem.id)
+                .group_by(OrderItem.id)
+            ).all()
+        )
+        lines = dict(
+            session.execute(
+                select(OrderItem.id, OrderItem.quantity)
+                .join(Order)
+                .where(Order.stock_committed_at.is_not(None))
+            ).all()
+        )
+        assert {item: int(units) for item, units in allocated.items()} == lines
+        if places > 1:  # the race really used the places: orders took from several, transfers moved units
+            taken_at = session.scalars(
+                select(func.count(func.distinct(InventoryMovement.location_id))).where(
+                    InventoryMovement.reason == "order_placed"
+                )
+            ).one()
+            moved = session.scalar(select(func.count()).where(InventoryMovement.reason == "transfer_in"))
+            assert taken_at == places and moved > 0
 
 
 def race(app, *changes):

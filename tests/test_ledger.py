@@ -269,6 +269,7 @@ def test_stock_changes_are_logged_after_commit_only(session, caplog):
     info, warning = caplog.records
     assert info.getMessage() == (
         f"stock_change order={order.number} sku=TEA delta=-8 quantity_after=2 reason=order_placed actor=test"
+        " location=main"
     )
     assert (
         warning.levelname == "WARNING" and "low_stock sku=TEA quantity=2 threshold=3" in warning.getMessage()

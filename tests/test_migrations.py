@@ -161,8 +161,14 @@ def kept(rows: Rows, columns: dict[str, list[str]]) -> Rows:
     return {table: [{c: row[c] for c in names} for row in rows[table]] for table, names in columns.items()}
 
 
+# Tables the latest revision makes and fills from the rows below it: 0009 creates location main and
+# allocates every line of an order that took stock there (the shop at head keeps all its stock at main).
+REBUILT_BY_THE_LATEST = {"locations", "order_item_allocations"}
+
+
 def test_the_latest_revision_goes_down_and_up_again_keeping_every_row_below_it(shop_at_head):
-    """Every row the revision below can hold comes back (the tables the latest one makes come back empty)."""
+    """Every row the revision below can hold comes back; the tables the latest one makes come back as it
+    rebuilds them, or empty."""
     before = rows_of_every_table()
     (latest, below), *_ = steps_down()
     downgrade(revision=below)
@@ -170,7 +176,8 @@ def test_the_latest_revision_goes_down_and_up_again_keeping_every_row_below_it(s
     upgrade(revision=latest)
     after = rows_of_every_table()
     assert kept(after, columns) == kept(before, columns)
-    assert all(after[table] == [] for table in set(after) - set(columns))
+    for table in set(after) - set(columns):
+        assert after[table] == (before[table] if table in REBUILT_BY_THE_LATEST else []), table
     assert [p.sku for p in catalog_page(db.session, "sencha", 1, 24).items] == ["TEA-SENCHA"]
 
 

@@ -1,9 +1,11 @@
 """A Hypothesis state machine drives the shop and checks it against a small in-memory model.
 
-Its steps: orders (staff orders and customer holds), status changes, stock adjustments,
-product statuses, time passing, the hold sweeper, payments, reading the event feed and a worker
-delivering webhooks. The model knows which events each step must record; the feed must hold
-exactly those, and the receiver must get each of them exactly once.
+Its steps: orders (staff orders and customer holds), status changes, stock adjustments and
+transfers at three locations, locations opened, closed and taken off orders, product statuses,
+time passing, the hold sweeper, payments, reading the event feed and a worker delivering webhooks.
+The model keeps the stock per (product, location) and places each order's lines by the allocation
+rule itself; it knows which events each step must record; the feed must hold exactly those, and the
+receiver must get each of them exactly once.
 """
 
 import json
@@ -22,7 +24,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from shop import orders, stock
 from shop.cli import ledger_mismatches
@@ -30,22 +32,34 @@ from shop.database import commit_unit_of_work
 from shop.errors import InventoryError, PaymentRefused
 from shop.extensions import db
 from shop.holds import commit_checkout, hold_until, release_expired_holds
-from shop.models import Inventory, InventoryMovement, Order, Product, utcnow
+from shop.locations import add_location, edit_location, find_location
+from shop.models import (
+    Inventory,
+    InventoryMovement,
+    Location,
+    Order,
+    OrderItem,
+    OrderItemAllocation,
+    Product,
+    utcnow,
+)
 from shop.orders import place_order
 from shop.outbox import Event, feed
 from shop.outbox.worker import Worker
 from shop.payments import Outcome, PaymentNotice, record_payment
-from tests.support.databases import make_app
+from tests.support.databases import empty_tables, make_app
 from tests.support.outbox import add_endpoint
 from tests.support.receivers import WebhookReceiver
 
-# sku: (initial stock or None for no inventory row, status)
+# code: (priority, fulfils orders); all start active
+LOCATIONS = {"main": (0, True), "floor": (1, True), "store": (2, False)}
+# sku: (initial stock per location, or None for no inventory row, status)
 CATALOG = {
-    "A": (6, "active"),
-    "B": (3, "active"),
-    "C": (10, "active"),
-    "D": (4, "unavailable"),
-    "E": (5, "discontinued"),
+    "A": ({"main": 4, "floor": 2}, "active"),
+    "B": ({"main": 1, "floor": 1, "store": 2}, "active"),
+    "C": ({"main": 10}, "active"),
+    "D": ({"main": 4}, "unavailable"),
+    "E": ({"floor": 5}, "discontinued"),
     "F": (None, "active"),
 }
 # Mostly sellable lines, so that orders go through and their status changes get exercised too.
@@ -70,23 +84,29 @@ class ShopMachine(RuleBasedStateMachine):
         super().__init__()
         self.ctx = self.app.app_context()
         self.ctx.push()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(delete(table))
+        empty_tables(db.session)
         self.expected: Counter = Counter()  # events the feed must show next
         self.feed: list[str] = []  # ids of the events read from the feed so far
-        self.stock = {}
-        for sku, (quantity, status) in CATALOG.items():
+        # code -> [priority, fulfils orders, active]
+        self.locations = {code: [priority, fulfils, True] for code, (priority, fulfils) in LOCATIONS.items()}
+        for code, (priority, fulfils) in LOCATIONS.items():
+            place = find_location(db.session, code) or add_location(db.session, code, code.title())
+            place.priority, place.fulfils_orders = priority, fulfils
+        db.session.flush()
+        self.product_status = {sku: status for sku, (_, status) in CATALOG.items()}
+        self.stock = {}  # (sku, location code) -> units, for every row there is
+        for sku, (quantities, status) in CATALOG.items():
             product = Product(sku=sku, name=sku, price_cents=100, status=status)
-            if quantity is not None:
-                product.inventory = Inventory(quantity=quantity)
-                self.stock[sku] = 0
-                self.move(sku, quantity, "initial_stock", None)
+            for code, quantity in (quantities or {}).items():
+                product.stocks.append(Inventory(location=find_location(db.session, code), quantity=quantity))
             db.session.add(product)
+            if quantities:
+                self.change({(sku, code): q for code, q in quantities.items()}, "initial_stock", None)
         db.session.commit()
         self.receiver = WebhookReceiver().start()
         add_endpoint(self.receiver)  # every event type
-        self.product_status = {sku: status for sku, (_, status) in CATALOG.items()}
-        # number -> {"status", "lines": Counter, "committed", "hold": expiry or None, "released"}
+        # number -> {"status", "lines": [(sku, n)], "wanted": Counter, "committed", "taken": {(sku, code): n},
+        #            "hold": expiry or None, "released"}
         self.orders = {}
         self.payments = {}  # payment_id -> number, of payments that paid their order
         self.notifications = 0
@@ -101,11 +121,43 @@ class ShopMachine(RuleBasedStateMachine):
 
     # -- what the model expects ----------------------------------------------------------
 
+    def serving(self) -> list[str]:
+        """The locations orders take from, in the order they try them: active, fulfilling, by (priority, code)."""
+        places = [code for code, (_, fulfils, active) in self.locations.items() if fulfils and active]
+        return sorted(places, key=lambda code: (self.locations[code][0], code))
+
+    def on_hand(self, sku: str) -> int | None:
+        """Units at the locations that serve orders; None when none of them has a row of the product."""
+        rows = [self.stock[sku, code] for code in self.serving() if (sku, code) in self.stock]
+        return sum(rows) if rows else None
+
     def can_take(self, wanted: Counter) -> bool:
         return bool(wanted) and all(
-            sku in self.stock and self.product_status[sku] == "active" and self.stock[sku] >= n
+            self.product_status[sku] == "active"
+            and (self.on_hand(sku) or 0) >= n
+            and self.on_hand(sku) is not None
             for sku, n in wanted.items()
         )
+
+    def allocate(self, lines: list) -> Counter:
+        """The allocation rule, as the model knows it: the whole order from the first place that has all
+        of it, else each line from the first place that has the line, else split in priority order."""
+        places, wanted = self.serving(), Counter()
+        for sku, n in lines:
+            wanted[sku] += n
+        for code in places:
+            if all(self.stock.get((sku, code), 0) >= n for sku, n in wanted.items()):
+                return Counter({(sku, code): n for sku, n in wanted.items()})
+        left, taken = {key: n for key, n in self.stock.items()}, Counter()
+        for sku, n in lines:
+            whole = next((code for code in places if left.get((sku, code), 0) >= n), None)
+            for code in [whole] if whole else places:
+                units = min(n, left.get((sku, code), 0))
+                if units:
+                    left[sku, code] -= units
+                    taken[sku, code] += units
+                    n -= units
+        return taken
 
     def now(self) -> datetime:
         return utcnow()
@@ -113,24 +165,29 @@ class ShopMachine(RuleBasedStateMachine):
     def expired(self, order: dict) -> bool:
         return order["status"] == "confirmed" and order["hold"] is not None and order["hold"] < self.now()
 
-    def move(self, sku: str, delta: int, reason: str, number: str | None) -> None:
-        """Stock moves by ``delta``: the events it must record (``stock.changed``, and low or out)."""
-        before = self.stock.get(sku, 0)
-        after = self.stock[sku] = before + delta
-        self.expected[("stock.changed", sku, delta, after, reason, number)] += 1
-        if after == 0 and delta < 0:
-            self.expected[("stock.out", sku)] += 1
-        elif before > LOW_STOCK_THRESHOLD >= after > 0:
-            self.expected[("stock.low", sku)] += 1
+    def change(self, deltas: dict, reason: str, number: str | None) -> None:
+        """Stock moves by ``deltas`` ((sku, location) → units) in one change: the events it must record,
+        ``stock.changed`` per row and, per product, low or out as its on-hand units crossed the line."""
+        before = {sku: self.on_hand(sku) or 0 for sku, _ in deltas}
+        for (sku, code), delta in deltas.items():
+            after = self.stock[sku, code] = self.stock.get((sku, code), 0) + delta
+            why = reason if reason != "transfer" else ("transfer_out" if delta < 0 else "transfer_in")
+            self.expected[("stock.changed", sku, code, delta, after, why, number)] += 1
+        for sku, was in before.items():
+            now = self.on_hand(sku) or 0
+            if was > 0 and now == 0:
+                self.expected[("stock.out", sku)] += 1
+            elif was > LOW_STOCK_THRESHOLD >= now > 0:
+                self.expected[("stock.low", sku)] += 1
 
     def take(self, number: str, order: dict) -> None:
-        for sku, n in sorted(order["lines"].items()):
-            self.move(sku, -n, "order_placed", number)
+        order["taken"] = self.allocate(order["lines"])
+        event(f"an order took stock at {len({code for _, code in order['taken']})} location(s)")
+        self.change({key: -n for key, n in order["taken"].items()}, "order_placed", number)
         self.expected[("order.placed", number)] += 1
 
     def give_back(self, number: str, order: dict, reason: str) -> None:
-        for sku, n in sorted(order["lines"].items()):
-            self.move(sku, n, reason, number)
+        self.change(dict(order["taken"]), reason, number)
         self.expected[("order.cancelled", number, reason)] += 1
 
     def release(self, number: str) -> None:
@@ -140,7 +197,7 @@ class ShopMachine(RuleBasedStateMachine):
 
     def release_expired(self, skus=None) -> None:
         for number, order in self.orders.items():
-            if self.expired(order) and (skus is None or set(order["lines"]) & skus):
+            if self.expired(order) and (skus is None or set(order["wanted"]) & skus):
                 self.release(number)
 
     def short_skus(self, lines) -> set:
@@ -152,7 +209,9 @@ class ShopMachine(RuleBasedStateMachine):
         return {
             sku
             for sku, n in requested.items()
-            if sku in self.stock and self.product_status[sku] == "active" and self.stock[sku] < n
+            if self.on_hand(sku) is not None
+            and self.product_status[sku] == "active"
+            and self.on_hand(sku) < n
         }
 
     # -- rules -----------------------------------------------------------------------------
@@ -171,7 +230,7 @@ class ShopMachine(RuleBasedStateMachine):
         takes = status in orders.COMMITTING
         if customer and takes and not (lines_ok and self.can_take(wanted)):
             short = self.short_skus(lines)
-            if any(self.expired(o) and set(o["lines"]) & short for o in self.orders.values()):
+            if any(self.expired(o) and set(o["wanted"]) & short for o in self.orders.values()):
                 self.release_expired(short)  # the checkout releases them, then tries again
                 event("a checkout released expired holds")
         expect_ok = lines_ok and (not takes or self.can_take(wanted))
@@ -195,8 +254,10 @@ class ShopMachine(RuleBasedStateMachine):
         assert expect_ok, f"accepted an order the model refuses: {lines} {status}"
         self.orders[order.number] = {
             "status": status,
-            "lines": wanted,
+            "lines": list(lines),
+            "wanted": wanted,
             "committed": takes,
+            "taken": Counter(),
             "hold": hold,
             "released": False,
         }
@@ -219,7 +280,7 @@ class ShopMachine(RuleBasedStateMachine):
         takes = allowed and target_status in orders.COMMITTING and not order["committed"]
         returns = allowed and target_status == "cancelled" and order["committed"]
         same = target_status == order["status"]
-        expect_ok = same or (allowed and (not takes or self.can_take(order["lines"])))
+        expect_ok = same or (allowed and (not takes or self.can_take(order["wanted"])))
 
         def work():
             db.session.scalar(select(Order).where(Order.number == number)).status = target_status
@@ -267,7 +328,7 @@ class ShopMachine(RuleBasedStateMachine):
             awaiting = [n for n, o in self.orders.items() if o["status"] == "confirmed"]
             number = data.draw(st.sampled_from(awaiting or list(self.orders)))
         order = self.orders[number]
-        notice = PaymentNotice(payment_id, number, 100 * sum(order["lines"].values()), "EUR")
+        notice = PaymentNotice(payment_id, number, 100 * sum(order["wanted"].values()), "EUR")
         try:
             result = commit_unit_of_work(
                 lambda: record_payment(db.session, notice, currency="EUR"), actor="model"
@@ -294,14 +355,21 @@ class ShopMachine(RuleBasedStateMachine):
         sku=st.sampled_from(sorted(CATALOG)),
         delta=st.integers(-8, 8),
         reason=st.sampled_from(["restock", "adjustment"]),
+        location=st.sampled_from([None, *LOCATIONS]),
     )
-    def adjust(self, sku, delta, reason):
-        current = self.stock.get(sku, 0)
+    def adjust(self, sku, delta, reason, location):
+        """An adjustment at a location (None: the default one, main)."""
+        code = location or "main"
+        current = self.stock.get((sku, code), 0)
         expect_ok = delta != 0 and not (reason == "restock" and delta < 0) and current + delta >= 0
         try:
             commit_unit_of_work(
                 lambda: stock.adjust_stock(
-                    db.session, db.session.scalar(select(Product).where(Product.sku == sku)), delta, reason
+                    db.session,
+                    db.session.scalar(select(Product).where(Product.sku == sku)),
+                    delta,
+                    reason,
+                    location=location,
                 ),
                 actor="model",
             )
@@ -309,7 +377,45 @@ class ShopMachine(RuleBasedStateMachine):
             assert not expect_ok
             return
         assert expect_ok
-        self.move(sku, delta, reason, None)
+        self.change({(sku, code): delta}, reason, None)
+
+    @rule(
+        sku=st.sampled_from(sorted(CATALOG)),
+        places=st.permutations(list(LOCATIONS)),
+        quantity=st.integers(0, 5),
+    )
+    def transfer(self, sku, places, quantity):
+        """Units moved from one location to another: refused when the source is short."""
+        source, target = places[0], places[1]
+        expect_ok = quantity >= 1 and self.stock.get((sku, source), 0) >= quantity
+        try:
+            commit_unit_of_work(
+                lambda: stock.transfer_stock(
+                    db.session,
+                    db.session.scalar(select(Product).where(Product.sku == sku)),
+                    quantity,
+                    source,
+                    target,
+                ),
+                actor="model",
+            )
+        except InventoryError:
+            assert not expect_ok, f"refused to move {quantity} {sku} {source} -> {target}"
+            return
+        assert expect_ok, f"moved {quantity} {sku} {source} -> {target}"
+        event("a transfer moved stock")
+        self.change({(sku, source): -quantity, (sku, target): quantity}, "transfer", None)
+
+    @rule(code=st.sampled_from(["floor", "store"]), fulfils=st.booleans(), active=st.booleans())
+    def set_location(self, code, fulfils, active):
+        """A location opened or closed, or taken off orders (or put back on): no stock moves."""
+        commit_unit_of_work(
+            lambda: edit_location(
+                db.session, find_location(db.session, code), fulfils_orders=fulfils, active=active
+            ),
+            actor="model",
+        )
+        self.locations[code][1:] = [fulfils, active]
 
     @rule(
         sku=st.sampled_from(sorted(CATALOG)),
@@ -355,10 +461,32 @@ class ShopMachine(RuleBasedStateMachine):
 
     @invariant()
     def stock_matches_the_model_and_the_ledger(self):
-        actual = dict(db.session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all())
+        actual = {
+            (sku, code): quantity
+            for sku, code, quantity in db.session.execute(
+                select(Product.sku, Location.code, Inventory.quantity)
+                .join(Inventory, Inventory.product_id == Product.id)
+                .join(Location, Location.id == Inventory.location_id)
+            )
+        }
         assert actual == self.stock
         assert min(actual.values()) >= 0
         assert ledger_mismatches() == []
+
+    @invariant()
+    def each_committed_order_is_allocated_as_the_model_places_it(self):
+        rows = db.session.execute(
+            select(Order.number, Product.sku, Location.code, func.sum(OrderItemAllocation.quantity))
+            .join(OrderItem, OrderItem.id == OrderItemAllocation.order_item_id)
+            .join(Order, Order.id == OrderItem.order_id)
+            .join(Product, Product.id == OrderItem.product_id)
+            .join(Location, Location.id == OrderItemAllocation.location_id)
+            .group_by(Order.number, Product.sku, Location.code)
+        )
+        actual: dict = {}
+        for number, sku, code, quantity in rows:
+            actual.setdefault(number, Counter())[sku, code] = int(quantity)
+        assert actual == {number: o["taken"] for number, o in self.orders.items() if o["committed"]}
 
     @invariant()
     def each_committed_order_moved_each_product_once(self):
@@ -371,7 +499,7 @@ class ShopMachine(RuleBasedStateMachine):
         )
         moved = {(number, reason): n for (number, reason, n) in rows}
         for number, order in self.orders.items():
-            products = len(order["lines"]) if order["committed"] else 0
+            products = len(order["taken"]) if order["committed"] else 0  # (product, location) rows
             returned = products if order["committed"] and order["status"] == "cancelled" else 0
             assert moved.get((number, "order_placed"), 0) == products
             assert moved.get((number, "order_cancelled"), 0) == (0 if order["released"] else returned)
@@ -389,6 +517,7 @@ def event_key(event_type: str, data: dict) -> tuple:
         return (
             event_type,
             data["sku"],
+            data["location"],
             data["delta"],
             data["quantity_after"],
             data["reason"],

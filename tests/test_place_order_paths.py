@@ -21,14 +21,14 @@ from functools import partial
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from shop.database import commit_unit_of_work
 from shop.errors import InventoryError
 from shop.extensions import db
 from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product, utcnow
 from shop.orders import change_status, place_order
-from tests.support.databases import ALL_BACKENDS, make_app
+from tests.support.databases import ALL_BACKENDS, empty_tables, make_app
 
 # sku: (stock or None for no inventory row, status, max per order)
 CATALOG = {
@@ -175,8 +175,7 @@ def rows_of(prefix):
 @given(orders=ORDERS, changes=CHANGES)
 def test_the_services_and_orm_writes_through_the_hook_leave_identical_rows(twin_app, orders, changes):
     with twin_app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(delete(table))
+        empty_tables(db.session)
         for prefix in ("CORE-", "ORM-"):
             for sku, (quantity, status, limit) in CATALOG.items():
                 product = Product(

@@ -231,8 +231,10 @@ def test_a_reindex_under_way_holds_renames_back_but_not_orders(server_app):
                     " VALUES ('N-1', 'confirmed', 'Ada', 'a@b.c', :now, :now)",
                     "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
                     f" SELECT id, {product_id}, 1, 100 FROM orders WHERE number = 'N-1'",
-                    "INSERT INTO inventory_movements (product_id, delta, quantity_after, reason, actor, created_at)"
-                    f" VALUES ({product_id}, -1, 9, 'order_placed', 'test', :now)",
+                    "INSERT INTO inventory_movements"
+                    " (product_id, location_id, delta, quantity_after, reason, actor, created_at)"
+                    f" SELECT {product_id}, id, -1, 9, 'order_placed', 'test', :now FROM locations"
+                    " WHERE code = 'main'",
                     f"UPDATE inventory SET quantity = 9 WHERE product_id = {product_id}",
                 ]
             )

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from shop.models import Inventory, Product
-from shop.stock import STOCK_IS_LOW, Availability, StockChange, availability, stock_is_low
+from shop.stock import STOCK_IS_LOW, Availability, StockChange, StockLevel, availability, stock_is_low
 from tests.support.factories import add_product
 
 
@@ -21,10 +21,15 @@ def test_stock_is_low_at_or_below_the_threshold_when_stocked(quantity, threshold
 def test_the_badge_and_the_notice_follow_the_same_rule():
     assert availability("active", 3, 3) is Availability.LOW_STOCK
     assert availability("active", 4, 3) is Availability.IN_STOCK
-    change = StockChange(
-        1, "TEA", -1, 3, "order_placed", "test", None, None, low_stock_threshold=3, ledger_id=1
-    )
-    assert change.is_low and not StockChange(1, "TEA", -1, 4, "order_placed", "test", None, None, 3, 2).is_low
+
+    def change(on_hand_after: int) -> StockChange:
+        """A sale of one unit at main, leaving the product's on_hand at ``on_hand_after`` (threshold 3)."""
+        level = StockLevel(on_hand_after + 1, on_hand_after)
+        return StockChange(
+            1, "TEA", "main", -1, on_hand_after, "order_placed", "test", None, None, 3, 1, level
+        )
+
+    assert change(3).is_low and not change(4).is_low
 
 
 def test_the_sql_form_finds_exactly_the_products_the_rule_calls_low(session):

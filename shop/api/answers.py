@@ -20,7 +20,9 @@ from .idempotency import Stored
 from .problems import ApiError, problem_item
 from .schemas import (
     AdjustmentOut,
+    AllocationOut,
     Customer,
+    LocationStock,
     ManualReason,
     MovementOut,
     OrderLine,
@@ -28,8 +30,12 @@ from .schemas import (
     PaymentOut,
     ProductOut,
     Totals,
+    TransferOut,
     utc,
 )
+
+# What strangers (and tokens without ``read``) are not sent: exact stock, and where it is.
+STAFF_ONLY_PRODUCT: set[str] = {"stock", "locations"}
 
 
 def json_response(
@@ -54,8 +60,9 @@ def refused(exc: InventoryError, status: int, code: str, what: str, *, strangers
     )
 
 
-def order_out(order: Order) -> OrderOut:
-    """An order with its lines, totals and hold, as the API shows it."""
+def order_out(order: Order, allocations: dict[int, list[AllocationOut]] | None = None) -> OrderOut:
+    """An order with its lines, totals and hold, as the API shows it; with ``allocations`` (staff: by order
+    line id, ``reads.order_allocations``) each line says where its units were taken."""
     lines = [
         OrderLine(
             sku=item.product.sku,
@@ -63,6 +70,7 @@ def order_out(order: Order) -> OrderOut:
             quantity=item.quantity,
             unit_price_cents=item.unit_price_cents,
             line_total_cents=item.line_total_cents,
+            allocations=None if allocations is None else allocations.get(item.id, []),
         )
         for item in order.items
     ]
@@ -90,35 +98,40 @@ def order_data(order: Order) -> dict[str, Any]:
 
 
 def product_out(product: Product) -> ProductOut:
-    """A product with its stock and availability (the view leaves the stock out for strangers).
+    """A product with its stock, where it is and its availability (the view leaves ``STAFF_ONLY_PRODUCT``
+    out for strangers).
 
-    ``stock`` is what is on hand; ``availability`` is what a customer is told, the units that expired
-    holds keep counted as available (``holds.units_on_offer``: the checkout releases them).
+    ``stock`` is what is on hand at the locations that fulfil orders; ``availability`` is what a
+    customer is told, the units that expired holds keep counted as available
+    (``holds.units_on_offer``: the checkout releases them).
     """
-    on_hand = product.inventory.quantity if product.inventory else None
+    places = sorted(product.stocks, key=lambda row: (row.location.priority, row.location.code))
     return ProductOut(
         sku=product.sku,
         name=product.name,
         price_cents=product.price_cents,
         status=ProductStatus(product.status),
-        stock=on_hand,
+        stock=product.on_hand,
+        locations=[LocationStock(code=row.location.code, quantity=row.quantity) for row in places],
         availability=stock.availability(product.status, units_on_offer(product), product.low_stock_threshold),
         low_stock_threshold=product.low_stock_threshold,
         max_per_order=product.max_per_order,
     )
 
 
-def movement_out(movement: InventoryMovement, order_number: str | None) -> MovementOut:
-    """One ledger row, with the number of the order that moved the stock, if any."""
+def movement_out(movement: InventoryMovement, order_number: str | None, location: str) -> MovementOut:
+    """One ledger row, with its location's code and the number of the order that moved the stock, if any."""
     return MovementOut(
         id=movement.id,
         created_at=utc(movement.created_at),
+        location=location,
         delta=movement.delta,
         quantity_after=movement.quantity_after,
         reason=MovementReason(movement.reason),
         actor=movement.actor,
         note=movement.note,
         order_number=order_number,
+        transfer_id=movement.transfer_id,
     )
 
 
@@ -126,11 +139,28 @@ def adjustment_out(change: stock.StockChange) -> AdjustmentOut:
     """A stock adjustment as applied."""
     return AdjustmentOut(
         sku=change.sku,
+        location=change.location,
         delta=change.delta,
         reason=cast(ManualReason, change.reason),  # adjust_stock takes only restock and adjustment
         note=change.note,
         actor=change.actor,
         quantity_after=change.quantity_after,
+    )
+
+
+def transfer_out(transfer: stock.Transfer) -> TransferOut:
+    """A transfer as written: both locations and what each has after it."""
+    taken, given = transfer.taken, transfer.given
+    return TransferOut(
+        transfer_id=transfer.transfer_id,
+        sku=taken.sku,
+        quantity=given.delta,
+        source=taken.location,
+        target=given.location,
+        note=taken.note,
+        actor=taken.actor,
+        from_quantity_after=taken.quantity_after,
+        to_quantity_after=given.quantity_after,
     )
 
 

@@ -30,6 +30,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     schemas.OrderCreate,
     schemas.StatusChange,
     schemas.AdjustmentCreate,
+    schemas.TransferCreate,
     schemas.ProductPut,
     schemas.PaymentNotification,
     schemas.WebhookEndpointCreate,
@@ -40,6 +41,7 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     schemas.ProductPage,
     schemas.MovementPage,
     schemas.AdjustmentOut,
+    schemas.TransferOut,
     schemas.PaymentOut,
     schemas.ProblemOut,
     schemas.EventPage,
@@ -53,13 +55,18 @@ The shop's JSON API.
 
 * **Customers** create orders without a token and look them up by their (unguessable) number.
 * **Staff** send `Authorization: Bearer <token>` (tokens come from `flask staff token EMAIL`); they create and
-  edit products with `PUT /products/{{sku}}` and change stock with adjustments. A request that carries
+  edit products with `PUT /products/{{sku}}`, change stock with adjustments and move it between locations
+  with transfers.
+* **Stock is kept per location.** A product's `stock` (and every shortage's `available`) counts the active
+  locations that fulfil orders; staff also see it per location (`locations`). An order takes its units
+  under the row locks from the first such location (by priority, then code) that has the whole order,
+  else line by line by `SHOP_ALLOCATION`; staff see each line's `allocations`. A request that carries
   a token must carry a valid one on every operation that takes one (all but `POST /payments`, signed by
   the payment provider, and this document): a wrong, malformed, revoked or expired token, or one of a
   disabled account, is 401; a token of an account that is no longer staff is 403.
   Tokens expire (90 days unless `--expires-in DAYS` says otherwise) and carry scopes (`--scope`, all of
   them unless told): `read` (exact stock, ledgers, the event feed), `orders:write` (create orders with a
-  token, change their status), `stock:write` (products and stock adjustments), `webhooks:write`
+  token, change their status), `stock:write` (products, stock adjustments and transfers), `webhooks:write`
   (webhook endpoints). Each staff operation lists the scope it needs under
   `security`; a token without it is 403 `insufficient_scope`. A token without `read` sees products as
   strangers do (availability, no stock).
@@ -293,6 +300,7 @@ def _paths() -> dict:
                 "tags": ["products"],
                 "security": staff(STOCK_WRITE),
                 "parameters": [sku],
+                "description": "Changes the stock at one location (`location`, default `main`), with a ledger row.",
                 "requestBody": _body(
                     "AdjustmentCreate", {"delta": 12, "reason": "restock", "note": "Delivery 2026-11-24"}
                 ),
@@ -303,11 +311,11 @@ def _paths() -> dict:
                         {"Location": {"description": "The product's ledger.", "schema": {"type": "string"}}},
                     ),
                     **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
-                    "409": _problem("Not enough stock to remove (`adjustment_refused`)."),
+                    "409": _problem("Not enough stock to remove at the location (`adjustment_refused`)."),
                     **_responses("413:TooLarge", "415:UnsupportedMediaType"),
                     "422": _problem(
                         "The body does not match the schema (`invalid_request`) or the change is "
-                        "not valid, e.g. a negative restock (`invalid_adjustment`)."
+                        "not valid, e.g. a negative restock or an unknown location (`invalid_adjustment`)."
                     ),
                 },
             },
@@ -322,6 +330,41 @@ def _paths() -> dict:
                 "responses": {
                     "200": _json(_ref("MovementPage"), "One page of ledger rows."),
                     **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden", "404:NotFound"),
+                },
+            },
+        },
+        f"{PREFIX}/transfers": {
+            "post": {
+                "operationId": "createTransfer",
+                "summary": "Move units of a product from one location to another (staff)",
+                "description": "One transaction: a `transfer_out` ledger row at `from` and a `transfer_in` row at "
+                "`to`, sharing the `transfer_id`. Refused, with nothing written, when the product or a location "
+                "is unknown, the locations are the same, or `from` has fewer units than `quantity`.",
+                "tags": ["products"],
+                "security": staff(STOCK_WRITE),
+                "requestBody": _body(
+                    "TransferCreate",
+                    {
+                        "sku": "TEA-SENCHA",
+                        "quantity": 6,
+                        "from": "main",
+                        "to": "floor",
+                        "note": "Shelf refill",
+                    },
+                ),
+                "responses": {
+                    "201": _json(
+                        _ref("TransferOut"),
+                        "The units were moved.",
+                        {"Location": {"description": "The product's ledger.", "schema": {"type": "string"}}},
+                    ),
+                    **_responses("400:BadRequest", "401:Unauthorized", "403:Forbidden"),
+                    **_responses("413:TooLarge", "415:UnsupportedMediaType"),
+                    "422": _problem(
+                        "The body does not match the schema (`invalid_request`), or the transfer was refused "
+                        "(`transfer_refused`, every problem listed: `unknown_product`, `unknown_location`, "
+                        "`same_location`, `insufficient_stock` with the units `available` at `from`)."
+                    ),
                 },
             },
         },
@@ -507,8 +550,8 @@ def _components(schemas_by_name: dict) -> dict:
                 "description": f"A staff token (`{TOKEN_PREFIX}…`) from `flask staff token EMAIL "
                 "[--expires-in DAYS] [--scope S]…`; `flask staff revoke-token` revokes it. Scopes: "
                 "`read` (exact stock, ledgers), `orders:write` (create orders with a token, change order "
-                "status), `stock:write` (products, stock adjustments), `webhooks:write` (webhook endpoints). "
-                "It expires after 90 days unless told otherwise.",
+                "status), `stock:write` (products, stock adjustments, transfers), `webhooks:write` (webhook "
+                "endpoints). It expires after 90 days unless told otherwise.",
             },
             "paymentSignature": {
                 "type": "apiKey",
@@ -614,7 +657,7 @@ def _with_unavailable(paths: dict) -> dict:
 
 TAGS = {
     "orders": "Orders: created by customers and staff, looked up by number, moved between statuses.",
-    "products": "The catalog, products as staff set them, stock adjustments and the ledger.",
+    "products": "The catalog, products as staff set them, stock adjustments and transfers, and the ledger.",
     "payments": "Signed notifications of the payment provider.",
     "events": "What happened in the shop: the feed of events, and the endpoints that get them as webhooks.",
     "meta": "This document.",
@@ -640,10 +683,11 @@ def _webhooks() -> dict:
     described = {
         EventType.ORDER_PLACED: "An order first took stock: created confirmed or paid, or a draft confirmed.",
         EventType.ORDER_PAID: "An order became paid (right after `order.placed` for one created paid).",
-        EventType.ORDER_CANCELLED: "A committed order was cancelled; its stock came back.",
-        EventType.STOCK_CHANGED: "One per ledger row: a product's stock changed.",
-        EventType.STOCK_LOW: "A change took a product to its low-stock threshold or below, still above 0.",
-        EventType.STOCK_OUT: "A change took a product to 0.",
+        EventType.ORDER_CANCELLED: "A committed order was cancelled; its stock came back where it was taken.",
+        EventType.STOCK_CHANGED: "One per ledger row: a product's stock at one location changed.",
+        EventType.STOCK_LOW: "A change took a product's units at the locations that fulfil orders to its low-stock "
+        "threshold or below, still above 0 (once per product and change).",
+        EventType.STOCK_OUT: "A change took a product's units at the locations that fulfil orders to 0.",
     }
     headers = {
         name: {"required": True, "description": text, "schema": {"type": "string"}}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, overload
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
-from .. import products, stock
+from .. import locations, products, stock
 from ..errors import Problem
 from ..models import EventType, MovementReason, OrderStatus, ProductStatus
 from ..stock import Availability
@@ -42,6 +42,9 @@ Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROLS, exa
 Note = Annotated[str, Field(max_length=500, pattern=NOTE)]
 # http(s)://, a host, then a path without spaces or controls (whether the shop will call it is judged after).
 WEBHOOK_URL = f"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@{CONTROL}{SPACE}]+([/?#][^{CONTROL}{SPACE}]*)?$"
+LocationCode = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=f"^{locations.CODE_PATTERN.pattern}$", examples=["main"])
+]
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -108,6 +111,19 @@ class AdjustmentCreate(RequestModel):
         AfterValidator(_not_zero),
     ]
     reason: ManualReason
+    note: Note | None = None
+    location: LocationCode | None = Field(
+        default=None, description="Where the stock changes; omitted: the default location (`main`)."
+    )
+
+
+class TransferCreate(RequestModel):
+    """Units of a product moved from one location to another (two ledger rows sharing a transfer id)."""
+
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=stock.MAX_ADJUSTMENT, examples=[6])]
+    source: LocationCode = Field(alias="from", description="The location the units leave.")
+    target: LocationCode = Field(alias="to", description="The location they go to.")
     note: Note | None = None
 
 
@@ -194,12 +210,23 @@ class Customer(ResponseModel):
     email: str
 
 
+class AllocationOut(ResponseModel):
+    location: str = Field(description="The location's code.", examples=["main"])
+    quantity: int
+
+
 class OrderLine(ResponseModel):
     sku: str
     name: str
     quantity: int
     unit_price_cents: int
     line_total_cents: int
+    allocations: list[AllocationOut] | None = Field(
+        default=None,
+        exclude_if=lambda allocations: allocations is None,  # sent only to those who may see them
+        description="Where the line's units were taken (staff tokens with `read` only, once the order took "
+        "stock); they add up to the line's quantity.",
+    )
 
 
 class Totals(ResponseModel):
@@ -226,6 +253,11 @@ class OrderOut(ResponseModel):
     updated_at: datetime
 
 
+class LocationStock(ResponseModel):
+    code: str = Field(examples=["main"])
+    quantity: int
+
+
 class ProductOut(ResponseModel):
     sku: str
     name: str
@@ -233,8 +265,13 @@ class ProductOut(ResponseModel):
     status: ProductStatus
     stock: int | None = Field(
         default=None,
-        description="Units on hand; null when the product is not stocked at all. Sent to staff tokens only: "
-        "anyone else sees `availability`.",
+        description="Units on hand at the active locations that fulfil orders (what can be sold); null when "
+        "none of them stocks the product. Sent to staff tokens only: anyone else sees `availability`.",
+    )
+    locations: list[LocationStock] | None = Field(
+        default=None,
+        description="The units at each location that keeps the product, in the order orders take them. Sent to "
+        "staff tokens only.",
     )
     availability: Availability = Field(
         description="What a customer is told. The units of holds that expired and are not released yet count "
@@ -260,12 +297,16 @@ class ProductPage(Page):
 class MovementOut(ResponseModel):
     id: int
     created_at: datetime
+    location: str = Field(description="The code of the location whose stock moved.")
     delta: int
-    quantity_after: int
+    quantity_after: int = Field(description="The stock at that location after this row.")
     reason: MovementReason
     actor: str
     note: str | None
     order_number: str | None
+    transfer_id: str | None = Field(
+        description="Shared by a transfer's two rows (`transfer_out`, `transfer_in`)."
+    )
 
 
 class MovementPage(Page):
@@ -274,11 +315,26 @@ class MovementPage(Page):
 
 class AdjustmentOut(ResponseModel):
     sku: str
+    location: str
     delta: int
     reason: ManualReason
     note: str | None
     actor: str
-    quantity_after: int
+    quantity_after: int = Field(description="The stock at the location after the change.")
+
+
+class TransferOut(ResponseModel):
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    transfer_id: str = Field(examples=["trf_01JEXAMPLE0000000000000000"])
+    sku: str
+    quantity: int
+    source: str = Field(serialization_alias="from", description="The location the units left.")
+    target: str = Field(serialization_alias="to", description="The location they went to.")
+    note: str | None
+    actor: str
+    from_quantity_after: int = Field(description="The stock left at `from`.")
+    to_quantity_after: int = Field(description="The stock at `to` after the transfer.")
 
 
 class PaymentOut(ResponseModel):
@@ -397,8 +453,9 @@ class OrderCancelledData(ResponseModel):
 
 class StockChangedData(ResponseModel):
     sku: str
+    location: str = Field(description="The code of the location whose stock moved.")
     delta: int
-    quantity_after: int
+    quantity_after: int = Field(description="The stock at that location after the change.")
     reason: MovementReason
     order_number: str | None
     actor: str
@@ -407,7 +464,7 @@ class StockChangedData(ResponseModel):
 
 class StockLowData(ResponseModel):
     sku: str
-    quantity: int
+    quantity: int = Field(description="The product's units at the active locations that fulfil orders.")
     threshold: int
 
 

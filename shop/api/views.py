@@ -35,6 +35,7 @@ from ..products import (
 from ..rate_limits import limit_checkout_unless
 from . import idempotency, reads
 from .answers import (
+    STAFF_ONLY_PRODUCT,
     adjustment_out,
     json_response,
     movement_out,
@@ -43,6 +44,7 @@ from .answers import (
     product_out,
     refused,
     stored_response,
+    transfer_out,
 )
 from .auth import authenticate, insufficient_scope, is_staff_request, require_scope
 from .contract import API_PREFIX, MAX_BODY_BYTES
@@ -60,6 +62,7 @@ from .schemas import (
     ProductPage,
     ProductPut,
     StatusChange,
+    TransferCreate,
 )
 
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
@@ -191,8 +194,10 @@ def create_order():
 
 @bp.get("/orders/<number>")
 def get_order(number: str):
-    authenticate()
-    return json_response(order_out(_find_order(number)))
+    """The order; staff tokens with ``read`` also see where each line's units were taken."""
+    caller = authenticate()
+    order = _find_order(number)
+    return json_response(order_out(order, reads.order_allocations(order) if caller.may(READ) else None))
 
 
 @bp.post("/orders/<number>/status")
@@ -224,15 +229,17 @@ def list_products():
     total, products = reads.product_page(page, per_page)
     return json_response(
         ProductPage(page=page, per_page=per_page, total=total, items=[product_out(p) for p in products]),
-        # Strangers (and tokens without the read scope) see availability, not the stock.
-        exclude=None if caller.may(READ) else {"items": {"__all__": {"stock"}}},
+        # Strangers (and tokens without the read scope) see availability, not the stock nor where it is.
+        exclude=None if caller.may(READ) else {"items": {"__all__": STAFF_ONLY_PRODUCT}},
     )
 
 
 @bp.get("/products/<sku>")
 def get_product(sku: str):
     caller = authenticate()
-    return json_response(product_out(_find_product(sku)), exclude=None if caller.may(READ) else {"stock"})
+    return json_response(
+        product_out(_find_product(sku)), exclude=None if caller.may(READ) else STAFF_ONLY_PRODUCT
+    )
 
 
 def _body_pointer(problem: Problem) -> str | None:
@@ -292,7 +299,10 @@ def adjust_product_stock(sku: str):
     body = validate(AdjustmentCreate, read_json())
 
     def work():
-        return stock.adjust_stock(db.session, _find_product(sku), body.delta, body.reason, body.note)
+        product = _find_product(sku)
+        return stock.adjust_stock(
+            db.session, product, body.delta, body.reason, body.note, location=body.location
+        )
 
     try:
         change = commit_unit_of_work(work, actor=caller.actor)
@@ -310,8 +320,33 @@ def list_movements(sku: str):
     require_scope(READ)
     page, per_page = page_args()
     total, rows = reads.movement_page(_find_product(sku).id, page, per_page)
-    items = [movement_out(movement, number) for movement, number in rows]
+    items = [movement_out(movement, number, location) for movement, number, location in rows]
     return json_response(MovementPage(page=page, per_page=per_page, total=total, items=items))
+
+
+@bp.post("/transfers")
+def create_transfer():
+    """Move units of a product between two locations: 201, or 422 listing every problem (unknown, short)."""
+    caller = require_scope(STOCK_WRITE)
+    body = validate(TransferCreate, read_json())
+
+    def work() -> stock.Transfer:
+        product = find_product(db.session, body.sku)
+        if product is None:
+            unknown = Problem("unknown_product", f"There is no product {body.sku}.", sku=body.sku)
+            problems = stock.transfer_request_problems(
+                db.session, body.sku, body.quantity, body.source, body.target
+            )
+            raise InvalidStockChange([unknown, *problems])
+        return stock.transfer_stock(db.session, product, body.quantity, body.source, body.target, body.note)
+
+    try:
+        transfer = commit_unit_of_work(work, actor=caller.actor)
+    except InventoryError as exc:
+        raise refused(exc, 422, "transfer_refused", "The transfer was refused") from None
+    return json_response(
+        transfer_out(transfer), 201, {"Location": url_for("api.list_movements", sku=transfer.taken.sku)}
+    )
 
 
 # -- the document ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from ..database import commit_unit_of_work
 from ..extensions import DbSession, db
 from ..holds import SYSTEM_ACTOR
 from ..models import (
-    Inventory,
     InventoryMovement,
     MovementReason,
     Order,
@@ -79,8 +78,7 @@ def low_products(session: DbSession, skus: list[str], now: datetime) -> list[Low
         .scalar_subquery()
     )
     rows = session.execute(
-        select(Product.sku, Product.name, func.coalesce(Inventory.quantity, 0), held, sold)
-        .outerjoin(Inventory, Inventory.product_id == Product.id)
+        select(Product.sku, Product.name, func.coalesce(Product.on_hand, 0), held, sold)
         .where(Product.sku.in_(skus))
         .order_by(Product.sku)
     ).all()

@@ -104,13 +104,15 @@ def _order_data(event: OrderEvent, describe_order: Callable[[Order], dict[str, A
 
 
 def _stock_events(change: stock.StockChange) -> list[tuple[EventType, str, dict[str, Any]]]:
-    """``stock.changed`` for a ledger row, and ``stock.low`` or ``stock.out`` if it crossed a line."""
+    """``stock.changed`` for a ledger row (at its location), and ``stock.low`` or ``stock.out`` if the
+    product's ``on_hand`` crossed a line (judged once per product and change)."""
     events: list[tuple[EventType, str, dict[str, Any]]] = [
         (
             EventType.STOCK_CHANGED,
             change.sku,
             {
                 "sku": change.sku,
+                "location": change.location,
                 "delta": change.delta,
                 "quantity_after": change.quantity_after,
                 "reason": change.reason,
@@ -122,8 +124,8 @@ def _stock_events(change: stock.StockChange) -> list[tuple[EventType, str, dict[
     ]
     if change.went_out:
         events.append((EventType.STOCK_OUT, change.sku, {"sku": change.sku}))
-    elif change.went_low:
-        low = {"sku": change.sku, "quantity": change.quantity_after, "threshold": change.low_stock_threshold}
+    elif change.went_low and change.level is not None:
+        low = {"sku": change.sku, "quantity": change.level.after, "threshold": change.low_stock_threshold}
         events.append((EventType.STOCK_LOW, change.sku, low))
     return events
 

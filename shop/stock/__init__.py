@@ -1,7 +1,8 @@
 """The stock service: line checks, row locks, guarded decrements and the ledger.
 
 - ``service``: the public functions every caller uses (re-exported here);
-- ``rules``: the rules that need no database (limits, line and adjustment checks, shortages);
+- ``rules``: the rules that need no database (limits, line, adjustment and transfer checks, shortages);
+- ``allocation``: which locations an order's lines take their units from;
 - ``moves``: how a change is written, step by step or in one PostgreSQL statement;
 - ``statements``: the SQL, built once;
 - ``journal``: the changes of the current transaction, reported after commit.
@@ -11,6 +12,7 @@ never from its modules (``tests/test_imports.py`` holds it to that). See docs/ar
 how an order reaches these functions.
 """
 
+from .allocation import Strategy
 from .journal import changes_of_transaction, discard_changes, pop_changes
 from .moves import lock_rows
 from .rules import (
@@ -22,6 +24,7 @@ from .rules import (
     STOCK_IS_LOW,
     Availability,
     StockChange,
+    StockLevel,
     StockRow,
     availability,
     for_strangers,
@@ -32,8 +35,10 @@ from .rules import (
     quantity_problem,
     stock_is_low,
     stock_problems,
+    transfer_quantity_problem,
 )
 from .service import (
+    Transfer,
     actor_of,
     adjust_stock,
     check_lines,
@@ -41,6 +46,9 @@ from .service import (
     return_stock,
     set_stock,
     take_stock,
+    transfer_request_problems,
+    transfer_stock,
+    unknown_location,
 )
 
 __all__ = [
@@ -52,7 +60,10 @@ __all__ = [
     "MAX_LINE_QUANTITY",
     "STOCK_IS_LOW",
     "StockChange",
+    "StockLevel",
     "StockRow",
+    "Strategy",
+    "Transfer",
     "actor_of",
     "adjust_stock",
     "availability",
@@ -73,4 +84,8 @@ __all__ = [
     "stock_is_low",
     "stock_problems",
     "take_stock",
+    "transfer_quantity_problem",
+    "transfer_request_problems",
+    "transfer_stock",
+    "unknown_location",
 ]

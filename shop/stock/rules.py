@@ -1,8 +1,12 @@
-"""The stock rules that need no database: limits, line and adjustment checks, shortages, low stock.
+"""The stock rules that need no database: limits, line, adjustment and transfer checks, shortages, low stock.
 
 Nothing here reads or writes a row: the functions take values, loaded objects or ``StockRow`` tuples
 and return answers or problems. ``STOCK_IS_LOW`` and ``IS_ORDERABLE`` are the rules also given as
 SQL, for queries that filter on them.
+
+A product's stock for these rules is its ``on_hand``: the units at active locations that fulfil
+orders (``shop.models.Product.on_hand``). Where an order's units come from is decided apart, under
+the row locks (``shop.stock.allocation``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import NamedTuple, TypeGuard
 from sqlalchemy import and_
 
 from ..errors import Problem
-from ..models import Inventory, MovementReason, Order, Product, ProductStatus
+from ..models import MovementReason, Order, Product, ProductStatus
 
 MAX_LINE_QUANTITY = 10_000
 MAX_LINES = 500
@@ -28,27 +32,40 @@ def stock_is_low(quantity: int | None, low_stock_threshold: int) -> bool:
     return quantity is not None and quantity <= low_stock_threshold
 
 
-# ``stock_is_low`` as a WHERE clause over products outer-joined to their inventory (NULL: not low).
-STOCK_IS_LOW = Inventory.quantity <= Product.low_stock_threshold
-# ``availability(...).orderable`` as a WHERE clause over the same join: active, with stock on hand.
-IS_ORDERABLE = and_(Product.status == ProductStatus.ACTIVE, Inventory.quantity > 0)
+# ``stock_is_low`` as a WHERE clause over products (``on_hand`` NULL: not stocked, not low).
+STOCK_IS_LOW = Product.on_hand <= Product.low_stock_threshold
+# ``availability(...).orderable`` as a WHERE clause over products: active, with stock on hand.
+IS_ORDERABLE = and_(Product.status == ProductStatus.ACTIVE, Product.on_hand > 0)
 
 
 class StockRow(NamedTuple):
-    """What the stock rules need of one product, read together with its inventory row."""
+    """What the stock rules need of one product: its facts and its ``on_hand``."""
 
     sku: str
     status: str
     low_stock_threshold: int
-    quantity: int | None  # None: the product has no inventory row
+    quantity: int | None  # None: no active location that fulfils orders keeps the product
+
+
+class StockLevel(NamedTuple):
+    """A product's ``on_hand`` before and after one change (of one or more of its locations)."""
+
+    before: int
+    after: int
 
 
 @dataclass(frozen=True)
 class StockChange:
-    """One ledger row, reported after commit (audit log, low-stock notice)."""
+    """One ledger row, reported after commit (audit log, events, low-stock notice).
+
+    ``quantity_after`` is the stock at ``location`` after the row. ``level`` is the product's
+    ``on_hand`` before and after the whole change, on the product's last row of the change only
+    (None on the others), so that what is judged per product (low, out) is judged once.
+    """
 
     product_id: int
     sku: str
+    location: str
     delta: int
     quantity_after: int
     reason: str
@@ -57,22 +74,29 @@ class StockChange:
     note: str | None
     low_stock_threshold: int
     ledger_id: int
+    level: StockLevel | None = None
 
     @property
     def is_low(self) -> bool:
-        """This change took stock and left the product low (the after-commit ``stock_low`` notice)."""
-        return self.delta < 0 and stock_is_low(self.quantity_after, self.low_stock_threshold)
+        """This change lowered the product's ``on_hand`` and left it low (the after-commit ``stock_low`` notice)."""
+        level = self.level
+        return (
+            level is not None
+            and level.after < level.before
+            and stock_is_low(level.after, self.low_stock_threshold)
+        )
 
     @property
     def went_low(self) -> bool:
-        """From above the low-stock threshold to at or below it, still above 0 (event ``stock.low``)."""
-        before = self.quantity_after - self.delta
-        return before > self.low_stock_threshold >= self.quantity_after > 0
+        """``on_hand`` from above the low-stock threshold to at or below it, still above 0 (event ``stock.low``)."""
+        level = self.level
+        return level is not None and level.before > self.low_stock_threshold >= level.after > 0
 
     @property
     def went_out(self) -> bool:
-        """From some stock to none (event ``stock.out``)."""
-        return self.quantity_after == 0 and self.delta < 0
+        """``on_hand`` from some stock to none (event ``stock.out``)."""
+        level = self.level
+        return level is not None and level.before > 0 and level.after == 0
 
 
 class Availability(StrEnum):
@@ -229,12 +253,12 @@ def stock_problems(requested: Mapping[int, int], rows: Mapping[int, StockRow]) -
     return problems
 
 
-def return_problems(product_ids: Iterable[int], rows: Mapping[int, StockRow]) -> list[Problem]:
-    """Products that have no inventory row to give stock back to."""
+def return_problems(keys: Iterable[tuple[int, int]], rows: Mapping[tuple[int, int], object]) -> list[Problem]:
+    """(product id, location id) pairs that have no inventory row to give stock back to."""
     return [
-        Problem("no_inventory", f"Product #{pid} has no inventory row to return stock to.")
-        for pid in product_ids
-        if rows.get(pid) is None or rows[pid].quantity is None
+        Problem("no_inventory", f"Product #{pid} has no inventory row at location #{lid} to return stock to.")
+        for pid, lid in keys
+        if (pid, lid) not in rows
     ]
 
 
@@ -257,5 +281,27 @@ def adjustment_problems(sku: str, delta: object, reason: str) -> list[Problem]:
     elif reason == MovementReason.RESTOCK and is_whole_number(delta) and delta < 0:
         problems.append(
             Problem("invalid_delta", f"{sku}: a restock adds stock; use an adjustment to remove it.", sku=sku)
+        )
+    return problems
+
+
+def transfer_quantity_problem(sku: str | None, quantity: object) -> Problem | None:
+    """A problem if ``quantity`` is not a whole number of units one transfer may move (1 to ``MAX_ADJUSTMENT``)."""
+    if is_whole_number(quantity) and 0 < quantity <= MAX_ADJUSTMENT:
+        return None
+    what = f"{sku}: the quantity to move" if sku else "The quantity to move"
+    return Problem("invalid_quantity", f"{what} must be a whole number from 1 to {MAX_ADJUSTMENT}.", sku=sku)
+
+
+def transfer_problems(sku: str, quantity: object, source: str, target: str) -> list[Problem]:
+    """Problems of moving ``quantity`` units of ``sku`` from ``source`` to ``target`` (location codes)."""
+    problems = [p for p in (transfer_quantity_problem(sku, quantity),) if p is not None]
+    if source == target:
+        problems.append(
+            Problem(
+                "same_location",
+                f"{sku}: a transfer goes from one location to another, not to {target}.",
+                sku=sku,
+            )
         )
     return problems

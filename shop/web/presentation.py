@@ -14,7 +14,7 @@ from flask import current_app, request, url_for
 
 from ..errors import Problem
 from ..holds import HoldState, hold_state, units_on_offer
-from ..models import Order, OrderStatus, Product, ProductStatus, utcnow
+from ..models import Location, Order, OrderStatus, Product, ProductStatus, utcnow
 from ..orders import TRANSITIONS
 from ..outbox import DeliveryStatus, EventDelivery, WebhookEndpoint
 from ..outbox.mail import public_url
@@ -46,8 +46,29 @@ _BADGES = {
 
 
 def on_hand(product: Product) -> int | None:
-    """Stock on hand; None when the product has no inventory row (not stocked)."""
-    return product.inventory.quantity if product.inventory is not None else None
+    """Units at active locations that fulfil orders; None when none of them keeps the product (not stocked)."""
+    return product.on_hand
+
+
+def stock_at(product: Product) -> dict[int, int]:
+    """Units of ``product`` at each location id that keeps it (the stock table's location columns)."""
+    return {row.location_id: row.quantity for row in product.stocks}
+
+
+def location_note(location: Location) -> str:
+    """What a location's stock counts for: nothing is said of one that serves orders."""
+    if not location.active:
+        return "inactive"
+    return "" if location.fulfils_orders else "does not fulfil orders"
+
+
+def allocation_lines(order: Order) -> list[str]:
+    """Where each line of ``order`` took its units, as ``TEA-SENCHA: 2 at main, 1 at floor`` (none: not taken)."""
+    return [
+        f"{item.product.sku}: " + ", ".join(f"{a.quantity} at {a.location.code}" for a in item.allocations)
+        for item in order.items
+        if item.allocations
+    ]
 
 
 def is_low_stock(product: Product) -> bool:

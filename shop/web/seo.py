@@ -11,7 +11,7 @@ from flask import Blueprint, Response, render_template, url_for
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Inventory, Product
+from ..models import Product
 from ..outbox.mail import public_url
 from ..stock import IS_ORDERABLE
 
@@ -36,7 +36,6 @@ def sitemap_xml():
     """The catalog and each orderable product, with when it last changed."""
     products = db.session.execute(
         select(Product.sku, Product.updated_at)
-        .join(Inventory, Inventory.product_id == Product.id)
         .where(IS_ORDERABLE)
         .order_by(Product.sku)
         .limit(MAX_URLS - 1)

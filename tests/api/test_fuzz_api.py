@@ -142,17 +142,29 @@ def sign(case) -> None:
     case.headers["Shop-Signature"] = f"t={t},v1={signature(PAYMENT_SECRET, t, sent_body(case))}"
 
 
+# Problems a body valid by the document may still meet, refused by the shop's rules with a 422 as the
+# document says: a location code (or SKU) it does not have, two equal locations, a source that is short.
+STATE_PROBLEMS = {
+    "invalid_adjustment": {"unknown_location"},
+    "transfer_refused": {"unknown_product", "unknown_location", "same_location", "insufficient_stock"},
+}
+
+
 @schema.hook
 def filter_failure(context, failure, case, response) -> bool:
-    """Keep every failure but two: a signed notification valid by the document whose amount or currency
+    """Keep every failure but these: a signed notification valid by the document whose amount or currency
     is not its order's is refused by the shop's rule (422 ``amount_mismatch``, ``currency_mismatch``), and
-    so is a webhook URL whose host is not public (422 ``invalid_webhook_endpoint``), as the document says.
-    A 422 for anything else (``invalid_request``) still fails as rejected valid data."""
-    refused_by_rule = response.status_code == 422 and response.json().get("code") in {
+    so is a webhook URL whose host is not public (422 ``invalid_webhook_endpoint``), an adjustment at a
+    location the shop does not have, and a transfer it cannot make (``STATE_PROBLEMS``), as the document
+    says. A 422 for anything else (``invalid_request``) still fails as rejected valid data."""
+    body = response.json() if response.status_code == 422 else {}
+    refused_by_rule = body.get("code") in {
         "amount_mismatch",
         "currency_mismatch",
         "invalid_webhook_endpoint",  # a URL valid by the document whose host the shop will not call
-    }
+    } or {p["code"] for p in body.get("problems") or [{"code": None}]} <= STATE_PROBLEMS.get(
+        body.get("code"), set()
+    )
     return not (isinstance(failure, RejectedPositiveData) and refused_by_rule)
 
 

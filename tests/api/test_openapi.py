@@ -15,6 +15,7 @@ from shop.holds import hold_until
 from shop.orders import place_order
 from shop.payments import signature
 from tests.support.api import API, assert_conforms, deref, document
+from tests.support.factories import add_place
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_every_tag_in_use_is_listed_and_every_listed_tag_is_used():
 
 # Operations with a body, in an order in which their documented examples all succeed.
 EXAMPLE_RUN = [("putProduct", 201), ("createOrder", 201), ("receivePayment", 200), ("setOrderStatus", 200)]
-EXAMPLE_RUN += [("adjustStock", 201), ("createWebhookEndpoint", 201)]
+EXAMPLE_RUN += [("adjustStock", 201), ("createTransfer", 201), ("createWebhookEndpoint", 201)]
 PAYMENT_SECRET = "whsec-examples"
 
 
@@ -85,6 +86,7 @@ def documented_example(doc: dict, path: str, operation: dict) -> tuple[str, dict
 
 def test_the_documented_examples_are_valid_bodies_that_the_shop_accepts(app, session, api, staff_token):
     app.config.update(SHOP_PAYMENT_SECRET=PAYMENT_SECRET)
+    add_place(session, "floor", priority=1)  # the transfer's example moves stock from main to the floor
     doc = document()
     operations = {
         operation["operationId"]: (path, method, operation)

@@ -42,6 +42,7 @@ def test_staff_see_the_stock_and_availability_of_the_catalog(session, api, catal
         "price_cents": 1000,
         "status": "active",
         "stock": 10,
+        "locations": [{"code": "main", "quantity": 10}],
         "availability": "in_stock",
         "low_stock_threshold": 2,
         "max_per_order": None,
@@ -115,6 +116,7 @@ def test_staff_restock_with_a_ledger_row(session, api, catalog, staff_token):
     assert response.status_code == 201
     assert response.json == {
         "sku": "A-IN",
+        "location": "main",
         "delta": 7,
         "reason": "restock",
         "note": "delivery",
@@ -247,6 +249,7 @@ def test_put_creates_a_product_with_one_initial_stock_ledger_row(session, api, s
         "price_cents": 1250,
         "status": "active",
         "stock": 40,
+        "locations": [{"code": "main", "quantity": 40}],
         "availability": "in_stock",
         "low_stock_threshold": 4,
         "max_per_order": 6,

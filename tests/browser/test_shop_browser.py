@@ -133,7 +133,9 @@ def test_the_whole_journey_from_search_to_the_order_and_the_staff_dashboard(page
     expect(newest).to_contain_text("Order placed")
     expect(newest).to_contain_text("customer")
     expect(newest.get_by_role("link", name=number)).to_be_visible()
-    expect(newest.locator("td.num")).to_have_text(["-3", "37"])
+    # taken in the warehouse (main: 30 of the 40), so 27 are left there
+    expect(newest.locator("td.location")).to_have_text("main")
+    expect(newest.locator("td.num")).to_have_text(["-3", "27"])
     expect(page.locator("figure.chart svg[role='img'] polyline.chart-line")).to_be_visible()
     screenshot(page, "staff-product")
 
@@ -212,7 +214,7 @@ def test_staff_adjust_stock(page, live_server):
     page.get_by_label("Note").fill("Delivery note 4711")
     page.get_by_role("button", name="Apply change").click()
 
-    expect(page.get_by_role("status")).to_contain_text("TEA-MATCHA: +10 (restock), now 12 on hand.")
+    expect(page.get_by_role("status")).to_contain_text("TEA-MATCHA: +10 (restock), now 12 on hand at main.")
     expect(page.locator(".on-hand-figure")).to_contain_text("12")
     newest = page.locator("table.ledger tbody tr").first
     expect(newest).to_contain_text("Restock")

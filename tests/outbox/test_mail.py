@@ -14,9 +14,9 @@ from shop.extensions import db
 from shop.holds import hold_until, release_expired_holds
 from shop.models import utcnow
 from shop.orders import change_status
-from shop.outbox.digest import LowProduct
+from shop.outbox.digest import LowProduct, low_products
 from tests.support.databases import make_app
-from tests.support.factories import add_product, make_user
+from tests.support.factories import add_place, add_product, make_user
 from tests.support.outbox import deliveries, place, run_worker
 from tests.support.receivers import html_of, text_of
 
@@ -127,3 +127,11 @@ def test_days_of_cover_in_words():
     assert LowProduct("A", "a", 5, 0, 0.0).cover == "no sales in the last 14 days"
     assert LowProduct("A", "a", 0, 2, 1.5).cover == "out of stock"
     assert LowProduct("A", "a", 3, 0, 2.5).cover == "about 1 day at 2.5 a day"
+
+
+def test_the_low_stock_digest_counts_a_product_once_with_the_units_orders_can_take(session):
+    add_place(session, "floor", priority=1)
+    add_place(session, "returns", fulfils=False)
+    add_product(session, "TEA", at={"main": 1, "floor": 2, "returns": 9}, threshold=5)
+    (tea,) = low_products(session, ["TEA"], utcnow())
+    assert (tea.sku, tea.on_hand) == ("TEA", 3)  # main and the floor; the returns room's 9 do not count

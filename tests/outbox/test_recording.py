@@ -16,7 +16,7 @@ from shop.holds import release_expired_holds
 from shop.models import InventoryMovement, Order, utcnow
 from shop.orders import change_status, place_order
 from shop.outbox import Event
-from tests.support.factories import add_product, order_of
+from tests.support.factories import add_place, add_product, order_of
 from tests.support.readers import count, stock_of
 
 
@@ -67,6 +67,7 @@ def test_placing_an_order_records_order_placed_and_one_stock_changed_per_ledger_
     assert [data for _, _, data in recorded[1:]] == [
         {
             "sku": sku,
+            "location": "main",
             "delta": delta,
             "quantity_after": after,
             "reason": "order_placed",
@@ -221,3 +222,49 @@ def test_when_recording_fails_the_order_is_not_placed_and_no_stock_moves(session
     assert count(session, Order) == 0
     assert count(session, InventoryMovement) == 1  # the initial stock only
     assert stock_of(session, "TEA") == 10
+
+
+# -- stock at several locations ------------------------------------------------------------------
+
+
+def test_a_split_order_records_a_stock_changed_per_location_and_judges_low_on_the_product(session):
+    add_place(session, "floor", priority=1)
+    add_product(session, "TEA", at={"main": 4, "floor": 4}, threshold=5)
+    session.execute(text("DELETE FROM events"))
+    session.commit()
+    order = place(lines=[("TEA", 6)])  # 4 at main, 2 on the floor: 8 → 2 units that orders can take
+    changed = [
+        (d["location"], d["delta"], d["quantity_after"]) for _, _, d in events(session, "stock.changed")
+    ]
+    assert changed == [("main", -4, 0), ("floor", -2, 2)]
+    # main ran out, but the product did not: one stock.low, for the product's 2 units, and no stock.out
+    assert events(session, "stock.low", "stock.out") == [
+        ("stock.low", "TEA", {"sku": "TEA", "quantity": 2, "threshold": 5})
+    ]
+    assert order.number
+
+
+def test_a_transfer_records_both_rows_and_low_or_out_only_when_orders_lose_the_stock(session):
+    add_place(session, "floor", priority=1)
+    add_place(session, "returns", fulfils=False)
+    tea = add_product(session, "TEA", at={"main": 4}, threshold=2)
+    session.execute(text("DELETE FROM events"))
+    session.commit()
+    commit_unit_of_work(
+        lambda: stock.transfer_stock(db.session, tea, 4, "main", "floor"), actor="staff:a@b.c"
+    )
+    commit_unit_of_work(
+        lambda: stock.transfer_stock(db.session, tea, 4, "floor", "returns"), actor="staff:a@b.c"
+    )
+    changed = [
+        (d["reason"], d["location"], d["delta"], d["quantity_after"])
+        for _, _, d in events(session, "stock.changed")
+    ]
+    assert changed == [
+        ("transfer_out", "main", -4, 0),
+        ("transfer_in", "floor", 4, 4),
+        ("transfer_out", "floor", -4, 0),
+        ("transfer_in", "returns", 4, 4),
+    ]
+    # main to the floor: orders can take as many as before; the floor to returns: none are left for them
+    assert events(session, "stock.low", "stock.out") == [("stock.out", "TEA", {"sku": "TEA"})]

@@ -18,7 +18,7 @@ from shop.extensions import db
 from shop.models import User
 from shop.outbox import EventDelivery, WebhookEndpoint, feed
 from tests.support.databases import make_app
-from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, make_user
+from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD, add_place, make_user
 from tests.support.readers import snapshot
 from tests.support.web import checkout, fill_cart, log_in, make_web_app, order_token, product_ids
 
@@ -58,6 +58,7 @@ STAFF_HTML = {  # cookie login through /staff/login
     "staff.release_holds",
     "staff.order_status",
     "staff.movements_csv",
+    "staff.transfer",
     "staff.integrations",
     "staff.add_endpoint",
     "staff.set_endpoint_enabled",
@@ -72,6 +73,7 @@ STAFF_API = {
     "api.adjust_product_stock": "stock:write",
     "api.list_movements": "read",
     "api.put_product": "stock:write",
+    "api.create_transfer": "stock:write",
     "api.list_events": "read",
     "api.list_webhook_endpoints": "webhooks:write",
     "api.create_webhook_endpoint": "webhooks:write",
@@ -244,6 +246,7 @@ VALID_POSTS = {
         "place": "1",
     },
     "staff.adjust": lambda v, token: {"delta": "5", "reason": "restock"},
+    "staff.transfer": lambda v, token: {"quantity": "2", "source": "main", "target": "floor"},
     "staff.add_endpoint": lambda v, token: {"url": "https://93.184.216.34/hooks", "description": "ERP"},
     "staff.set_endpoint_enabled": lambda v, token: {},
     "staff.rotate_endpoint_secret": lambda v, token: {},
@@ -279,12 +282,13 @@ def csrf_app(database_urls):
 
 
 def integration_rows(app) -> dict[str, dict[str, int]]:
-    """Two webhook endpoints (one to keep, one to remove) and a pending delivery.
+    """A second location, two webhook endpoints (one to keep, one to remove) and a pending delivery.
 
     Each form acts on its own row, since removing an endpoint takes its deliveries with it. The kept
     endpoint points at a private address, so that its test ping is refused before any request is made.
     """
     with app.app_context():
+        add_place(db.session, "floor", priority=1)
         kept = WebhookEndpoint(url="https://127.0.0.1/hook", description="kept", secret="whsec_" + "a" * 32)
         doomed = WebhookEndpoint(
             url="https://127.0.0.1/gone", description="doomed", secret="whsec_" + "b" * 32

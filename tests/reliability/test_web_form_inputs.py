@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from shop.extensions import db
+from shop.locations import add_location, find_location
 from shop.models import Product
 from tests.support.factories import STAFF_EMAIL, STAFF_PASSWORD
 from tests.support.readers import assert_ledger_balances, snapshot
@@ -383,6 +384,39 @@ def test_adjustment_form_survives_any_input(sqlite_app, staff_client, sku, chang
     if succeeded:
         after = snapshot(sqlite_app)
         assert after["ledger"] == before["ledger"] + 1 and after["stock"][sku] != before["stock"][sku]
+
+
+TRANSFER_CHANGES = changes_to(
+    {
+        "quantity": occurrences(NUMBER),
+        "source": occurrences(st.one_of(TEXT, st.sampled_from(["main", "floor", "nowhere"]))),
+        "target": occurrences(st.one_of(TEXT, st.sampled_from(["main", "floor", "nowhere"]))),
+        "note": occurrences(TEXT),
+        "submit": occurrences(VALUE),
+    }
+)
+
+
+@FUZZ
+@given(sku=SKU_IN_PATH, changes=TRANSFER_CHANGES)
+def test_transfer_form_survives_any_input(sqlite_app, staff_client, sku, changes):
+    """A valid transfer with some fields replaced, left out or repeated, on a known or unknown SKU."""
+    with sqlite_app.app_context():
+        if find_location(db.session, "floor") is None:
+            add_location(db.session, "floor", "Shop floor", priority=1)
+            db.session.commit()
+    fields = {"quantity": ["2"], "source": ["main"], "target": ["floor"], "note": ["shelf"], **changes}
+    note(repr((sku, fields)))
+    before = snapshot(sqlite_app)
+    response = staff_client.post(f"/staff/products/{path_segment(sku)}/transfer", data=form(**fields))
+    assert_clear_answer(response)
+    succeeded = response.status_code == 302
+    assert succeeded or response.status_code in (400, 404, 422), response.status_code
+    assert_unchanged_unless(succeeded, sqlite_app, before)
+    if succeeded:  # two ledger rows; the product's units are where they were, less and more
+        after = snapshot(sqlite_app)
+        assert after["ledger"] == before["ledger"] + 2 and after["stock"][sku] == before["stock"][sku]
+        assert after["locations"] != before["locations"]
 
 
 PRODUCT_FIELDS = {

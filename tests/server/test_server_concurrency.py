@@ -1,9 +1,11 @@
-"""Many clients at once through the real server: checkouts (cart + checkout page, and API), cancels, restocks.
+"""Many clients at once through the real server: checkouts (cart + checkout page, and API), cancels, restocks,
+and with three locations transfers between them.
 
 Each client is a thread with its own HTTP session and a seeded random plan of operations; all
 start together and are bounded in count and in time. Afterwards the database must show no
 oversell, every accepted order must have taken its stock exactly once (and every cancelled one
-returned it once), the ledger must reconcile, and no request may have failed with a 5xx.
+returned it once, where it came from), the ledger must reconcile at every location, and no request
+may have failed with a 5xx.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ OPERATIONS = int(os.environ.get("SERVER_OPERATIONS", "20"))  # per client
 TIME_BUDGET = float(os.environ.get("SERVER_TIME_BUDGET", "40"))  # seconds; no new operation after it
 INITIAL = {"HOT-1": 10, "WARM-2": 25, "COLD-3": 60}
 SKUS = sorted(INITIAL)
+PLACES = {1: ("main",), 3: ("main", "floor", "back")}
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Tally:
     replays: int = 0
     cancelled: set = field(default_factory=set)
     restocked: Counter = field(default_factory=Counter)
+    transfers: int = 0
     unexpected: list = field(default_factory=list)
 
     def saw(self, what: str, response: requests.Response, *expected: int) -> requests.Response:
@@ -52,7 +56,10 @@ class Tally:
 
 
 class Client:
-    def __init__(self, index: int, base: str, token: str, deadline: float):
+    def __init__(
+        self, index: int, base: str, token: str, deadline: float, places: tuple[str, ...] = ("main",)
+    ):
+        self.places = places
         self.rng = random.Random(f"client-{index}")
         self.index, self.base, self.deadline = index, base, deadline
         self.staff = {"Authorization": f"Bearer {token}"}
@@ -157,6 +164,26 @@ class Client:
         if response.status_code == 201:
             self.tally.restocked[sku] += delta
 
+    def transfer(self) -> None:
+        """Move units of a product between two locations; refused (422) when the source is short."""
+        source, target = self.rng.sample(self.places, 2)
+        body = {
+            "sku": self.rng.choice(SKUS),
+            "quantity": self.rng.randint(1, 3),
+            "from": source,
+            "to": target,
+        }
+        response = self.tally.saw(
+            "transfer",
+            self.http.post(f"{self.base}/api/v1/transfers", json=body, headers=self.staff, timeout=TIMEOUT),
+            201,
+            422,
+        )
+        if response.status_code == 201:
+            self.tally.transfers += 1
+        elif response.json().get("code") != "transfer_refused":
+            self.tally.unexpected.append(f"transfer refusal {response.text[:200]!r}")
+
     def run(self, start: threading.Barrier) -> None:
         operations = (
             [self.web_checkout] * 7
@@ -164,6 +191,7 @@ class Client:
             + [self.cancel] * 3
             + [self.restock] * 2
             + [self.replay]
+            + [self.transfer] * (3 if len(self.places) > 1 else 0)
         )
         start.wait(timeout=30)
         try:
@@ -187,14 +215,16 @@ def merge(tallies: list[Tally]) -> Tally:
         total.replays += t.replays
         total.cancelled |= t.cancelled
         total.restocked += t.restocked
+        total.transfers += t.transfers
         total.unexpected += t.unexpected
     return total
 
 
-def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, database):
-    token = database.seed(INITIAL)
+@pytest.mark.parametrize("places", sorted(PLACES))
+def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, database, places):
+    token = database.seed(INITIAL, PLACES[places])
     started = time.monotonic()
-    clients = [Client(i, shop.base, token, started + TIME_BUDGET) for i in range(CLIENTS)]
+    clients = [Client(i, shop.base, token, started + TIME_BUDGET, PLACES[places]) for i in range(CLIENTS)]
     start = threading.Barrier(CLIENTS)
     threads = [threading.Thread(target=c.run, args=(start,), name=f"client-{c.index}") for c in clients]
     for t in threads:
@@ -206,9 +236,13 @@ def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, databa
     seen = merge([c.tally for c in clients])
 
     # What the database holds.
-    stock = dict(
-        database.rows("SELECT p.sku, i.quantity FROM inventory i JOIN products p ON p.id = i.product_id")
-    )
+    at_locations = database.rows("SELECT i.quantity FROM inventory i")
+    stock = {
+        sku: int(quantity)
+        for sku, quantity in database.rows(
+            "SELECT p.sku, SUM(i.quantity) FROM inventory i JOIN products p ON p.id = i.product_id GROUP BY p.sku"
+        )
+    }
     committed = {
         n: s
         for n, s in database.rows("SELECT number, status FROM orders WHERE stock_committed_at IS NOT NULL")
@@ -228,7 +262,7 @@ def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, databa
             "WHERE m.reason = 'restock' GROUP BY p.sku"
         ),
     )
-    # Per (order, product, reason): ledger rows and their delta, against the order's lines.
+    # Per (order, product, reason): ledger rows (one per location it moved) and their delta, against the lines.
     ledger = {
         (n, sku, reason): (rows, int(delta))
         for n, sku, reason, rows, delta in database.rows(
@@ -253,14 +287,15 @@ def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, databa
     print(
         f"\n[{database.backend}] clients={CLIENTS} requests={seen.requests} orders placed={len(seen.placed)} "
         f"refused={seen.refused} replays={seen.replays} cancelled={len(seen.cancelled)} "
-        f"restocked={sum(seen.restocked.values())} oversells={oversells} 5xx={server_errors} "
+        f"restocked={sum(seen.restocked.values())} transfers={seen.transfers} oversells={oversells} "
+        f"5xx={server_errors} "
         f"statuses={dict(sorted(seen.statuses.items()))} stock={stock} in {elapsed:.1f}s"
     )
 
     assert not seen.unexpected, seen.unexpected[:10]
     assert server_errors == 0
     assert oversells == 0, (stock, dict(sold), dict(restocked))
-    assert all(q >= 0 for q in stock.values())
+    assert all(q >= 0 for (q,) in at_locations)
     # The run was contended: orders were both placed and refused for want of stock.
     assert seen.placed and seen.refused
     # Exactly the orders the clients were told were placed took stock; no refused one did.
@@ -270,13 +305,15 @@ def test_concurrent_checkouts_cancels_and_restocks_through_gunicorn(shop, databa
     for number, wanted in seen.placed.items():
         assert lines[number] == wanted, number
         for sku, quantity in wanted.items():
-            assert ledger.get((number, sku, "order_placed")) == (1, -quantity), (number, sku)
-            returned = (1, quantity) if number in seen.cancelled else None
+            rows, taken = ledger[number, sku, "order_placed"]
+            assert taken == -quantity and 1 <= rows <= places, (number, sku)
+            returned = (rows, quantity) if number in seen.cancelled else None
             assert ledger.get((number, sku, "order_cancelled")) == returned, (number, sku)
     assert len(ledger) == sum(len(w) for w in seen.placed.values()) + sum(
         len(seen.placed[n]) for n in seen.cancelled
     )
     assert mismatches == []
+    assert (seen.transfers > 0) == (places > 1)
     # Client-side truth: what is on hand is the initial stock, plus restocks, minus live orders.
     for sku in SKUS:
         live = sum(w.get(sku, 0) for n, w in seen.placed.items() if n not in seen.cancelled)

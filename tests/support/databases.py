@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import create_engine, delete, event, text
+from sqlalchemy import create_engine, delete, event, select, text
 from sqlalchemy.engine import make_url
 
 from shop import create_app
 from shop.extensions import db
+from shop.models import DEFAULT_LOCATION, Location
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -106,8 +107,21 @@ def database_urls(tmp_path_factory):
         cleanup()
 
 
+def empty_tables(session) -> None:
+    """Back to a freshly migrated shop: every row deleted but location ``main``, as migration 0009 made it."""
+    for table in reversed(db.metadata.sorted_tables):
+        if table is not Location.__table__:
+            session.execute(delete(table))
+    session.execute(delete(Location).where(Location.code != DEFAULT_LOCATION))
+    main = session.scalar(select(Location).where(Location.code == DEFAULT_LOCATION))
+    if main is None:
+        session.add(main := Location(code=DEFAULT_LOCATION))
+    main.name, main.priority, main.fulfils_orders, main.active = "Main", 0, True, True
+    session.flush()
+
+
 def make_app(url: str, *, instance_path: str | None = None, **config):
-    """Yield an app on the migrated database at ``url``; afterwards empty its tables.
+    """Yield an app on the migrated database at ``url``; afterwards empty its tables (``empty_tables``).
 
     For fixtures: ``yield from make_app(database_urls("postgresql"))``; ``config`` adds settings
     that must be known when the app is created (``RATELIMIT_ENABLED=True``); ``instance_path`` an
@@ -117,8 +131,7 @@ def make_app(url: str, *, instance_path: str | None = None, **config):
     yield app
     with app.app_context():
         db.session.remove()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(delete(table))
+        empty_tables(db.session)
         db.session.commit()
         db.engine.dispose()
 

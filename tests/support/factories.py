@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from shop.api.auth import issue_token
 from shop.holds import hold_until
-from shop.models import Inventory, Order, OrderItem, Product, User
+from shop.models import Inventory, Location, Order, OrderItem, Product, User
 from shop.orders import place_order
 
 
-def add_product(session, sku, quantity=10, *, price_cents=1000, status="active", threshold=2):
-    """A committed product with ``quantity`` in stock (None: no inventory row)."""
+def add_place(session, code, *, priority=0, fulfils=True, active=True) -> Location:
+    """A committed location (``fulfils``: orders may take stock there)."""
+    location = Location(
+        code=code, name=f"Location {code}", priority=priority, fulfils_orders=fulfils, active=active
+    )
+    session.add(location)
+    session.commit()
+    return location
+
+
+def add_product(session, sku, quantity=10, *, price_cents=1000, status="active", threshold=2, at=None):
+    """A committed product with ``quantity`` in stock at the default location (None: no inventory row), or
+    with ``at`` ({location code: units}) instead, each ledgered as ``initial_stock``."""
     product = Product(
         sku=sku, name=f"Product {sku}", price_cents=price_cents, status=status, low_stock_threshold=threshold
     )
-    if quantity is not None:
+    if at is not None:
+        places = {p.code: p for p in session.scalars(select(Location).where(Location.code.in_(list(at))))}
+        product.stocks.extend(Inventory(location=places[code], quantity=units) for code, units in at.items())
+    elif quantity is not None:
         product.inventory = Inventory(quantity=quantity)
     session.add(product)
     session.commit()

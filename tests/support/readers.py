@@ -10,11 +10,31 @@ take an app and use a session of their own.
 from sqlalchemy import func, select
 
 from shop.extensions import db
-from shop.models import Inventory, InventoryMovement, Order, OrderItem, Product
+from shop.models import Inventory, InventoryMovement, Location, Order, OrderItem, Product
 
 
-def stock_of(session, sku):
-    return session.scalar(select(Inventory.quantity).join(Product).where(Product.sku == sku))
+def _stock_query(sku, location=None):
+    """A product's units at ``location`` (a code), or at all its locations together (None if it has no row)."""
+    stmt = select(func.sum(Inventory.quantity)).join(Product).where(Product.sku == sku)
+    if location is not None:
+        stmt = stmt.join(Location).where(Location.code == location)
+    return stmt
+
+
+def stock_of(session, sku, location=None):
+    quantity = session.scalar(_stock_query(sku, location))
+    return None if quantity is None else int(quantity)
+
+
+def stock_by_location(session, sku):
+    """{location code: units} of a product."""
+    rows = session.execute(
+        select(Location.code, Inventory.quantity)
+        .join(Inventory.location)
+        .join(Product)
+        .where(Product.sku == sku)
+    )
+    return dict(rows.all())
 
 
 def movements(session, sku=None, reason=None):
@@ -54,8 +74,9 @@ def read_rows(session, stmt):
         session.rollback()
 
 
-def stock(session, sku):
-    return read(session, select(Inventory.quantity).join(Product).where(Product.sku == sku))
+def stock(session, sku, location=None):
+    quantity = read(session, _stock_query(sku, location))
+    return None if quantity is None else int(quantity)
 
 
 def orders(session):
@@ -95,13 +116,26 @@ def row_count(session, model):
 
 
 def snapshot(app):
-    """Everything a refused request must leave alone: stock per product, ledger, orders, statuses."""
+    """Everything a refused request must leave alone: stock per product and per location, ledger, orders, statuses."""
     with app.app_context():
         try:
             return {
-                "stock": dict(
-                    db.session.execute(select(Product.sku, Inventory.quantity).join(Inventory)).all()
-                ),
+                "stock": {
+                    sku: int(quantity)
+                    for sku, quantity in db.session.execute(
+                        select(Product.sku, func.sum(Inventory.quantity))
+                        .join(Inventory)
+                        .group_by(Product.sku)
+                    )
+                },
+                "locations": {
+                    (sku, code): quantity
+                    for sku, code, quantity in db.session.execute(
+                        select(Product.sku, Location.code, Inventory.quantity)
+                        .join(Inventory, Inventory.product_id == Product.id)
+                        .join(Location, Location.id == Inventory.location_id)
+                    )
+                },
                 "status": dict(db.session.execute(select(Product.sku, Product.status)).all()),
                 "ledger": db.session.scalar(select(func.count()).select_from(InventoryMovement)),
                 "orders": dict(db.session.execute(select(Order.number, Order.status)).all()),
@@ -112,17 +146,22 @@ def snapshot(app):
 
 
 def assert_ledger_balances(app):
-    """docs/architecture.md: for every product, stock on hand == the sum of its ledger deltas."""
+    """docs/architecture.md: for every product at every location, stock == the sum of its ledger deltas there."""
     with app.app_context():
         try:
-            ledger = dict(
-                db.session.execute(
-                    select(InventoryMovement.product_id, func.sum(InventoryMovement.delta)).group_by(
-                        InventoryMovement.product_id
-                    )
-                ).all()
-            )
-            stock = dict(db.session.execute(select(Inventory.product_id, Inventory.quantity)).all())
+            key = (InventoryMovement.product_id, InventoryMovement.location_id)
+            ledger = {
+                (pid, lid): int(total)
+                for pid, lid, total in db.session.execute(
+                    select(*key, func.sum(InventoryMovement.delta)).group_by(*key)
+                )
+            }
+            stock = {
+                (pid, lid): quantity
+                for pid, lid, quantity in db.session.execute(
+                    select(Inventory.product_id, Inventory.location_id, Inventory.quantity)
+                )
+            }
         finally:
             db.session.remove()
-    assert stock == {pid: ledger.get(pid, 0) for pid in stock}
+    assert stock == {key: ledger.get(key, 0) for key in stock | ledger}

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from shop import create_app
 from shop.extensions import db
-from shop.models import Inventory, Product
+from shop.models import Inventory, Location, Product
+from tests.support.databases import empty_tables
 from tests.support.factories import make_staff
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -174,24 +175,26 @@ class Database:
 
     def empty(self) -> None:
         with self.session() as session:
-            for table in reversed(db.metadata.sorted_tables):
-                session.execute(delete(table))
+            empty_tables(session)
             session.commit()
 
-    def seed(self, stock: dict[str, int]) -> str:
-        """Products with their initial stock (ledgered as initial_stock) and a staff token."""
+    def seed(self, stock: dict[str, int], places: tuple[str, ...] = ("main",)) -> str:
+        """Products with their initial stock spread over ``places`` (the first gets what does not divide;
+        each location after main is added, by priority), ledgered as initial_stock, and a staff token."""
         with self.session() as session:
+            for priority, code in enumerate(places[1:], start=1):
+                session.add(Location(code=code, name=code.title(), priority=priority))
+            session.flush()
+            found = {p.code: p for p in session.scalars(select(Location).where(Location.code.in_(places)))}
             for sku, quantity in stock.items():
-                session.add(
-                    Product(
-                        sku=sku,
-                        name=f"Product {sku}",
-                        price_cents=500,
-                        status="active",
-                        low_stock_threshold=2,
-                        inventory=Inventory(quantity=quantity),
-                    )
+                share = quantity // len(places)
+                product = Product(
+                    sku=sku, name=f"Product {sku}", price_cents=500, status="active", low_stock_threshold=2
                 )
+                for index, code in enumerate(places):
+                    units = share + (quantity - share * len(places) if index == 0 else 0)
+                    product.stocks.append(Inventory(location=found[code], quantity=units))
+                session.add(product)
             session.commit()
             return make_staff(session)[1]
 

@@ -47,10 +47,20 @@ def test_the_export_is_a_streamed_csv_of_the_whole_ledger(ledger_rows):
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == 'attachment; filename="movements.csv"'
     assert rows == [
-        ["created_at", "sku", "delta", "quantity_after", "reason", "actor", "order_number", "note"],
-        ["2025-01-10 12:30:00", "TEA", "10", "10", "initial_stock", "test", "", ""],
-        ["2025-01-15 12:30:00", "CUP", "3", "3", "initial_stock", "test", "", ""],
-        ["2025-01-20 12:30:00", "TEA", "5", "15", "restock", "staff:staff@example.com", "", "box 7"],
+        [
+            "created_at",
+            "sku",
+            "delta",
+            "quantity_after",
+            "reason",
+            "actor",
+            "order_number",
+            "note",
+            "location",
+        ],
+        ["2025-01-10 12:30:00", "TEA", "10", "10", "initial_stock", "test", "", "", "main"],
+        ["2025-01-15 12:30:00", "CUP", "3", "3", "initial_stock", "test", "", "", "main"],
+        ["2025-01-20 12:30:00", "TEA", "5", "15", "restock", "staff:staff@example.com", "", "box 7", "main"],
     ]
 
 

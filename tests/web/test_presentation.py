@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from shop.models import Inventory, Order, Product
+from shop.models import Order, Product
 from shop.orders import TRANSITIONS
 from shop.web.presentation import (
     availability,
@@ -25,9 +25,9 @@ from shop.web.staff.ledger_csv import csv_lines, day_range, parse_day, safe_cell
 
 
 def product(quantity, status="active", threshold=3):
+    """A product with ``quantity`` units on hand at the locations that fulfil orders (None: not stocked there)."""
     p = Product(sku="A-1", name="A", price_cents=100, status=status, low_stock_threshold=threshold)
-    if quantity is not None:
-        p.inventory = Inventory(quantity=quantity)
+    p.on_hand = quantity  # what the queries of the pages load with it (Product.on_hand)
     return p
 
 
@@ -225,10 +225,11 @@ def test_safe_cell(value, cell):
 
 
 def test_csv_lines_stream_a_header_then_rows():
-    lines = list(csv_lines([(datetime(2025, 1, 2), "A-1", -2, 3, "order_placed", "customer", "N", "=x")]))
+    row = (datetime(2025, 1, 2), "A-1", -2, 3, "order_placed", "customer", "N", "=x", "main")
+    lines = list(csv_lines([row]))
     assert lines == [
-        "created_at,sku,delta,quantity_after,reason,actor,order_number,note\r\n",
-        "2025-01-02 00:00:00,A-1,-2,3,order_placed,customer,N,'=x\r\n",
+        "created_at,sku,delta,quantity_after,reason,actor,order_number,note,location\r\n",
+        "2025-01-02 00:00:00,A-1,-2,3,order_placed,customer,N,'=x,main\r\n",
     ]
 
 

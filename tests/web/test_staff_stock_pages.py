@@ -172,7 +172,7 @@ def test_staff_restock_a_product(staff_client, products, session):
         "delivery 4711",
     )
     page = staff_client.get(response.location)
-    assert "TEA-BLACK: +12 (restock), now 15 on hand." in flashes(page.text)
+    assert "TEA-BLACK: +12 (restock), now 15 on hand at main." in flashes(page.text)
 
 
 def test_staff_adjust_stock_down(staff_client, products, session):
@@ -189,7 +189,11 @@ def test_a_first_adjustment_stocks_a_product_that_had_no_inventory(staff_client,
 @pytest.mark.parametrize(
     "data, status, message",
     [
-        ({"delta": "-11", "reason": "adjustment"}, 422, "TEA-GREEN: cannot remove 11, only 10 on hand."),
+        (
+            {"delta": "-11", "reason": "adjustment"},
+            422,
+            "TEA-GREEN: cannot remove 11, only 10 on hand at main.",
+        ),
         ({"delta": "-1", "reason": "restock"}, 422, "a restock adds stock; use an adjustment to remove it."),
         ({"delta": "0", "reason": "adjustment"}, 422, "the change must be a non-zero whole number"),
         ({"delta": "abc", "reason": "adjustment"}, 422, "Change in stock: Not a valid integer value."),

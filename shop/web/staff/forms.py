@@ -1,4 +1,5 @@
-"""Staff forms: login, stock adjustment, a product's details (new and edit), order status, webhook endpoints."""
+"""Staff forms: login, stock adjustment and transfer, a product's details (new and edit), order status, webhook
+endpoints."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ... import products
 from ...errors import Problem
-from ...models import MovementReason, OrderStatus, Product, ProductStatus
+from ...models import Location, MovementReason, OrderStatus, Product, ProductStatus
 from ...outbox import EventType
-from ...stock import MANUAL_REASONS
+from ...stock import MANUAL_REASONS, transfer_quantity_problem
 from ..presentation import PRODUCT_STATUS_LABELS
 
 
@@ -74,6 +75,7 @@ class StockAdjustmentForm(FlaskForm):
         description="A whole number: positive adds stock, negative removes it.",
     )
     reason = SelectField("Reason", choices=[_choice(r.value, REASON_LABELS[r]) for r in MANUAL_REASONS])
+    location = SelectField("Location", description="Where the stock changes.")
     note = TextAreaField(
         "Note",
         filters=[_strip],
@@ -81,6 +83,24 @@ class StockAdjustmentForm(FlaskForm):
         description="Optional; kept in the ledger (e.g. delivery note number).",
     )
     submit = SubmitField("Apply change")
+
+    def offer(self, places: Iterable[Location]) -> StockAdjustmentForm:
+        """The locations to choose from (a missing choice is the default location, set by the view)."""
+        self.location.choices = location_choices(places)
+        return self
+
+
+def location_choices(places: Iterable[Location]) -> list:
+    """One choice per location: its code, shown with its name (and why orders skip it, if they do)."""
+    choices = []
+    for place in places:
+        note = (
+            ""
+            if place.serves_orders
+            else (" – inactive" if not place.active else " – does not fulfil orders")
+        )
+        choices.append(_choice(place.code, f"{place.name} ({place.code}){note}"))
+    return choices
 
 
 class OrderStatusForm(FlaskForm):
@@ -103,6 +123,31 @@ def _rule(check: Callable[[object], Problem | None]):
             raise StopValidation(problem.message)
 
     return validate
+
+
+class StockTransferForm(FlaskForm):
+    """Move units of one product from one location to another."""
+
+    quantity = IntegerField(
+        "Units to move",
+        validators=[
+            InputRequired("Enter how many units to move, e.g. 6."),
+            _rule(lambda quantity: transfer_quantity_problem(None, quantity)),
+        ],
+    )
+    source = SelectField("From")
+    target = SelectField("To")
+    note = TextAreaField(
+        "Note",
+        filters=[_strip],
+        validators=[Optional(), Length(max=500, message="At most 500 characters.")],
+        description="Optional; kept on both ledger rows.",
+    )
+    submit = SubmitField("Move stock")
+
+    def offer(self, places: Iterable[Location]) -> StockTransferForm:
+        self.source.choices = self.target.choices = location_choices(places)
+        return self
 
 
 PRICE = re.compile(r"€?\s*(\d{1,12})(?:[.,](\d{1,2}))?")

@@ -7,7 +7,19 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 
-CSV_COLUMNS = ("created_at", "sku", "delta", "quantity_after", "reason", "actor", "order_number", "note")
+# ``quantity_after`` is the stock at ``location`` after the row; ``location`` comes last, so that the
+# columns of a ledger kept in one place stay where they were.
+CSV_COLUMNS = (
+    "created_at",
+    "sku",
+    "delta",
+    "quantity_after",
+    "reason",
+    "actor",
+    "order_number",
+    "note",
+    "location",
+)
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"), also
 # after spaces or line breaks, which it skips.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

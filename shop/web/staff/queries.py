@@ -10,18 +10,27 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from ...extensions import DbSession
 from ...holds import unpaid_holds
-from ...models import Inventory, InventoryMovement, Order, OrderItem, OrderStatus, Product
+from ...models import (
+    Inventory,
+    InventoryMovement,
+    Location,
+    Order,
+    OrderItem,
+    OrderItemAllocation,
+    OrderStatus,
+    Product,
+)
 from ...stock import STOCK_IS_LOW
 
 STOCK_SORTS = {
     "sku": Product.sku,
     "name": Product.name,
     "status": Product.status,
-    "on_hand": func.coalesce(Inventory.quantity, -1),  # not stocked sorts below zero
+    "on_hand": func.coalesce(Product.on_hand, -1),  # not stocked sorts below zero
 }
 AWAITING_PAYMENT = "awaiting"  # the order list's filter of unpaid holds, beside the statuses
 ORDER_FILTERS = frozenset({*OrderStatus, AWAITING_PAYMENT})
@@ -29,8 +38,9 @@ ALL_ORDERS = "all"  # the count of the unfiltered list
 
 
 def stock_table(search: str, sort: str, *, descending: bool, low_only: bool) -> Select[Product]:
-    """Products with their stock: SKU or name containing ``search``, only low ones if asked, sorted by ``sort``."""
-    stmt = select(Product).outerjoin(Inventory).options(contains_eager(Product.inventory))
+    """Products with their stock (``on_hand`` and each location's): SKU or name containing ``search``, only
+    low ones if asked, sorted by ``sort``."""
+    stmt = select(Product).options(undefer(Product.on_hand), selectinload(Product.stocks))
     if search:
         needle = search.lower()
         stmt = stmt.where(
@@ -46,24 +56,47 @@ def stock_table(search: str, sort: str, *, descending: bool, low_only: bool) -> 
 
 
 def product_ledger(product_id: int) -> Select[InventoryMovement]:
-    """A product's ledger rows, newest first, with their orders."""
+    """A product's ledger rows, newest first, with their orders and locations."""
     return (
         select(InventoryMovement)
         .where(InventoryMovement.product_id == product_id)
-        .options(selectinload(InventoryMovement.order))
+        .options(selectinload(InventoryMovement.order), selectinload(InventoryMovement.location))
         .order_by(InventoryMovement.id.desc())
     )
 
 
-def stock_history(session: DbSession, product_id: int, limit: int) -> list[tuple[datetime, int]]:
-    """(time, stock after) of a product's last ``limit`` ledger rows, oldest first: the chart's points."""
-    newest_first = session.execute(
-        select(InventoryMovement.created_at, InventoryMovement.quantity_after)
-        .where(InventoryMovement.product_id == product_id)
-        .order_by(InventoryMovement.id.desc())
-        .limit(limit)
+def locations(session: DbSession) -> list[Location]:
+    """Every location, in the order orders try them (the stock table's columns, the forms' choices)."""
+    return list(session.scalars(select(Location).order_by(Location.priority, Location.code)))
+
+
+def stock_by_location(session: DbSession, product_id: int) -> list[tuple[Location, int | None]]:
+    """Each location with the product's stock there (None: no row there), in the order orders try them."""
+    rows = session.execute(
+        select(Location, Inventory.quantity)
+        .outerjoin(Inventory, (Inventory.location_id == Location.id) & (Inventory.product_id == product_id))
+        .order_by(Location.priority, Location.code)
     ).all()
-    return [(created_at, quantity) for created_at, quantity in reversed(newest_first)]
+    return [(location, quantity) for location, quantity in rows]
+
+
+def stock_history(session: DbSession, product_id: int, limit: int) -> list[tuple[datetime, int]]:
+    """(time, ``on_hand`` after) of a product's last ``limit`` ledger rows at locations that serve orders,
+    oldest first: the chart's points (a running sum of their changes)."""
+    running = (
+        select(
+            InventoryMovement.id,
+            InventoryMovement.created_at,
+            func.sum(InventoryMovement.delta).over(order_by=InventoryMovement.id).label("on_hand"),
+        )
+        .join(Location, Location.id == InventoryMovement.location_id)
+        .where(InventoryMovement.product_id == product_id, Location.active, Location.fulfils_orders)
+        .subquery()
+    )
+    newest_first = session.execute(
+        select(running.c.created_at, running.c.on_hand).order_by(running.c.id.desc()).limit(limit)
+    ).all()
+    return [(created_at, int(quantity)) for created_at, quantity in reversed(newest_first)]
 
 
 def units_in_unpaid_holds(session: DbSession, product_id: int) -> int:
@@ -77,8 +110,14 @@ def units_in_unpaid_holds(session: DbSession, product_id: int) -> int:
 
 
 def order_list(status: str | None) -> Select[Order]:
-    """Orders with their lines, newest first, of one status; unpaid holds soonest to expire first."""
-    stmt = select(Order).options(selectinload(Order.items))
+    """Orders with their lines and where they were taken, newest first, of one status; unpaid holds
+    soonest to expire first."""
+    stmt = select(Order).options(
+        selectinload(Order.items).selectinload(OrderItem.product),
+        selectinload(Order.items)
+        .selectinload(OrderItem.allocations)
+        .selectinload(OrderItemAllocation.location),
+    )
     if status == AWAITING_PAYMENT:
         return unpaid_holds(stmt).order_by(Order.hold_expires_at, Order.id)
     if status:
@@ -114,8 +153,10 @@ def ledger_export(
             InventoryMovement.actor,
             Order.number,
             InventoryMovement.note,
+            Location.code,
         )
         .join(Product, InventoryMovement.product_id == Product.id)
+        .join(Location, InventoryMovement.location_id == Location.id)
         .outerjoin(Order, InventoryMovement.order_id == Order.id)
         .order_by(InventoryMovement.id)
         .limit(batch)

@@ -23,11 +23,12 @@ from ...database import commit_unit_of_work
 from ...errors import InvalidProduct, InventoryError, Problem
 from ...extensions import db
 from ...holds import release_expired_holds
+from ...locations import default_location_code
 from ...models import OrderStatus, Product, utcnow
 from ...orders import change_status, find_order
 from ...products import create_product, find_product, update_product
 from ...rate_limits import limit_login_per_account, limit_login_per_address
-from ...stock import adjust_stock
+from ...stock import adjust_stock, transfer_stock
 from ..inputs import refuse_nul_characters
 from ..presentation import safe_next
 from . import queries
@@ -41,6 +42,7 @@ from .forms import (
     ProductForm,
     ReleaseHoldsForm,
     StockAdjustmentForm,
+    StockTransferForm,
 )
 from .ledger_csv import csv_lines, day_range, parse_day
 
@@ -132,6 +134,7 @@ def stock():
     return render_template(
         "staff/stock.html",
         pagination=pagination,
+        locations=queries.locations(db.session),
         query=query,
         sort=sort,
         descending=descending,
@@ -149,10 +152,24 @@ def _product_or_404(sku: str) -> Product:
     return product
 
 
+def _adjust_form(**data) -> StockAdjustmentForm:
+    """The adjustment form with the locations to choose from (none chosen: the default location)."""
+    return StockAdjustmentForm(**data, location=default_location_code()).offer(queries.locations(db.session))
+
+
+def _transfer_form(**data) -> StockTransferForm:
+    """The transfer form with the locations to choose from, from the default location to the next one."""
+    places = queries.locations(db.session)
+    default = default_location_code()
+    other = next((place.code for place in places if place.code != default), default)
+    return StockTransferForm(**data, source=default, target=other).offer(places)
+
+
 def _render_product(
     product: Product,
     adjust_form: StockAdjustmentForm | None = None,
     edit_form: ProductForm | None = None,
+    transfer_form: StockTransferForm | None = None,
     status: int = 200,
 ):
     ledger = db.paginate(
@@ -170,7 +187,9 @@ def _render_product(
         ledger=ledger,
         chart=chart,
         held=queries.units_in_unpaid_holds(db.session, product.id),
-        adjust_form=adjust_form or StockAdjustmentForm(formdata=None),
+        stock_by_location=queries.stock_by_location(db.session, product.id),
+        adjust_form=adjust_form or _adjust_form(formdata=None),
+        transfer_form=transfer_form or _transfer_form(formdata=None),
         edit_form=edit_form or ProductForm.of(product),
     ), status
 
@@ -182,24 +201,55 @@ def product(sku: str):
 
 @bp.post("/products/<sku>/adjust")
 def adjust(sku: str):
-    """Restock or adjust one product's stock, with a ledger row naming the staff member."""
+    """Restock or adjust one product's stock at a location, with a ledger row naming the staff member."""
     product = _product_or_404(sku)
-    form = StockAdjustmentForm()
+    form = _adjust_form()
     if not form.validate_on_submit():
         flash(_form_errors("Please check the stock change:", form), "error")
         return _render_product(product, adjust_form=form, status=422)
     try:
-        delta, reason = form.delta.data, form.reason.data
+        delta, reason, location = form.delta.data, form.reason.data, form.location.data
         assert delta is not None and reason is not None  # required fields of a validated form
         change = commit_unit_of_work(
-            lambda: adjust_stock(db.session, product, delta, reason, form.note.data or None),
+            lambda: adjust_stock(
+                db.session, product, delta, reason, form.note.data or None, location=location
+            ),
             actor=staff_actor(),
         )
     except InventoryError as exc:
         flash(_problem_lines("The stock change was refused:", exc), "error")
         return _render_product(product, adjust_form=form, status=422)
     flash(
-        f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand.", "success"
+        f"{change.sku}: {change.delta:+d} ({change.reason}), now {change.quantity_after} on hand at "
+        f"{change.location}.",
+        "success",
+    )
+    return redirect(url_for(".product", sku=sku))
+
+
+@bp.post("/products/<sku>/transfer")
+def transfer(sku: str):
+    """Move units of one product from one location to another: two ledger rows naming the staff member."""
+    product = _product_or_404(sku)
+    form = _transfer_form()
+    if not form.validate_on_submit():
+        flash(_form_errors("Please check the transfer:", form), "error")
+        return _render_product(product, transfer_form=form, status=422)
+    quantity, source, target = form.quantity.data, form.source.data or "", form.target.data or ""
+    assert quantity is not None  # a required field of a validated form
+    try:
+        moved = commit_unit_of_work(
+            lambda: transfer_stock(db.session, product, quantity, source, target, form.note.data or None),
+            actor=staff_actor(),
+        )
+    except InventoryError as exc:
+        flash(_problem_lines("The transfer was refused:", exc), "error")
+        return _render_product(product, transfer_form=form, status=422)
+    taken, given = moved.taken, moved.given
+    flash(
+        f"{sku}: moved {given.delta} from {taken.location} (now {taken.quantity_after}) to {given.location} "
+        f"(now {given.quantity_after}).",
+        "success",
     )
     return redirect(url_for(".product", sku=sku))
 
