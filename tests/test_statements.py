@@ -41,7 +41,9 @@ def sql_of_placing(session, statements, lines, quantity=2, first=0, *, customer=
 
 def statements_to_place(session, statements, lines, quantity=2, first=0, *, customer=False) -> list[str]:
     """The first word of each statement of ``sql_of_placing``."""
-    return [s.split()[0] for s in sql_of_placing(session, statements, lines, quantity, first, customer=customer)]
+    return [
+        s.split()[0] for s in sql_of_placing(session, statements, lines, quantity, first, customer=customer)
+    ]
 
 
 def expected_statements(dialect: str, *, split: bool = False) -> list[str]:

@@ -35,10 +35,7 @@ def robots_txt():
 def sitemap_xml():
     """The catalog and each orderable product, with when it last changed."""
     products = db.session.execute(
-        select(Product.sku, Product.updated_at)
-        .where(IS_ORDERABLE)
-        .order_by(Product.sku)
-        .limit(MAX_URLS - 1)
+        select(Product.sku, Product.updated_at).where(IS_ORDERABLE).order_by(Product.sku).limit(MAX_URLS - 1)
     ).all()
     urls = [(public_url(url_for("catalog.index")), None)] + [
         (public_url(url_for("catalog.product", sku=sku)), updated.date().isoformat())
