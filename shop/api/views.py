@@ -279,7 +279,11 @@ def put_product(sku: str):
     try:
         try:
             out, created = commit_unit_of_work(create_or_update, actor=caller.actor)
-        except IntegrityError:  # created by another request at the same moment: update that one
+        except (IntegrityError, InvalidProduct) as exc:
+            # Created by another request at the same moment (its INSERT won, or it committed between our
+            # lookup and our duplicate check): update that one. Anything else is the body's fault.
+            if isinstance(exc, InvalidProduct) and {p.code for p in exc.problems} != {"duplicate_sku"}:
+                raise
             out, created = commit_unit_of_work(create_or_update, actor=caller.actor)
     except InvalidProduct as exc:
         raise ApiError(

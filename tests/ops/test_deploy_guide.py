@@ -321,7 +321,7 @@ def test_the_production_guide_works_as_written(walk, tmp_path, smtp_server):
     assert (tmp_path / "backups" / "shop.dump").stat().st_size > 0
     restored = walk.sh(blocks["restore"], shop_restore=restore)
     assert restored.returncode == 0, restored.stdout + restored.stderr
-    assert "All 2 product(s) reconcile with the ledger." in restored.stdout
+    assert "All 2 product(s) reconcile with the ledger at every location." in restored.stdout
     assert walk.stop(web) == 0, "gunicorn stops cleanly on SIGTERM"
 
 
