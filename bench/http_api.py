@@ -36,8 +36,9 @@ class Gunicorn:
         # The rate limit on anonymous checkouts would refuse all but 10 orders a minute from wrk's
         # one address: it is off here, where the order path itself is measured. Each request is a
         # customer of its own, as in a shop: wrk_orders.lua sends a client address in X-Forwarded-For,
-        # believed behind one trusted proxy, so that the held-units limit (SHOP_MAX_HELD_UNITS) runs
-        # as for any customer instead of refusing wrk's one address after 20 units.
+        # believed behind one trusted proxy, and an e-mail of its own, so that the held-units limit
+        # (SHOP_MAX_HELD_UNITS) runs as for any customer instead of refusing wrk's one address (or
+        # one e-mail) after 20 units.
         env = {
             **os.environ,
             "DATABASE_URL": url,

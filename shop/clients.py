@@ -7,10 +7,14 @@ The rate limits (``shop.rate_limits``), the owner of an anonymous caller's idemp
 ``X-Forwarded-For``. An IPv6 address stands for its /64 network: a provider hands one subscriber
 a whole /64, and a client that picked a new address from it for every request would otherwise
 be a new client each time.
+
+A customer's order is also held to the units one e-mail may hold (``shop.hoarding``), keyed by
+``email_key``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 
 from flask import request
@@ -39,3 +43,13 @@ def client_of(address: str | None) -> str:
 def client_address() -> str:
     """The client of the current request (``client_of`` its remote address)."""
     return client_of(request.remote_addr)
+
+
+def email_key(email: str | None) -> str | None:
+    """The key of a customer's e-mail (None: no e-mail): the SHA-256 of it stripped and casefolded, in hex.
+
+    ``Ada@Example.com `` and ``ada@example.com`` are one key. A key, not a secret: anyone who guesses
+    an e-mail can compute its key. It spares an indexed copy of the e-mail itself, nothing more.
+    """
+    normalised = (email or "").strip().casefold()
+    return hashlib.sha256(normalised.encode()).hexdigest() if normalised else None

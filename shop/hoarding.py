@@ -8,16 +8,20 @@ go through ``place_customer_order``; staff orders (the dashboard, staff tokens, 
 - ``SHOP_DEFAULT_MAX_PER_ORDER``: a product without ``max_per_order`` allows this many units per
   order (problem ``over_limit``, as for a product's own limit);
 - ``SHOP_MAX_HELD_UNITS``: the units in the live holds of one client (its address, IPv6 by /64:
-  ``shop.clients``), this order's included, may not go over it (problem ``hold_limit``).
+  ``shop.clients``), this order's included, may not go over it; nor may the units in the live holds
+  placed with the order's e-mail, from any address (problem ``hold_limit``, one for both).
 
 ``0`` turns either rule off. Both problems are reported together with every other problem.
 
-Why the client's row is locked: two checkouts of one client that each counted its holds without
+Why the client's rows are locked: two checkouts of one client that each counted its holds without
 a lock could both see room for their units, and together go over the limit. So before counting,
-the checkout takes its client's row in ``hold_clients`` (created by its first hold) with an upsert
-that holds the row lock until the transaction ends: the next checkout of that client waits, then
-counts what the first one committed. Other clients never wait. On SQLite the unit of work's write
-lock serialises every checkout anyway; the same statement runs there for the same bookkeeping.
+the checkout takes the rows in ``hold_clients`` of its address and of its e-mail (``email:`` and
+``shop.clients.email_key``; created by their first hold) with one upsert that holds the row locks
+until the transaction ends: the next checkout of that address or e-mail waits, then counts what the
+first one committed. Others never wait. The upsert writes its rows in sorted order, so two
+checkouts take the keys they share in the same order and never wait for each other in a circle. On
+SQLite the unit of work's write lock serialises every checkout anyway; the same statement runs
+there for the same bookkeeping.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from functools import cache
 from typing import cast
 
 from flask import current_app
-from sqlalchemy import Insert, Table, delete
+from sqlalchemy import Insert, Table, bindparam, delete
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from .clients import email_key
 from .database import commit_unit_of_work
 from .errors import Problem
 from .extensions import DbSession, db
@@ -41,6 +46,7 @@ from .orders import place_order
 from .stock import MAX_LINE_QUANTITY, is_whole_number
 
 HOLD_LIMIT = "hold_limit"
+EMAIL_CLIENT = "email:"  # an e-mail's row in hold_clients: this and its key (at most 70 characters)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class CustomerLimits:
 
     client: str  # shop.clients.client_address() of the request
     max_per_order: int  # units of a product without its own max_per_order
-    max_held_units: int  # units in the client's live holds, this order's included
+    max_held_units: int  # units in the live holds of the client, or of the e-mail, this order's included
 
 
 def for_customer(client: str) -> CustomerLimits:
@@ -69,14 +75,16 @@ def place_customer_order(
     hold_until: datetime,
     number: str | None = None,
 ) -> Order:
-    """``shop.orders.place_order`` for a customer: a confirmed order is a hold of ``limits.client``.
+    """``shop.orders.place_order`` for a customer: a confirmed order is a hold of ``limits.client`` and
+    of ``customer_email``.
 
     Raises an ``InventoryError`` listing every problem, the limits' among them; nothing is written then.
     """
     lines = list(lines)
+    email_hash = email_key(customer_email)
     problems = []
     if status == OrderStatus.CONFIRMED:
-        problem = hold_limit_problem(session, limits, ordered_units(lines), now=utcnow())
+        problem = hold_limit_problem(session, limits, email_hash, ordered_units(lines), now=utcnow())
         problems = [problem] if problem is not None else []
     return place_order(
         session,
@@ -87,6 +95,7 @@ def place_customer_order(
         number=number,
         hold_until=hold_until,
         client=limits.client,
+        client_email_hash=email_hash,
         default_max_per_order=limits.max_per_order,
         problems=problems,
     )
@@ -98,22 +107,23 @@ def ordered_units(lines: Iterable[tuple[str, object]]) -> int:
 
 
 def hold_limit_problem(
-    session: DbSession, limits: CustomerLimits, units: int, *, now: datetime
+    session: DbSession, limits: CustomerLimits, email_hash: str | None, units: int, *, now: datetime
 ) -> Problem | None:
-    """Problem ``hold_limit`` if ``units`` more would take the client's live holds over its limit.
+    """Problem ``hold_limit`` if ``units`` more would take the live holds of the client, or of the
+    e-mail key ``email_hash`` (None: none known), over the limit.
 
-    Locks the client's row first (see the module's docstring), until the caller's transaction ends.
+    Locks their rows first (see the module's docstring), until the caller's transaction ends.
     """
     if not limits.max_held_units or not units:
         return None
-    lock_client(session, limits.client, now)
-    if units_held_by(session, limits.client, now) + units <= limits.max_held_units:
+    lock_clients(session, [limits.client, *([EMAIL_CLIENT + email_hash] if email_hash else [])], now)
+    if max(units_held_by(session, limits.client, email_hash, now)) + units <= limits.max_held_units:
         return None
     return Problem(
         HOLD_LIMIT,
-        f"Orders from your address may hold at most {limits.max_held_units} units at once until they are "
-        "paid, and this one would go over that. Pay for your earlier orders or wait until their holds "
-        "expire, then try again.",
+        f"Orders from your address or e-mail may hold at most {limits.max_held_units} units at once "
+        "until they are paid, and this one would go over that. Pay for your earlier orders or wait "
+        "until their holds expire, then try again.",
         requested=units,
         limit=limits.max_held_units,
     )
@@ -123,26 +133,34 @@ _HOLD_CLIENTS = cast(Table, HoldClient.__table__)
 
 
 @cache
-def _lock_statement(dialect: str) -> Insert:
-    """INSERT the client's row, or if it is there update it: either way the row stays locked."""
+def _lock_statement(dialect: str, rows: int) -> Insert:
+    """INSERT ``rows`` clients' rows (``client0``, ``client1``, …, in that order), or update those that
+    are there: either way the rows stay locked."""
+    now = bindparam("now", type_=_HOLD_CLIENTS.c.last_hold_at.type)
+    values = [{"client": bindparam(f"client{n}"), "last_hold_at": now} for n in range(rows)]
     if dialect == "postgresql":
-        pg = postgresql.insert(_HOLD_CLIENTS)
+        pg = postgresql.insert(_HOLD_CLIENTS).values(values)
         return pg.on_conflict_do_update(
             index_elements=["client"], set_={"last_hold_at": pg.excluded.last_hold_at}
         )
     if dialect == "sqlite":
-        lite = sqlite.insert(_HOLD_CLIENTS)
+        lite = sqlite.insert(_HOLD_CLIENTS).values(values)
         return lite.on_conflict_do_update(
             index_elements=["client"], set_={"last_hold_at": lite.excluded.last_hold_at}
         )
-    my = mysql.insert(_HOLD_CLIENTS)  # MariaDB takes an exclusive lock on the row it finds there
+    my = mysql.insert(_HOLD_CLIENTS).values(values)  # MariaDB takes an exclusive lock on each row it finds
     return my.on_duplicate_key_update(last_hold_at=my.inserted.last_hold_at)
 
 
-def lock_client(session: DbSession, client: str, now: datetime) -> None:
-    """Lock ``client``'s row of ``hold_clients`` (created if new) until the transaction ends; one statement."""
-    statement = _lock_statement(session.get_bind().dialect.name)
-    session.execute(statement, {"client": client, "last_hold_at": now})
+def lock_clients(session: DbSession, clients: Iterable[str], now: datetime) -> None:
+    """Lock the rows of ``clients`` in ``hold_clients`` (created if new) until the transaction ends.
+
+    One statement, its rows in sorted order: every checkout locks the keys it shares with another in
+    the same order (two checkouts that each held one key the other waits for would deadlock).
+    """
+    ordered = sorted(set(clients))
+    statement = _lock_statement(session.get_bind().dialect.name, len(ordered))
+    session.execute(statement, {"now": now} | {f"client{n}": client for n, client in enumerate(ordered)})
 
 
 def forget_idle_clients(now: datetime | None = None) -> int:

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import DateTime, ScalarSelect, Select, bindparam, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from . import orders, stock
 from .database import commit_unit_of_work
@@ -120,15 +120,26 @@ def units_on_offer(product: Product) -> int | None:
     return product.on_hand + (product.expired_hold_units or 0)
 
 
-_UNITS_HELD_BY_CLIENT = unpaid_holds(
-    select(func.coalesce(func.sum(OrderItem.quantity), 0)).join(Order)
-).where(Order.client_address == bindparam("client"), Order.hold_expires_at >= bindparam("now"))
+def _live_units_where(key: InstrumentedAttribute[str | None], value: str) -> ScalarSelect[int]:
+    """The units of the live holds whose ``key`` column is the bound ``value``: one range of its index."""
+    units = unpaid_holds(select(func.coalesce(func.sum(OrderItem.quantity), 0)).join(Order))
+    return units.where(key == bindparam(value), Order.hold_expires_at >= bindparam("now")).scalar_subquery()
 
 
-def units_held_by(session: DbSession, client: str, now: datetime) -> int:
-    """Units in the live holds (``LIVE`` in SQL) of ``client``: one range of its index."""
-    units = session.scalar(_UNITS_HELD_BY_CLIENT, {"client": client, "now": now})
-    return int(units or 0)  # MariaDB sums into a DECIMAL
+_UNITS_HELD_BY_CLIENT = select(
+    _live_units_where(Order.client_address, "client"), _live_units_where(Order.client_email_hash, "email")
+)
+
+
+def units_held_by(session: DbSession, client: str, email_hash: str | None, now: datetime) -> tuple[int, int]:
+    """Units in the live holds (``LIVE`` in SQL) of ``client``, and of the e-mail key ``email_hash`` (none if None).
+
+    One statement, one range of an index for each.
+    """
+    by_client, by_email = session.execute(
+        _UNITS_HELD_BY_CLIENT, {"client": client, "email": email_hash, "now": now}
+    ).one()
+    return int(by_client or 0), int(by_email or 0)  # MariaDB sums into a DECIMAL
 
 
 def release_hold(session: DbSession, order: Order) -> None:

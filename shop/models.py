@@ -251,8 +251,10 @@ class Order(Model):
         # Unpaid holds, live or expired (the sweeper, the catalog's expired units, the staff list): a
         # range of confirmed orders only, however many released holds keep their expiry time.
         Index("ix_orders_status_hold_expires_at", "status", "hold_expires_at"),
-        # The holds of one client (shop.hoarding): its address is kept only while the order is a hold.
+        # The holds of one client and of one e-mail (shop.hoarding): their keys are kept only while
+        # the order is a hold.
         Index("ix_orders_client_address_hold_expires_at", "client_address", "hold_expires_at"),
+        Index("ix_orders_client_email_hash_hold_expires_at", "client_email_hash", "hold_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -265,8 +267,10 @@ class Order(Model):
     stock_committed_at: Mapped[datetime | None]
     # A customer's confirmed order holds its stock until then, unless paid (docs/architecture.md).
     hold_expires_at: Mapped[datetime | None]
-    # The client (shop.clients) whose hold this is, while it is one: cleared when it is paid or cancelled.
+    # The client (shop.clients) whose hold this is, and the key of its e-mail (shop.clients.email_key),
+    # while it is one: both cleared when it is paid or cancelled.
     client_address: Mapped[str | None] = mapped_column(String(64))
+    client_email_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -314,12 +318,13 @@ class HoldClient(Model):
     """A client that placed a hold: its row is locked while a checkout counts the units it holds.
 
     Two checkouts of one client then count one after the other (``shop.hoarding``), each seeing the
-    other's hold. ``last_hold_at`` lets the worker forget clients whose holds are all over.
+    other's hold. A client is an address (``shop.clients.client_of``) or an e-mail (``email:`` and
+    its key). ``last_hold_at`` lets the worker forget clients whose holds are all over.
     """
 
     __tablename__ = "hold_clients"
 
-    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(70), primary_key=True)
     # Not indexed: the hourly purge reads this small table whole, and each checkout updates the row
     # (on PostgreSQL a heap-only update while no index covers the column).
     last_hold_at: Mapped[datetime]

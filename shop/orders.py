@@ -126,6 +126,7 @@ def place_order(
     number: str | None = None,
     hold_until: datetime | None = None,
     client: str | None = None,
+    client_email_hash: str | None = None,
     default_max_per_order: int | None = None,
     problems: Iterable[Problem] = (),
 ) -> Order:
@@ -136,8 +137,8 @@ def place_order(
     nothing is written then. A ``number`` chosen in advance (by a checkout form) makes a repeated
     submission fail on the unique order number instead of placing a second order. ``hold_until``
     makes a customer's ``confirmed`` order a hold that expires then (``shop.holds``), kept with its
-    ``client`` while it is one; other statuses ignore both. A customer's order passes
-    ``default_max_per_order`` (``shop.hoarding.place_customer_order`` does all of that).
+    ``client`` and ``client_email_hash`` while it is one; other statuses ignore them. A customer's
+    order passes ``default_max_per_order`` (``shop.hoarding.place_customer_order`` does all of that).
 
     The order and its lines are written with Core INSERTs instead of an ORM flush (a third
     of the CPU an order costs; docs/architecture.md). Everything else is as for an order written
@@ -159,6 +160,7 @@ def place_order(
         status=status,
         hold_expires_at=hold_until if is_hold else None,
         client_address=client if is_hold else None,
+        client_email_hash=client_email_hash if is_hold else None,
         customer_name=(customer_name or "").strip(),
         customer_email=(customer_email or "").strip(),
         items=[OrderItem(product=products[sku], quantity=qty) for sku, qty in lines if sku in products],
@@ -184,6 +186,7 @@ _ORDER_COLUMNS = (
     "stock_committed_at",
     "hold_expires_at",
     "client_address",
+    "client_email_hash",
     "created_at",
     "updated_at",
 )
@@ -197,9 +200,10 @@ _INSERT_LINES_RETURNING = insert(_LINES).returning(_LINES.c.id, sort_by_paramete
 # lines in order: what SQLAlchemy's sort_by_parameter_order relies on for PostgreSQL.
 _PG_INSERT_ORDER_AND_LINES = text("""WITH new_order AS (
     INSERT INTO orders (number, status, customer_name, customer_email, stock_committed_at,
-                        hold_expires_at, client_address, created_at, updated_at)
+                        hold_expires_at, client_address, client_email_hash, created_at, updated_at)
     VALUES (:number, :status, :customer_name, :customer_email, CAST(:stock_committed_at AS timestamp),
-            CAST(:hold_expires_at AS timestamp), CAST(:client_address AS varchar), :created_at, :updated_at)
+            CAST(:hold_expires_at AS timestamp), CAST(:client_address AS varchar),
+            CAST(:client_email_hash AS varchar), :created_at, :updated_at)
     RETURNING id
 ), new_lines AS (
     INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
@@ -285,14 +289,14 @@ def columns_for_status(
     """What else an order's row records when it enters ``new_status`` (``old_status`` None: created).
 
     The one place ``stock_committed_at`` is set: when the order takes its stock. A paid or cancelled
-    order is no longer a hold: its client is forgotten, and only a released one keeps its expiry
-    time, to show when it ran out.
+    order is no longer a hold: its client and e-mail key are forgotten, and only a released one keeps
+    its expiry time, to show when it ran out.
     """
     columns: dict[str, object] = {}
     if takes_stock(old_status, new_status):
         columns["stock_committed_at"] = now
     if old_status is not None and order.hold_expires_at is not None and new_status != OrderStatus.CONFIRMED:
-        columns["client_address"] = None
+        columns["client_address"] = columns["client_email_hash"] = None
         if reason != MovementReason.HOLD_EXPIRED:
             columns["hold_expires_at"] = None
     return columns

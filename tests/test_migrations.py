@@ -161,9 +161,15 @@ def kept(rows: Rows, columns: dict[str, list[str]]) -> Rows:
     return {table: [{c: row[c] for c in names} for row in rows[table]] for table, names in columns.items()}
 
 
-# Tables the latest revision makes and fills from the rows below it: 0009 creates location main and
-# allocates every line of an order that took stock there (the shop at head keeps all its stock at main).
-REBUILT_BY_THE_LATEST = {"locations", "order_item_allocations"}
+# Tables the latest revision makes and fills from the rows below it: 0010 makes none (0009 created
+# location main and allocated every line of an order that took stock there).
+REBUILT_BY_THE_LATEST: set[str] = set()
+
+
+def below_0010(rows: Rows) -> Rows:
+    """``rows`` as 0010 leaves them going down: without the e-mails' lock rows of ``hold_clients``."""
+    clients = [row for row in rows["hold_clients"] if not row["client"].startswith("email:")]
+    return rows | {"hold_clients": clients}
 
 
 def test_the_latest_revision_goes_down_and_up_again_keeping_every_row_below_it(shop_at_head):
@@ -175,7 +181,7 @@ def test_the_latest_revision_goes_down_and_up_again_keeping_every_row_below_it(s
     columns = columns_of_every_table()
     upgrade(revision=latest)
     after = rows_of_every_table()
-    assert kept(after, columns) == kept(before, columns)
+    assert kept(after, columns) == kept(below_0010(before), columns)
     for table in set(after) - set(columns):
         assert after[table] == (before[table] if table in REBUILT_BY_THE_LATEST else []), table
     assert [p.sku for p in catalog_page(db.session, "sencha", 1, 24).items] == ["TEA-SENCHA"]
@@ -184,8 +190,11 @@ def test_the_latest_revision_goes_down_and_up_again_keeping_every_row_below_it(s
 def test_every_downgrade_keeps_the_rows_the_revision_below_can_hold(shop_at_head):
     rows = rows_of_every_table()
     assert {r["reason"] for r in rows["inventory_movements"]} >= {"hold_expired", "order_cancelled"}
+    assert any(r["client"].startswith("email:") for r in rows["hold_clients"])
     for revision, below in steps_down()[:-1]:  # below the first revision there are no tables
         downgrade(revision=below)
+        if revision == "0010":  # the e-mails' lock rows go (the shop makes them again)
+            rows = below_0010(rows)
         if revision == "0004":  # no hold_expired before it: a cancelled order's stock came back as
             for row in rows["inventory_movements"]:  # order_cancelled, and so does a released hold's
                 row["reason"] = row["reason"].replace("hold_expired", "order_cancelled")

@@ -70,12 +70,14 @@ def test_placing_an_order_takes_a_constant_number_of_statements(session, stateme
 def test_a_customers_hold_costs_two_statements_more_for_the_held_units_check(
     session, statements, hundred_products
 ):
-    """The client's lock row (one upsert), then its live holds (one indexed read); then as for staff."""
+    """The lock rows of the client and of its e-mail (one upsert), then the live holds of each (one read,
+    an indexed range each); then as for staff."""
     staff = statements_to_place(session, statements, 10)
     by_lines = {n: statements_to_place(session, statements, n, customer=True) for n in (1, 10)}
     assert by_lines[1] == by_lines[10] == ["INSERT", "SELECT", *staff]
     lock, count = sql_of_placing(session, statements, 1, customer=True)[:2]
-    assert "hold_clients" in lock and "client_address" in count
+    assert "hold_clients" in lock and lock.replace(" ", "").count("),(") == 1  # two rows: address, e-mail
+    assert "client_address" in count and "client_email_hash" in count
 
 
 @pytest.fixture

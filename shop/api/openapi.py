@@ -74,8 +74,9 @@ The shop's JSON API.
   and are forgotten 24 hours after the order they created.
 * Customers' orders (no token) are held to the shop's hoarding limits: at most `SHOP_DEFAULT_MAX_PER_ORDER`
   (10) units of a product that sets no `max_per_order` (`over_limit`), and at most `SHOP_MAX_HELD_UNITS` (20)
-  units held at once by one client across its unpaid holds (`hold_limit`). A refusal tells a customer how
-  many units are left (`available`) only when the product is at or below its low-stock threshold.
+  units held at once by one client (its address, and its e-mail) across its unpaid holds (`hold_limit`). A
+  refusal tells a customer how many units are left (`available`) only when the product is at or below its
+  low-stock threshold.
 * Creating an order needs an `Idempotency-Key` header. The same key with the same body answers the
   original response again (same status and body, header `Idempotent-Replayed: true`); the same key with
   another body is 409 `idempotency_key_reused`. Only created orders are stored under a key: a refused
