@@ -1,6 +1,6 @@
 """A/B of code variants: client CPU and SQL statements per order, interleaved so background load cancels out.
 
-    .venv/bin/python -m bench.ab [--rounds 8] [--cases hot,spread,l100,api] DIR_A DIR_B ...
+    .venv/bin/python -m bench.ab [--rounds 8] [--cases hot,spread,l100,api] DIR_A DIR_B[=DATABASE] ...
 
 Each DIR is a copy of the repository at one variant (for example ``git archive HEAD | tar -x -C
 /tmp/a`` plus the files under test). Every round runs each variant once, in a shuffled order, in
@@ -8,7 +8,9 @@ its own process (this file with ``--one``, the variant as working directory: its
 ``bench`` packages are the ones imported, so a variant may predate this file), against the
 PostgreSQL database ``shop_bench`` that
 ``make bench`` builds (run that first: the catalogue must exist; the orders placed here stay
-until the next ``make bench`` resets it). Per case the process places warm-up orders, then
+until the next ``make bench`` resets it). A variant whose schema differs names a database of its
+own after ``=``, built by its own code: ``cd DIR && BENCH_DATABASE=NAME python -c "from
+bench.database import setup_pg; setup_pg()"``. Per case the process places warm-up orders, then
 chunks of orders, and reports the median CPU time per order of its chunks; the table shows the
 median over the rounds.
 
@@ -20,9 +22,11 @@ fresh Idempotency-Key) through Flask's test client, so it counts the view's CPU 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -53,25 +57,20 @@ def measure(cases: list[str]) -> dict:
             db.engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: statements.append(sql)
         )
         client = app.test_client()
-        body = json.dumps(
-            {
-                "status": "confirmed",
-                "customer": {"name": "Bench", "email": "EMAIL"},
-                "lines": [{"sku": HOT_SKU, "quantity": 1}],
-            }
-        )
 
         def post(_lines) -> None:
-            # A customer of its own each time, as in a shop: one address or one e-mail would reach the
-            # held-units limit (SHOP_MAX_HELD_UNITS) after 20 orders; variants without it ignore both.
-            key = uuid.uuid4().hex
+            # A customer of its own each time, as in a shop: one address or e-mail would reach the
+            # held-units limit (SHOP_MAX_HELD_UNITS) after 20 orders; variants without the limit ignore
+            # them. Drawn afresh in every run: the holds of earlier runs still count.
+            customer = {"name": "Bench", "email": f"bench-{uuid.uuid4().hex[:12]}@example.com"}
+            body = {"status": "confirmed", "customer": customer, "lines": [{"sku": HOT_SKU, "quantity": 1}]}
             response = client.post(
                 "/api/v1/orders",
-                data=body.replace("EMAIL", f"bench-{key}@example.com"),
+                data=json.dumps(body),
                 content_type="application/json",
-                headers={"Idempotency-Key": key},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
                 environ_base={
-                    "REMOTE_ADDR": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+                    "REMOTE_ADDR": str(ipaddress.IPv4Address(0x0A000000 + secrets.randbelow(1 << 24)))
                 },
             )
             assert response.status_code == 201, response.get_data(as_text=True)
@@ -133,9 +132,11 @@ def main(argv=None) -> int:
         order = list(args.variants)
         random.shuffle(order)
         for variant in order:
+            directory, _, database = variant.partition("=")
             proc = subprocess.run(
                 [sys.executable, os.path.abspath(__file__), "--one", "--cases", ",".join(cases)],
-                cwd=variant,
+                cwd=directory,
+                env={**os.environ, "BENCH_DATABASE": database} if database else None,
                 capture_output=True,
                 text=True,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,8 +31,10 @@ def free_port() -> int:
 class Gunicorn:
     """The shop (app:app) under gunicorn with sync workers on a free local port, in its own session."""
 
-    def __init__(self, workers_count: int, url: str):
+    def __init__(self, workers_count: int, url: str, *, metrics: bool = True):
         self.port = free_port()
+        # As in production (gunicorn.conf.py): every worker writes its counts into a directory of files.
+        self.metrics_dir = tempfile.mkdtemp(prefix="bench-metrics-")
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
         # The rate limit on anonymous checkouts would refuse all but 10 orders a minute from wrk's
         # one address: it is off here, where the order path itself is measured. Each request is a
@@ -45,6 +48,9 @@ class Gunicorn:
             "SECRET_KEY": "bench",
             "RATELIMIT_ENABLED": "0",
             "SHOP_TRUSTED_PROXIES": "1",
+            "SHOP_METRICS_ENABLED": "1" if metrics else "0",
+            "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+            "SHOP_LOG_LEVEL": "INFO",  # a line per request, as the shop logs by default
         }
         self.proc = subprocess.Popen(
             [
@@ -101,6 +107,7 @@ class Gunicorn:
                     pass
                 self.proc.wait(timeout=10)
         Path(self.log.name).unlink(missing_ok=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def post_order(base: str, case: str, key: str) -> tuple[int, str]:
@@ -158,10 +165,14 @@ def http_workers(clients: int) -> int:
     return min(clients, (os.cpu_count() or 1) + 1)
 
 
-def run_http(case: str, clients: int, duration: float, tag: str) -> Measured:
-    """One HTTP row: a probe order, a 1 s warm-up, then wrk for ``duration`` seconds."""
-    row = Row("http", case, clients)
-    server = Gunicorn(http_workers(clients), pg_url())
+def run_http(case: str, clients: int, duration: float, tag: str, *, metrics: bool = True) -> Measured:
+    """One HTTP row: a probe order, a 1 s warm-up, then wrk for ``duration`` seconds.
+
+    ``metrics=False`` is the row ``http-nometrics``: the same server with ``SHOP_METRICS_ENABLED=0``,
+    to show what counting costs.
+    """
+    row = Row("http" if metrics else "http-nometrics", case, clients)
+    server = Gunicorn(http_workers(clients), pg_url(), metrics=metrics)
     try:
         server.wait_ready()
         status, body = post_order(server.base, case, f"probe-{tag}")

@@ -26,6 +26,7 @@ LAYER_NAMES = {
     "ceiling": "ceiling (pgbench, SQL)",
     "service": "service (place_order + observer)",
     "http": "HTTP (gunicorn + wrk)",
+    "http-nometrics": "HTTP, metrics off",
     "oscar": "peer: django-oscar",
     "plain": "peer: plain Flask port",
     "sqlite3": "SQLite: plain sqlite3",
@@ -193,6 +194,19 @@ def summarise(
         for case in CASES:
             r = find(rows, layer, case, most)
             result[f"{layer}_{case}_p99_ms_at_{most}"] = r.p99_ms if r else None
+    # What counting costs: the hot HTTP rows with metrics on, against the same server counting nothing.
+    result["http_metrics_cost_by_clients"] = {
+        str(n): round(1 - on.tps / off.tps, 3)
+        for n in clients
+        if (on := find(rows, "http", "hot", n))
+        and (off := find(rows, "http-nometrics", "hot", n))
+        and on.tps
+        and off.tps
+    }
+    b = best(rows, "http", "hot")
+    result["http_metrics_cost_hot"] = (
+        result["http_metrics_cost_by_clients"].get(str(b.clients)) if b else None
+    )
     result["http_status"] = next(
         (r.status + (": " + r.note if r.note else "") for r in rows if r.layer == "http"), "not run"
     )
@@ -294,6 +308,13 @@ def targets(res: dict, most_clients: int) -> dict:
     for layer, goal in (("service", 0.6), ("http", 0.3)):
         v = res.get(f"ratio_{layer}_hot_same_clients")
         target(f"{layer}_hot_vs_ceiling_same_clients", v, f">= {goal}", v is not None and v >= goal)
+    v = res.get("http_metrics_cost_hot")
+    target(
+        "http_metrics_cost_hot",
+        v,
+        "< 0.05 (1 - orders/s with metrics / without, at HTTP's best)",
+        v is not None and v < 0.05,
+    )
     stmts = res.get("statements_by_lines") or {}
     flat = len(set(stmts.values())) == 1 and bool(stmts)
     target(

@@ -13,7 +13,7 @@ Sections (rows):
   ceiling  pgbench running the minimal SQL transaction (bench/ceiling_*.sql)
   service  shop.orders.place_order + commit_unit_of_work, in N worker processes
   http     POST /api/v1/orders under gunicorn (sync workers, one per CPU plus one, at most N), driven by
-           wrk (N connections)
+           wrk (N connections); the hot rows again with SHOP_METRICS_ENABLED=0 (what the metrics cost)
   peers    the same orders placed by django-oscar's checkout (database shop_bench_oscar, processes of
            .venv-oscar) and by a plain Flask port of the requirement (shop_bench_plain), in N
            processes; then the last-units rows: the service layer and both peers, with the most
@@ -164,16 +164,22 @@ def run_postgresql_rows(options: Options, tag: str, peers: list[str]) -> list[Ro
         "ceiling": lambda case, n: run_ceiling(case, n, options.duration, f"{tag}{case[0]}{n}"),
         "service": lambda case, n: run_service(case, n, options.duration),
         "http": lambda case, n: run_http(case, n, options.duration, f"{tag}{case[0]}{n}"),
+        # Right after its http row: the same server counting nothing (SHOP_METRICS_ENABLED=0).
+        "http-nometrics": lambda case, n: run_http(
+            case, n, options.duration, f"{tag}{case[0]}{n}m", metrics=False
+        ),
     }
     peer_runners = {
         "oscar": lambda case, n: run_oscar(case, n, options.duration),
         "plain": lambda case, n: run_plain(case, n, options.duration),
     }
-    layers = [layer for layer in runners if layer in options.sections]
+    layers = [layer for layer in runners if layer.split("-")[0] in options.sections]
     rows = []
     for case in CASES:
         for n in options.clients:
             for layer in layers:
+                if layer == "http-nometrics" and case != "hot":
+                    continue
                 rows.append(measure_on_postgresql(layer, case, n, runners[layer]))
             for layer in peers:
                 rows.append(measure_peer(layer, case, n, peer_runners[layer]))

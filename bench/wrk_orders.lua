@@ -1,8 +1,7 @@
 -- wrk script for the HTTP row: POST /api/v1/orders with the same orders as the other rows.
 -- Usage: wrk -s bench/wrk_orders.lua <url> -- <hot|spread> <run tag>
 -- Hot: 1 unit of HOT-0001. Spread: 1 unit each of 3 distinct SKUs among SKU-0001..SKU-1000.
--- Every request carries a fresh Idempotency-Key, a client address of its own (X-Forwarded-For) and an
--- e-mail of its own: each order is a customer of its own for the held-units limit.
+-- Every request carries a fresh Idempotency-Key, a client address (X-Forwarded-For) and an e-mail of its own.
 -- done() prints one line "BENCH_JSON {...}".
 
 local counter = 1
@@ -41,11 +40,11 @@ end
 function request()
     seq = seq + 1
     headers["Idempotency-Key"] = string.format("wrk-%s-%d-%d", run, tid, seq)
-    -- every order from a client of its own (the server trusts one proxy): customers, not one hoarder
+    -- every order from a client of its own, its address (the server trusts one proxy) and e-mail:
+    -- customers, not one hoarder held to SHOP_MAX_HELD_UNITS
     headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", tid % 256, math.floor(seq / 256) % 256, seq % 256)
-    local email = string.format("bench-%s-%d-%d@example.com", run, tid, seq)
-    local body = '{"status":"confirmed","customer":{"name":"Bench Client","email":"' .. email .. '"},'
-        .. '"lines":' .. lines() .. '}'
+    local body = string.format('{"status":"confirmed","customer":{"name":"Bench Client","email":"bench-%s-%d-%d@example.com"},',
+        run, tid, seq) .. '"lines":' .. lines() .. '}'
     return wrk.format("POST", path, headers, body)
 end
 
