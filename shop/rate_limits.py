@@ -55,11 +55,13 @@ def first_breach_in_window(breached: RequestLimit) -> bool:
     """True for the first request refused by ``breached`` in its window, False for every later one.
 
     Counted in the limiter's own storage (``RATELIMIT_STORAGE_URI``), so gunicorn workers sharing
-    Redis agree: whatever reacts to a breach (a log line, an e-mail) happens once per window.
+    Redis agree: whatever reacts to a breach (a log line, an e-mail) happens once per window. The
+    marker expires with the window, a second late: Redis tells the reset time to the second, so two
+    requests of one window may read reset times a second apart (they named two markers when the key
+    held the reset time, and the owner got two e-mails).
     """
-    seconds = max(1, math.ceil(breached.reset_at - time.time()))
-    marker = f"{breached.key}/breached/{breached.reset_at}"
-    return limiter.storage.incr(marker, seconds) == 1
+    seconds = max(1, math.ceil(breached.reset_at - time.time())) + 1
+    return limiter.storage.incr(f"{breached.key}/breached", seconds) == 1
 
 
 def retry_after() -> str:

@@ -10,13 +10,17 @@ worker would count on its own and let about workers × limit through.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import redis
 import requests
 
+from shop.rate_limits import first_breach_in_window
+from tests.support.databases import make_app
 from tests.support.factories import STAFF_EMAIL, make_user
 from tests.support.server import CSRF, TIMEOUT, Server, poll, post_order
 
@@ -114,3 +118,21 @@ def test_the_account_ceiling_holds_across_workers_and_tells_the_owner_once(
     assert answers == [401] * 3 + [429] * (ATTEMPTS - 3)
     poll(lambda: smtp_server.messages, timeout=10, what="the e-mail to the account's owner")
     assert [m["To"] for m in smtp_server.messages] == [STAFF_EMAIL]
+
+
+def test_one_window_is_one_breach_whichever_second_redis_gives_for_its_reset(database_urls):
+    """Redis tells a window's reset time to the second, so two refusals of one window may read times a
+    second apart: still one first breach (the owner got two e-mails when the times named the marker)."""
+    prefix = f"shop-test-{uuid.uuid4().hex}"
+    settings = {"RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
+    for app in make_app(database_urls("sqlite"), RATELIMIT_ENABLED=True, **settings):
+        with app.app_context():
+            reset_at = int(time.time()) + 3600
+            # What first_breach_in_window reads of Flask-Limiter's RequestLimit: its key and reset time.
+            refusals = [
+                SimpleNamespace(key=f"{prefix}/login-email:boss@example.com", reset_at=reset_at + s)
+                for s in (0, 1, 0)
+            ]
+            assert [first_breach_in_window(r) for r in refusals] == [True, False, False]
+            other = SimpleNamespace(key=f"{prefix}/login-email:ada@example.com", reset_at=reset_at)
+            assert first_breach_in_window(other)
