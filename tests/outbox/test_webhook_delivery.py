@@ -11,6 +11,7 @@ from sqlalchemy import select
 from shop.models import utcnow
 from shop.outbox import WebhookEndpoint
 from shop.outbox.delivery import BACKOFF, JITTER, LATER
+from shop.outbox.webhooks import ANSWER_LENGTH
 from tests.support.factories import add_product, make_user
 from tests.support.outbox import WEBHOOK_TIMEOUT, add_endpoint, deliveries, place, run_worker
 from tests.support.receivers import text_of
@@ -171,3 +172,31 @@ def test_events_before_an_endpoint_existed_are_not_sent_to_it(outbox_app, outbox
     time.sleep(0.2)
     assert receiver.receipts == []
     assert outbox_session.scalar(select(WebhookEndpoint.id)) is not None
+
+
+def test_webhooks_to_one_receiver_reuse_its_connection(outbox_app, outbox_session, receiver):
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver)
+    for _ in range(3):
+        place()
+    run_worker(outbox_app)
+    # stock.changed for the initial stock, then order.placed and stock.changed per order
+    receipts = receiver.wait_for(7)
+    assert all(r.verified for r in receipts)
+    assert receiver.connections == 1, "one kept-alive connection, not one per webhook"
+
+
+def test_an_answer_longer_than_what_is_kept_does_not_spoil_the_next_webhook(
+    outbox_app, outbox_session, receiver
+):
+    receiver.answers = [(200, "x" * 5 * ANSWER_LENGTH), (200, "ok")]
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver, "order.placed")
+    place()
+    place()
+    run_worker(outbox_app)
+    receiver.wait_for(2)
+    webhooks = [d for d in deliveries(outbox_session) if d.endpoint_id]
+    assert [(d.status, d.attempts) for d in webhooks] == [("delivered", 1), ("delivered", 1)]
+    assert (len(webhooks[0].last_answer), webhooks[1].last_answer) == (ANSWER_LENGTH, "ok")
+    assert receiver.connections == 2, "the connection left with an unread answer is not reused"
