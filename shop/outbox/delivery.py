@@ -234,12 +234,25 @@ def settle(
 
 
 def _judge_endpoint(session: DbSession, endpoint_id: int, outcome: Outcome, now: datetime) -> None:
-    """A delivered webhook clears the endpoint's failing streak; 410, or 3 days of failures, disable it."""
+    """A delivered webhook clears the endpoint's failing streak; 410, or 3 days of failures, disable it.
+
+    A delivered webhook reads the endpoint's streak without a lock, and has nothing to write in the
+    usual case (no streak), so workers do not queue on the endpoint's row; a failure locks it.
+    """
+    if outcome.delivered:
+        failing = select(WebhookEndpoint.failing_since).where(
+            WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True)
+        )
+        if session.scalar(failing) is not None:
+            session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
+                .values(failing_since=None)
+                .execution_options(synchronize_session=False)
+            )
+        return
     endpoint = session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
     if endpoint is None or not endpoint.enabled:
-        return
-    if outcome.delivered:
-        endpoint.failing_since = None
         return
     endpoint.failing_since = endpoint.failing_since or now
     if outcome.gone:

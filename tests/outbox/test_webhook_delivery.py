@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
+from functools import partial
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
+from shop.database import commit_unit_of_work
+from shop.extensions import db
 from shop.models import utcnow
-from shop.outbox import WebhookEndpoint
+from shop.outbox import WebhookEndpoint, feed
 from shop.outbox.delivery import BACKOFF, JITTER, LATER
 from shop.outbox.webhooks import ANSWER_LENGTH
+from tests.support.databases import SERVER_BACKENDS
 from tests.support.factories import add_product, make_user
 from tests.support.outbox import WEBHOOK_TIMEOUT, add_endpoint, deliveries, place, run_worker
 from tests.support.receivers import text_of
@@ -200,3 +206,23 @@ def test_an_answer_longer_than_what_is_kept_does_not_spoil_the_next_webhook(
     assert [(d.status, d.attempts) for d in webhooks] == [("delivered", 1), ("delivered", 1)]
     assert (len(webhooks[0].last_answer), webhooks[1].last_answer) == (ANSWER_LENGTH, "ok")
     assert receiver.connections == 2, "the connection left with an unread answer is not reused"
+
+
+@pytest.mark.parametrize("outbox_app", SERVER_BACKENDS, indirect=True)
+def test_a_delivered_webhook_does_not_wait_for_the_endpoints_row(outbox_app, outbox_session, receiver):
+    """Workers do not queue on the endpoint's row: with no failing streak to clear, a delivered
+    webhook is settled while another transaction holds that row."""
+    add_product(outbox_session, "TEA", 10)
+    endpoint_id = add_endpoint(receiver, "order.placed")
+    place()
+    commit_unit_of_work(partial(feed.sequence, db.session), actor="test")  # fanned out before the lock
+    with db.engine.connect() as holder:
+        holder.execute(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update())
+        release = threading.Timer(10, holder.rollback)  # a worker that waits for the row is let go
+        release.start()
+        started = time.monotonic()
+        run_worker(outbox_app)
+        waited = time.monotonic() - started
+        release.cancel()
+    assert waited < 5
+    assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered"]
