@@ -2,10 +2,11 @@
 sends the low-stock digest, purges old events and forgets the clients whose holds are over.
 
 Each turn (``Worker.turn``) does what is due: give new events their feed positions and fan them
-out; claim due deliveries, send them one by one and write the outcomes; tell staff of endpoints
-that were disabled; and, less often, release expired holds, send the digest, purge, and note
-that a worker was seen (``/readyz``). ``--once`` turns until nothing is due and exits. On
-SIGTERM or SIGINT the delivery in hand is finished, the rest given back, and the worker exits.
+out; claim due deliveries, send them one by one and write the outcomes (a few per transaction);
+tell staff of endpoints that were disabled; and, less often, release expired holds, send the
+digest, purge, and note that a worker was seen (``/readyz``). ``--once`` turns until nothing is
+due and exits. On SIGTERM or SIGINT the delivery in hand is finished, the outcomes written, the
+rest given back, and the worker exits.
 
 Several workers at once are safe: deliveries are claimed with ``SKIP LOCKED`` (PostgreSQL,
 MariaDB) and a lease; SQLite's write lock makes them take turns.
@@ -39,6 +40,7 @@ logger = logging.getLogger("shop.worker")
 SEEN = "worker"  # the worker_clock row of the last time a worker was seen
 SEEN_EVERY = 15.0  # seconds between two notes, at most (SHOP_WORKER_SEEN_SECONDS is a window of several)
 DELIVERY_BATCH = 50
+SETTLE_EVERY = 0.1  # seconds: how long the outcomes of attempts made wait to be written, at most
 IDLE_SLEEP = 0.2  # seconds between turns that found nothing to do
 
 
@@ -164,21 +166,45 @@ class Worker:
         return busy
 
     def deliver(self) -> int:
-        """Claim a batch of due deliveries and attempt each; how many were claimed."""
+        """Claim a batch of due deliveries and attempt each; how many were claimed.
+
+        Outcomes are written a few at a time, in one transaction every ``SETTLE_EVERY`` seconds (and
+        when the batch ends or the worker stops), each still only if its lease is unchanged: a
+        transaction per delivery cost as much as the delivery. A worker that dies before writing
+        them leaves those deliveries due again when their lease ends, as one dying mid-delivery does.
+        """
         claimed = commit_unit_of_work(
             partial(delivery.claim, db.session, limit=self.batch), actor=SYSTEM_ACTOR
         )
-        for index, item in enumerate(claimed):
-            if self.stopping:
-                commit_unit_of_work(
-                    partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
-                )
-                break
-            outcome = delivery.attempt(item)
-            settled = commit_unit_of_work(
-                partial(delivery.settle, db.session, item, outcome), actor=SYSTEM_ACTOR
-            )
-            metrics.delivery_settled(settled)
+        attempted: list[tuple[delivery.Claimed, delivery.Outcome]] = []
+        since = time.monotonic()
+        try:
+            for index, item in enumerate(claimed):
+                if self.stopping:
+                    commit_unit_of_work(
+                        partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
+                    )
+                    break
+                if time.monotonic() - since >= SETTLE_EVERY:
+                    self._settle(attempted)
+                    since = time.monotonic()
+                attempted.append((item, delivery.attempt(item)))
+        finally:
+            self._settle(attempted)
+        return len(claimed)
+
+    def _settle(self, attempted: list[tuple[delivery.Claimed, delivery.Outcome]]) -> None:
+        """Write the outcomes of ``attempted`` in one transaction, log them, and empty the list."""
+        batch = attempted[:]
+        attempted.clear()
+        if not batch:
+            return
+        settled = commit_unit_of_work(
+            lambda: [delivery.settle(db.session, item, outcome) for item, outcome in batch],
+            actor=SYSTEM_ACTOR,
+        )
+        for (item, outcome), became in zip(batch, settled, strict=True):
+            metrics.delivery_settled(became)
             self.delivered += outcome.delivered
             self.failed += not outcome.delivered
             level = logging.INFO if outcome.delivered else logging.WARNING
@@ -191,4 +217,3 @@ class Worker:
                 "delivered" if outcome.delivered else "failed",
                 outcome.status,
             )
-        return len(claimed)
