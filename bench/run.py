@@ -20,8 +20,8 @@ Sections (rows):
            clients, racing for the last LAST_UNITS_STOCK units of the hot SKU
            and the 3-location spread row: the service layer's spread orders with the spread SKUs kept
            at three locations (one each), so that most orders are allocated line by line
-  webhooks 4 service-layer clients checking out while 2 `flask worker` processes deliver every event as a
-           webhook to a receiver on 127.0.0.1: deliveries/s, commit-to-receipt lag, backlog and drain
+  webhooks 2 `flask worker` processes deliver every event as a webhook to a receiver on 127.0.0.1: their
+           capacity on a burst's backlog, then commit-to-receipt lag with 4 clients paced at 0.6 of it
   cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines
   sqlite   the service layer on SQLite against the same transaction in plain sqlite3
 
@@ -230,12 +230,15 @@ def run_webhooks_row(options: Options) -> Webhooks:
     except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
         w = Webhooks(CLIENTS, WORKERS, CASE, status="failed", note=f"{type(exc).__name__}: {exc}"[:200])
     log(
-        f"webhooks: {w.status} {fmt(w.orders_per_s)} orders/s, {fmt(w.events_per_s)} events/s,"
-        f" {fmt(w.deliveries_per_s)} deliveries/s, lag p50/p99 {fmt(w.lag_p50_ms, 0)}/{fmt(w.lag_p99_ms, 0)} ms"
-        f" (drain included {fmt(w.lag_all_p50_ms, 0)}/{fmt(w.lag_all_p99_ms, 0)} ms), backlog at stop"
-        f" {fmt(w.backlog_at_stop)} + {fmt(w.mail_backlog_at_stop)} e-mails, drained in {fmt(w.drain_s, 2)} s"
-        f" at {fmt(w.drain_deliveries_per_s)}/s, duplicates={fmt(w.duplicates)} lost={fmt(w.lost)}"
-        f" bad signatures={fmt(w.bad_signatures)} checks={'ok' if w.checks_ok else w.check_notes} {w.note}"
+        f"webhooks: {w.status} capacity {fmt(w.capacity_per_s)} deliveries/s on the backlog of a burst of"
+        f" {fmt(w.burst_orders)} orders ({fmt(w.deliveries_per_order, 2)} deliveries each); paced at"
+        f" {fmt(w.paced_orders_per_s)} orders/s ({w.load_fraction:g} x capacity): {fmt(w.orders_per_s)} orders/s"
+        f" placed, {fmt(w.offered_per_s)} deliveries/s offered ({fmt(w.load_vs_capacity, 2)} x capacity),"
+        f" {fmt(w.deliveries_per_s)} made; lag p50/p99/max {fmt(w.lag_p50_ms, 0)}/{fmt(w.lag_p99_ms, 0)}/"
+        f"{fmt(w.lag_max_ms, 0)} ms; backlog at stop {fmt(w.backlog_at_stop)}, drained in {fmt(w.drain_s, 2)} s;"
+        f" worker CPU {fmt(w.worker_cpu_ms_per_delivery, 2)} ms/delivery; duplicates={fmt(w.duplicates)}"
+        f" lost={fmt(w.lost)} bad signatures={fmt(w.bad_signatures)}"
+        f" checks={'ok' if w.checks_ok else w.check_notes} {w.note}"
     )
     return w
 
