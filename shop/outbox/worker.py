@@ -33,7 +33,7 @@ from ..hoarding import forget_idle_clients
 from ..holds import SYSTEM_ACTOR, release_expired_holds
 from ..models import utcnow
 from . import delivery, digest, feed, mail
-from .models import Event, EventDelivery, WebhookEndpoint, WorkerClock
+from .models import Event, EventDelivery, WebhookEndpoint
 
 logger = logging.getLogger("shop.worker")
 
@@ -63,13 +63,15 @@ def seen_interval(window: float) -> float:
 
 
 def note_seen(now: datetime | None = None) -> None:
-    """Write down that a worker is alive now (``/readyz`` and ``flask doctor`` read it)."""
+    """Write down that a worker is alive now (``/readyz`` and ``flask doctor`` read it).
+
+    Workers started together all note it at once: one that finds another writing the note (or
+    creating its row) leaves it to that one, instead of failing its turn on the duplicate row.
+    """
 
     def work() -> None:
-        clock = db.session.get(WorkerClock, SEEN, with_for_update=True)
-        if clock is None:
-            db.session.add(WorkerClock(name=SEEN, at=now or utcnow()))
-        else:
+        clock = feed.lock_clock(db.session, SEEN)
+        if clock is not None:
             clock.at = now or utcnow()
 
     commit_unit_of_work(work, actor=SYSTEM_ACTOR)
