@@ -21,7 +21,7 @@ Sections (rows):
            and the 3-location spread row: the service layer's spread orders with the spread SKUs kept
            at three locations (one each), so that most orders are allocated line by line
   webhooks 2 `flask worker` processes deliver every event as a webhook to a receiver on 127.0.0.1: their
-           capacity on a burst's backlog, then commit-to-receipt lag with 4 clients paced at 0.6 of it
+           capacity on a burst's backlog, then commit-to-receipt lag with 4 clients paced at half of it
   cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines
   sqlite   the service layer on SQLite against the same transaction in plain sqlite3
 

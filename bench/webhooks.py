@@ -49,7 +49,7 @@ from bench.service import worker_seed
 
 CLIENTS, WORKERS, CASE = 4, 2, "hot"
 BURST_S = 2.0  # seconds of orders at full speed with the workers paused: the backlog they are timed on
-LOAD_FRACTION = 0.6  # the paced clients' deliveries, as a fraction of the workers' capacity
+LOAD_FRACTION = 0.5  # the paced clients' deliveries, as a fraction of the workers' capacity (alone)
 PACED_WARMUP = 1  # orders per paced client before its window (its connection and first statements)
 DRAIN_TIMEOUT = 30.0  # seconds the workers get to deliver a backlog (the burst's, then what the window left)
 LAG_TARGET_S = 2.0  # p99 of commit-to-receipt while the workers keep up (issue 19)
