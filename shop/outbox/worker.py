@@ -151,12 +151,16 @@ class Worker:
             return False
 
     def turn(self) -> bool:
-        """Do what is due now; True if there may be more."""
+        """Do what is due now; True if it did something, so more may have come meanwhile.
+
+        Only a turn that found nothing is followed by ``idle_sleep``: events committed while a
+        batch went out are fanned out and sent at once, not after a pause.
+        """
         now = time.monotonic()
         if self._seen(now):
             note_seen()
-        busy = commit_unit_of_work(partial(feed.sequence, db.session), actor=SYSTEM_ACTOR) == feed.BATCH
-        busy |= self.deliver() == self.batch
+        busy = commit_unit_of_work(partial(feed.sequence, db.session), actor=SYSTEM_ACTOR) > 0
+        busy |= self.deliver() > 0
         notify_disabled_endpoints()
         if self._sweep(now):
             release_expired_holds()
