@@ -106,6 +106,29 @@ def test_an_endpoint_that_hangs_times_out_and_is_retried(outbox_app, outbox_sess
     assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered"]
 
 
+def test_a_kept_alive_connection_times_out_too(outbox_app, outbox_session, receiver):
+    def hang(receipt):
+        time.sleep(WEBHOOK_TIMEOUT + 2)
+        return 200, "too late"
+
+    receiver.answers = [(200, "ok"), hang, (200, "ok")]
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver, "order.placed")
+    place()
+    place()
+    started = time.monotonic()
+    run_worker(outbox_app)
+    assert time.monotonic() - started < WEBHOOK_TIMEOUT + 1.5, "the worker gave up after SHOP_WEBHOOK_TIMEOUT"
+    assert receiver.connections == 1, "the second webhook went over the first one's connection"
+    first, second = [d for d in deliveries(outbox_session) if d.endpoint_id]
+    assert first.status == "delivered"
+    assert second.status == "pending" and second.last_answer.startswith("no answer")
+    with later(timedelta(minutes=1)):
+        run_worker(outbox_app)
+    assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered", "delivered"]
+    assert receiver.connections == 2, "a connection that timed out is not used again"
+
+
 def test_a_410_disables_the_endpoint_and_tells_staff(outbox_app, outbox_session, receiver, smtp_server):
     make_user(outbox_session, "boss@example.com")
     receiver.answers = [(410, "gone")]
