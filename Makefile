@@ -63,7 +63,8 @@ stress: install databases
 		$(BIN)/python -m pytest tests/server -m server -s
 
 ## bench: throughput from raw SQL (pgbench) to HTTP on PostgreSQL db shop_bench, against django-oscar and a
-## plain Flask port (own databases, Oscar in .venv-oscar), plus SQLite; < 10 min
+## plain Flask port (own databases, Oscar in .venv-oscar), plus SQLite, and webhooks delivered by 2 workers while
+## 4 clients check out; < 10 min
 ## (writes bench/results.md and bench/results.json; see bench/README.md)
 bench: install databases
 	bash bench/install-tools.sh

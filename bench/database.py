@@ -20,6 +20,7 @@ PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_DB = os.environ.get("BENCH_DATABASE", "shop_bench")
 HOT_STOCK = 10_000_000  # enough for any row: the hot SKU never runs out
 SPREAD_STOCK = 1_000_000
+OUTBOX_TABLES = ("events", "event_deliveries", "webhook_endpoints", "worker_clock")  # emptied by reset_pg
 SQLITE_DIR = Path(tempfile.gettempdir()) / "shop_bench_sqlite"
 
 if PG_DB in {"test", "shop_test", "postgres"}:
@@ -103,14 +104,22 @@ def setup_pg() -> None:
 
 
 def reset_pg(db: str = PG_DB, hot_stock: int = HOT_STOCK) -> None:
-    """Same starting state for every row: no orders, initial stock ledgered, vacuumed, checkpointed.
+    """Same starting state for every row: no orders, no events, initial stock ledgered, vacuumed, checkpointed.
 
     Also resets the plain Flask port's database, whose tables have the same names and columns.
     """
     now = now_utc()
     with psycopg.connect(pg_conninfo(db), autocommit=True) as conn:
         with conn.transaction():
-            conn.execute("TRUNCATE inventory_movements, order_items, orders RESTART IDENTITY CASCADE")
+            # The shop's outbox too (the plain Flask port has none): events the other rows left would
+            # be fanned out to the webhooks row's endpoint, and a growing table slows every row.
+            outbox = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                " AND table_name = ANY(%s)",
+                (list(OUTBOX_TABLES),),
+            ).fetchall()
+            tables = ", ".join(["inventory_movements", "order_items", "orders", *(t for (t,) in outbox)])
+            conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
             conn.execute(
                 "UPDATE inventory SET quantity = CASE WHEN product_id = %s THEN %s ELSE %s END,"
                 " updated_at = %s",

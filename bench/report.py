@@ -17,6 +17,7 @@ from bench.database import pg_conninfo
 from bench.http_api import http_workers
 from bench.rows import CASES, Row
 from bench.sqlite import locked_errors
+from bench.webhooks import BURST_S, DRAIN_TIMEOUT, LAG_TARGET_S, LOAD_FRACTION, Webhooks
 
 README = ROOT / "README.md"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -152,6 +153,7 @@ def summarise(
     last_units: list[Row] = (),
     last_units_stock: int | None = None,
     peer_statements: dict | None = None,
+    webhooks: Webhooks | None = None,
 ) -> dict:
     """results.json: the run's settings and machine, best orders/s and ratios per layer, peers, cost, targets, rows.
 
@@ -213,6 +215,7 @@ def summarise(
     result.update(summarise_peers(rows, last_units, clients, peer_statements or {}, cost))
     result.update(summarise_sqlite(rows))
     result["last_units_stock"] = last_units_stock
+    result["webhooks"] = asdict(webhooks) if webhooks else None
     service_cost = cost.get("service", {})
     result["statements_by_lines"] = {n: c["statements"] for n, c in service_cost.items()}
     result["round_trips_by_lines"] = {n: c["round_trips"] for n, c in service_cost.items()}
@@ -339,6 +342,11 @@ def targets(res: dict, most_clients: int) -> dict:
         target(f"sqlite_mixed_{who}_p99_vs_p50", v, f"<= {goal}", v is not None and v <= goal)
     v = mixed.get("database_is_locked")
     target("sqlite_mixed_database_is_locked", v, "0", v == 0)
+    hooks = res.get("webhooks") or {}
+    v = hooks.get("lag_p99_ms")
+    v = None if v is None else round(v / 1000, 3)
+    goal = f"<= {LAG_TARGET_S:g} at {hooks.get('load_vs_capacity', LOAD_FRACTION)} x the workers' capacity"
+    target("webhook_lag_p99_s", v, goal, v is not None and v <= LAG_TARGET_S)
     for layer in ("service", "http"):
         for case in CASES:
             mine, ceil = res.get(f"{layer}_{case}_p99_ms_at_{n}"), res.get(f"ceiling_{case}_p99_ms_at_{n}")
@@ -420,6 +428,56 @@ def last_units_table(res: dict, last_units: list[Row]) -> list[str]:
     return lines
 
 
+def webhooks_table(res: dict) -> list[str]:
+    """The webhooks row (markdown lines; none if it did not run)."""
+    w = res.get("webhooks")
+    if not w:
+        return []
+    head = [
+        "## Webhooks while checking out",
+        "",
+        f"{w['workers']} `flask worker` processes deliver every event (`order.placed`, `stock.changed`) as a "
+        "signed webhook to a receiver on 127.0.0.1 that keeps connections alive and answers 204, and each "
+        "customer's confirmation e-mail as a file. **Capacity**: the workers paused, "
+        f"{w['clients']} service-layer clients place {w['case']} orders at full speed for {BURST_S:g} s "
+        f"(the burst, in brackets: orders, deliveries per order); then the workers alone make the deliveries "
+        "of that backlog, per second until it is drained. **Paced**: the clients place orders on a fixed "
+        f"schedule at the rate whose deliveries are {w['load_fraction']:g} of that capacity, for the row's "
+        "duration; offered is what the orders placed then make, per second, and its ratio to the capacity. "
+        "Lag: arrival at the receiver minus the event's `created_at`, set in the order's transaction just "
+        "before its commit, for the webhooks of every event created in the paced window, the drain included. "
+        "Backlog: deliveries of those events not made at the window's end; drain: from then to the last "
+        f"delivery (at most {DRAIN_TIMEOUT:g} s). Worker CPU: both workers' CPU time after their start-up, per "
+        "webhook or e-mail delivered. Duplicates: a webhook-id that arrived twice; lost: an event that never "
+        "arrived or an e-mail never written (both must be 0).",
+        "",
+        "| clients | workers | capacity deliveries/s (burst) | paced orders/s | offered deliveries/s (× capacity) "
+        "| made deliveries/s | lag p50 / p99 / max ms | backlog at stop | drain s | worker CPU ms/delivery "
+        "| duplicates | lost | bad signatures | checks |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    if w["status"] != "ok":
+        return [*head, f"| {w['clients']} | {w['workers']} | {w['status']} |{' |' * 10} {w['note']} |"]
+    checks = "ok" if w["checks_ok"] else "FAIL: " + "; ".join(w["check_notes"])
+    cells = [
+        w["clients"],
+        w["workers"],
+        f"{fmt(w['capacity_per_s'])} ({fmt(w['burst_orders'])}, {fmt(w['deliveries_per_order'], 2)})",
+        fmt(w["orders_per_s"]),
+        f"{fmt(w['offered_per_s'])} ({fmt(w['load_vs_capacity'], 2)})",
+        fmt(w["deliveries_per_s"]),
+        f"{fmt(w['lag_p50_ms'], 0)} / {fmt(w['lag_p99_ms'], 0)} / {fmt(w['lag_max_ms'], 0)}",
+        fmt(w["backlog_at_stop"]),
+        fmt(w["drain_s"], 2),
+        fmt(w["worker_cpu_ms_per_delivery"], 2),
+        fmt(w["duplicates"]),
+        fmt(w["lost"]),
+        fmt(w["bad_signatures"]),
+        checks + (f" ({w['note']})" if w["note"] else ""),
+    ]
+    return [*head, "| " + " | ".join(map(str, cells)) + " |"]
+
+
 def markdown(res: dict, rows: list[Row], last_units: list[Row] = ()) -> str:
     """results.md: the machine, the shop against its peers, every row, the targets and the cost per order."""
     m = res["machine"]
@@ -452,6 +510,8 @@ def markdown(res: dict, rows: list[Row], last_units: list[Row] = ()) -> str:
         "(must be 0 for the shop; a peer's is reported as measured). Checks: on hand + sold = initial for "
         "every product, the ledger sums to the stock, every order has its ledger rows, and the database holds "
         "the orders the clients counted (Oscar: allocations match the order lines, stock unchanged).",
+        "",
+        *webhooks_table(res),
         "",
         "## Targets",
         "",

@@ -20,6 +20,8 @@ Sections (rows):
            clients, racing for the last LAST_UNITS_STOCK units of the hot SKU
            and the 3-location spread row: the service layer's spread orders with the spread SKUs kept
            at three locations (one each), so that most orders are allocated line by line
+  webhooks 2 `flask worker` processes deliver every event as a webhook to a receiver on 127.0.0.1: their
+           capacity on a burst's backlog, then commit-to-receipt lag with 4 clients paced at half of it
   cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines
   sqlite   the service layer on SQLite against the same transaction in plain sqlite3
 
@@ -57,9 +59,10 @@ from bench.report import PEER_LAYERS, fmt, markdown, summarise, update_readme
 from bench.rows import CASES, Measured, Row, log
 from bench.service import run_service
 from bench.sqlite import SQLITE_LAYERS, run_mixed, run_sqlite
+from bench.webhooks import CASE, CLIENTS, WORKERS, Webhooks, run_webhooks
 from bench.workers import LAST_UNITS, N_SPREAD, SPREAD_PLACES
 
-SECTIONS = ("ceiling", "service", "http", "peers", "cost", "sqlite")
+SECTIONS = ("ceiling", "service", "http", "peers", "webhooks", "cost", "sqlite")
 README_SECTIONS = {"ceiling", "service", "http", "peers"}  # a run without these keeps the README's tables
 LAST_UNITS_STOCK = 100  # the hot SKU's stock in the last-units rows
 PEER_SETUP = {"oscar": setup_oscar, "plain": setup_plain}
@@ -225,6 +228,27 @@ def run_last_units_rows(options: Options, peers: list[str]) -> list[Row]:
     return rows
 
 
+def run_webhooks_row(options: Options) -> Webhooks:
+    """The webhooks row, logged; a runner that raises gives a failed row."""
+    log(f"webhooks: {CLIENTS} clients checking out while {WORKERS} workers deliver to a local receiver")
+    try:
+        w = run_webhooks(options.duration)
+    except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
+        w = Webhooks(CLIENTS, WORKERS, CASE, status="failed", note=f"{type(exc).__name__}: {exc}"[:200])
+    log(
+        f"webhooks: {w.status} capacity {fmt(w.capacity_per_s)} deliveries/s on the backlog of a burst of"
+        f" {fmt(w.burst_orders)} orders ({fmt(w.deliveries_per_order, 2)} deliveries each); paced at"
+        f" {fmt(w.paced_orders_per_s)} orders/s ({w.load_fraction:g} x capacity): {fmt(w.orders_per_s)} orders/s"
+        f" placed, {fmt(w.offered_per_s)} deliveries/s offered ({fmt(w.load_vs_capacity, 2)} x capacity),"
+        f" {fmt(w.deliveries_per_s)} made; lag p50/p99/max {fmt(w.lag_p50_ms, 0)}/{fmt(w.lag_p99_ms, 0)}/"
+        f"{fmt(w.lag_max_ms, 0)} ms; backlog at stop {fmt(w.backlog_at_stop)}, drained in {fmt(w.drain_s, 2)} s;"
+        f" worker CPU {fmt(w.worker_cpu_ms_per_delivery, 2)} ms/delivery; duplicates={fmt(w.duplicates)}"
+        f" lost={fmt(w.lost)} bad signatures={fmt(w.bad_signatures)}"
+        f" checks={'ok' if w.checks_ok else w.check_notes} {w.note}"
+    )
+    return w
+
+
 def run_sqlite_rows(options: Options) -> list[Row]:
     """The plain sqlite3 and service-layer rows on SQLite, each on a fresh copy of one seeded file,
     then writers and readers at once (the mixed rows)."""
@@ -267,6 +291,7 @@ def main(argv=None) -> int:
     rows = run_postgresql_rows(options, tag, peers)
     if "service" in options.sections:
         rows += run_locations_rows(options)
+    webhooks = run_webhooks_row(options) if "webhooks" in options.sections else None
     last_units = run_last_units_rows(options, peers) if "peers" in options.sections else []
     cost = measure_cost() if "cost" in options.sections else {}
     if "sqlite" in options.sections:
@@ -282,6 +307,7 @@ def main(argv=None) -> int:
         last_units=last_units,
         last_units_stock=LAST_UNITS_STOCK,
         peer_statements=peer_statements,
+        webhooks=webhooks,
     )
     md = markdown(result, rows, last_units)
     write_results(result, md, options)
@@ -293,6 +319,8 @@ def main(argv=None) -> int:
         for r in rows + last_units
         if r.layer not in PEER_LAYERS and r.status == "ok" and not r.checks_ok
     ]
+    if webhooks is not None and webhooks.status == "ok" and not webhooks.checks_ok:
+        failed.append("webhooks")
     if failed or result["oversold_total"]:
         log(f"OVERSELL/CONSISTENCY CHECK FAILED: {failed}")
         return 1

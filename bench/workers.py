@@ -16,6 +16,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 
 # The catalogue bench/database.py seeds (the same for every row): spread SKUs have product ids
 # 1..N_SPREAD, the hot SKU has id HOT_ID.
@@ -47,9 +48,18 @@ def order_lines(case: str, rng: random.Random) -> list[tuple[str, int]]:
 
 
 def _timed_loop(
-    one: Callable[[], None], *, warmup: int, duration: float, barrier, queue, stop_on: tuple = ()
+    one: Callable[[], None],
+    *,
+    warmup: int,
+    duration: float,
+    barrier,
+    queue,
+    stop_on: tuple = (),
+    interval: float = 0.0,
 ) -> None:
-    """Warm up, wait for the siblings, then call ``one`` until ``duration`` ends or it raises ``stop_on``."""
+    """Warm up, wait for the siblings, then call ``one`` until ``duration`` ends or it raises ``stop_on``:
+    back to back, or with an ``interval``, one call every ``interval`` seconds on a fixed schedule (a
+    late call starts at once, so the rate holds), the first at a random point of the first interval."""
     errors: Counter[str] = Counter()
     for _ in range(warmup):
         one()
@@ -58,7 +68,12 @@ def _timed_loop(
     cpu = time.process_time()
     start = time.perf_counter()
     end = start + duration
+    # random is reseeded in each forked child: paced clients do not march in step
+    due = start + random.random() * interval
     while True:
+        if interval:
+            time.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
         t0 = time.perf_counter()
         if t0 >= end:
             break
@@ -129,7 +144,14 @@ def service_worker(url: str, case: str, seed: int, duration: float, warmup: int,
     _guard(_service_worker, barrier, queue, url, case, seed, duration, warmup)
 
 
-def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
+def paced_service_worker(
+    url: str, case: str, seed: int, rate: float, duration: float, warmup: int, barrier, queue
+) -> None:
+    """``service_worker`` placing ``rate`` orders a second on a fixed schedule instead of back to back."""
+    _guard(partial(_service_worker, interval=1 / rate), barrier, queue, url, case, seed, duration, warmup)
+
+
+def _service_worker(url, case, seed, duration, warmup, barrier, queue, interval=0.0) -> None:
     from shop import create_app
     from shop.database import commit_unit_of_work
     from shop.errors import InsufficientStock
@@ -155,7 +177,15 @@ def _service_worker(url, case, seed, duration, warmup, barrier, queue) -> None:
             )
 
         stop_on = (InsufficientStock,) if case == LAST_UNITS else ()
-        _timed_loop(one, warmup=warmup, duration=duration, barrier=barrier, queue=queue, stop_on=stop_on)
+        _timed_loop(
+            one,
+            warmup=warmup,
+            duration=duration,
+            barrier=barrier,
+            queue=queue,
+            stop_on=stop_on,
+            interval=interval,
+        )
         db.session.remove()
         db.engine.dispose()
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from urllib3.exceptions import HTTPError
 
 from ..extensions import DbSession
@@ -197,6 +197,33 @@ def _send_email(delivery: Claimed) -> Outcome:
 # -- what happened -----------------------------------------------------------------------------
 
 
+# Statements built once, executed on the session's connection: a settle costs two statements and
+# no ORM work, a fraction of what building them for every delivery cost.
+_SETTLE = (
+    update(EventDelivery)
+    .where(
+        EventDelivery.id == bindparam("delivery_id"),
+        EventDelivery.status == DeliveryStatus.PENDING,
+        EventDelivery.next_attempt_at == bindparam("lease_until"),  # still this worker's
+    )
+    .values(
+        status=bindparam("new_status"),
+        next_attempt_at=bindparam("due"),
+        delivered_at=bindparam("at"),
+        last_status=bindparam("answer_status"),
+        last_answer=bindparam("answer"),
+    )
+)
+_STREAK = select(WebhookEndpoint.failing_since).where(
+    WebhookEndpoint.id == bindparam("endpoint_id"), WebhookEndpoint.enabled.is_(True)
+)
+_END_STREAK = (
+    update(WebhookEndpoint)
+    .where(WebhookEndpoint.id == bindparam("endpoint_id"), WebhookEndpoint.failing_since.is_not(None))
+    .values(failing_since=None)
+)
+
+
 def settle(
     session: DbSession, delivery: Claimed, outcome: Outcome, *, now: datetime | None = None
 ) -> str | None:
@@ -206,27 +233,26 @@ def settle(
     None when it was not this worker's any more and nothing was written.
     """
     now = now or utcnow()
-    values: dict[str, Any] = {
-        "last_status": outcome.status,
-        "last_answer": outcome.answer[: webhooks.ANSWER_LENGTH],
-    }
+    due, at = delivery.lease_until, None  # the lease in place of a due time: it is not due again
     if outcome.delivered:
-        settled, values = "delivered", values | {"status": DeliveryStatus.DELIVERED, "delivered_at": now}
+        settled, status, at = "delivered", DeliveryStatus.DELIVERED, now
     elif outcome.gone or now - delivery.event_created_at >= GIVE_UP_AFTER:
-        settled, values = "failed", values | {"status": DeliveryStatus.FAILED}
+        settled, status = "failed", DeliveryStatus.FAILED
     else:
-        settled, values = "retry", values | {"next_attempt_at": now + retry_delay(delivery.attempts)}
-    mine = session.execute(
-        update(EventDelivery)
-        .where(
-            EventDelivery.id == delivery.id,
-            EventDelivery.status == DeliveryStatus.PENDING,
-            EventDelivery.next_attempt_at == delivery.lease_until,
-        )
-        .values(values)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if not mine:
+        settled, status, due = "retry", DeliveryStatus.PENDING, now + retry_delay(delivery.attempts)
+    written = session.connection().execute(
+        _SETTLE,
+        {
+            "delivery_id": delivery.id,
+            "lease_until": delivery.lease_until,
+            "new_status": status,
+            "due": due,
+            "at": at,
+            "answer_status": outcome.status,
+            "answer": outcome.answer[: webhooks.ANSWER_LENGTH],
+        },
+    )
+    if not written.rowcount:
         return None
     if delivery.endpoint_id is not None:
         _judge_endpoint(session, delivery.endpoint_id, outcome, now)
@@ -234,12 +260,18 @@ def settle(
 
 
 def _judge_endpoint(session: DbSession, endpoint_id: int, outcome: Outcome, now: datetime) -> None:
-    """A delivered webhook clears the endpoint's failing streak; 410, or 3 days of failures, disable it."""
+    """A delivered webhook clears the endpoint's failing streak; 410, or 3 days of failures, disable it.
+
+    A delivered webhook reads the endpoint's streak without a lock, and has nothing to write in the
+    usual case (no streak), so workers do not queue on the endpoint's row; a failure locks it.
+    """
+    if outcome.delivered:
+        connection, params = session.connection(), {"endpoint_id": endpoint_id}
+        if connection.scalar(_STREAK, params) is not None:
+            connection.execute(_END_STREAK, params)
+        return
     endpoint = session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
     if endpoint is None or not endpoint.enabled:
-        return
-    if outcome.delivered:
-        endpoint.failing_since = None
         return
     endpoint.failing_since = endpoint.failing_since or now
     if outcome.gone:

@@ -6,7 +6,8 @@
 - ``url_problem`` refuses anything but ``https://`` URLs whose host resolves to public addresses
   only, when an endpoint is saved; ``post`` checks again at every delivery, then connects to the
   address it checked (a name that resolves elsewhere a moment later cannot redirect the request),
-  follows no redirect and gives up after ``SHOP_WEBHOOK_TIMEOUT`` seconds.
+  or reuses a kept-alive connection to that very address, follows no redirect and gives up after
+  ``SHOP_WEBHOOK_TIMEOUT`` seconds.
   ``SHOP_WEBHOOKS_ALLOW_PRIVATE=1`` lifts both rules (development and tests).
 - ``signed_headers``: ``webhook-id`` (the event id, the same on every retry), ``webhook-timestamp``
   and ``webhook-signature``, made with the ``standardwebhooks`` package.
@@ -126,6 +127,14 @@ def signed_headers(secret: str, event_id: str, body: str, at: datetime | None = 
     }
 
 
+# A worker's webhooks to one receiver go over one kept-alive connection (and TLS session), not a new
+# one each: a pool per destination, keyed by scheme, the address checked for this delivery, port and
+# host name, and at most ``POOLS`` of them in this process (the least recently used is closed). The
+# name is still resolved and checked at every delivery; a pool only ever connects to its address.
+POOLS = 32
+_pools = urllib3.PoolManager(num_pools=POOLS, maxsize=1, cert_reqs="CERT_REQUIRED")
+
+
 def post(url: str, body: str, headers: dict[str, str], *, timeout: float, allow_private: bool) -> Answer:
     """POST ``body`` (JSON) to ``url`` at an address checked just now; raises ``UnsafeDestination`` or
     ``urllib3.exceptions.HTTPError`` (no answer in time, refused, TLS)."""
@@ -136,36 +145,31 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float, allow_
     host_header = f"[{host}]" if ":" in host else host
     if port != (443 if scheme == "https" else 80):
         host_header += f":{port}"
-    pool: urllib3.HTTPConnectionPool
-    if scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address, port, server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED"
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port)
+    pool = _pools.connection_from_host(
+        address, port, scheme, pool_kwargs={"server_hostname": host, "assert_hostname": host}
+    )
+    response = pool.urlopen(
+        "POST",
+        path,
+        body=body.encode(),
+        headers={
+            "Host": host_header,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **headers,
+        },
+        redirect=False,
+        retries=False,
+        timeout=urllib3.Timeout(total=timeout),
+        preload_content=False,
+    )
     try:
-        response = pool.urlopen(
-            "POST",
-            path,
-            body=body.encode(),
-            headers={
-                "Host": host_header,
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                **headers,
-            },
-            redirect=False,
-            retries=False,
-            timeout=urllib3.Timeout(total=timeout),
-            preload_content=False,
-        )
-        try:
-            text = response.read(ANSWER_LENGTH * 4).decode("utf-8", "replace")[:ANSWER_LENGTH]
-        finally:
-            response.release_conn()
-        return Answer(response.status, text)
+        text = response.read(ANSWER_LENGTH * 4).decode("utf-8", "replace")[:ANSWER_LENGTH]
     finally:
-        pool.close()
+        if not response.closed:  # an answer longer than what was read: its connection cannot be reused
+            response.close()
+        response.release_conn()
+    return Answer(response.status, text)
 
 
 # -- managing endpoints ----------------------------------------------------------------------

@@ -2,10 +2,11 @@
 sends the low-stock digest, purges old events and forgets the clients whose holds are over.
 
 Each turn (``Worker.turn``) does what is due: give new events their feed positions and fan them
-out; claim due deliveries, send them one by one and write the outcomes; tell staff of endpoints
-that were disabled; and, less often, release expired holds, send the digest, purge, and note
-that a worker was seen (``/readyz``). ``--once`` turns until nothing is due and exits. On
-SIGTERM or SIGINT the delivery in hand is finished, the rest given back, and the worker exits.
+out; claim due deliveries, send them one by one and write the outcomes (a few per transaction);
+tell staff of endpoints that were disabled; and, less often, release expired holds, send the
+digest, purge, and note that a worker was seen (``/readyz``). ``--once`` turns until nothing is
+due and exits. On SIGTERM or SIGINT the delivery in hand is finished, the outcomes written, the
+rest given back, and the worker exits.
 
 Several workers at once are safe: deliveries are claimed with ``SKIP LOCKED`` (PostgreSQL,
 MariaDB) and a lease; SQLite's write lock makes them take turns.
@@ -32,13 +33,14 @@ from ..hoarding import forget_idle_clients
 from ..holds import SYSTEM_ACTOR, release_expired_holds
 from ..models import utcnow
 from . import delivery, digest, feed, mail
-from .models import Event, EventDelivery, WebhookEndpoint, WorkerClock
+from .models import Event, EventDelivery, WebhookEndpoint
 
 logger = logging.getLogger("shop.worker")
 
 SEEN = "worker"  # the worker_clock row of the last time a worker was seen
 SEEN_EVERY = 15.0  # seconds between two notes, at most (SHOP_WORKER_SEEN_SECONDS is a window of several)
 DELIVERY_BATCH = 50
+SETTLE_EVERY = 0.1  # seconds: how long the outcomes of attempts made wait to be written, at most
 IDLE_SLEEP = 0.2  # seconds between turns that found nothing to do
 
 
@@ -61,13 +63,15 @@ def seen_interval(window: float) -> float:
 
 
 def note_seen(now: datetime | None = None) -> None:
-    """Write down that a worker is alive now (``/readyz`` and ``flask doctor`` read it)."""
+    """Write down that a worker is alive now (``/readyz`` and ``flask doctor`` read it).
+
+    Workers started together all note it at once: one that finds another writing the note (or
+    creating its row) leaves it to that one, instead of failing its turn on the duplicate row.
+    """
 
     def work() -> None:
-        clock = db.session.get(WorkerClock, SEEN, with_for_update=True)
-        if clock is None:
-            db.session.add(WorkerClock(name=SEEN, at=now or utcnow()))
-        else:
+        clock = feed.lock_clock(db.session, SEEN)
+        if clock is not None:
             clock.at = now or utcnow()
 
     commit_unit_of_work(work, actor=SYSTEM_ACTOR)
@@ -147,12 +151,16 @@ class Worker:
             return False
 
     def turn(self) -> bool:
-        """Do what is due now; True if there may be more."""
+        """Do what is due now; True if it did something, so more may have come meanwhile.
+
+        Only a turn that found nothing is followed by ``idle_sleep``: events committed while a
+        batch went out are fanned out and sent at once, not after a pause.
+        """
         now = time.monotonic()
         if self._seen(now):
             note_seen()
-        busy = commit_unit_of_work(partial(feed.sequence, db.session), actor=SYSTEM_ACTOR) == feed.BATCH
-        busy |= self.deliver() == self.batch
+        busy = commit_unit_of_work(partial(feed.sequence, db.session), actor=SYSTEM_ACTOR) > 0
+        busy |= self.deliver() > 0
         notify_disabled_endpoints()
         if self._sweep(now):
             release_expired_holds()
@@ -164,21 +172,45 @@ class Worker:
         return busy
 
     def deliver(self) -> int:
-        """Claim a batch of due deliveries and attempt each; how many were claimed."""
+        """Claim a batch of due deliveries and attempt each; how many were claimed.
+
+        Outcomes are written a few at a time, in one transaction every ``SETTLE_EVERY`` seconds (and
+        when the batch ends or the worker stops), each still only if its lease is unchanged: a
+        transaction per delivery cost as much as the delivery. A worker that dies before writing
+        them leaves those deliveries due again when their lease ends, as one dying mid-delivery does.
+        """
         claimed = commit_unit_of_work(
             partial(delivery.claim, db.session, limit=self.batch), actor=SYSTEM_ACTOR
         )
-        for index, item in enumerate(claimed):
-            if self.stopping:
-                commit_unit_of_work(
-                    partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
-                )
-                break
-            outcome = delivery.attempt(item)
-            settled = commit_unit_of_work(
-                partial(delivery.settle, db.session, item, outcome), actor=SYSTEM_ACTOR
-            )
-            metrics.delivery_settled(settled)
+        attempted: list[tuple[delivery.Claimed, delivery.Outcome]] = []
+        since = time.monotonic()
+        try:
+            for index, item in enumerate(claimed):
+                if self.stopping:
+                    commit_unit_of_work(
+                        partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
+                    )
+                    break
+                if time.monotonic() - since >= SETTLE_EVERY:
+                    self._settle(attempted)
+                    since = time.monotonic()
+                attempted.append((item, delivery.attempt(item)))
+        finally:
+            self._settle(attempted)
+        return len(claimed)
+
+    def _settle(self, attempted: list[tuple[delivery.Claimed, delivery.Outcome]]) -> None:
+        """Write the outcomes of ``attempted`` in one transaction, log them, and empty the list."""
+        batch = attempted[:]
+        attempted.clear()
+        if not batch:
+            return
+        settled = commit_unit_of_work(
+            lambda: [delivery.settle(db.session, item, outcome) for item, outcome in batch],
+            actor=SYSTEM_ACTOR,
+        )
+        for (item, outcome), became in zip(batch, settled, strict=True):
+            metrics.delivery_settled(became)
             self.delivered += outcome.delivered
             self.failed += not outcome.delivered
             level = logging.INFO if outcome.delivered else logging.WARNING
@@ -191,4 +223,3 @@ class Worker:
                 "delivered" if outcome.delivered else "failed",
                 outcome.status,
             )
-        return len(claimed)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
 from flask_migrate import upgrade
+from sqlalchemy import insert, select
 
 from shop import create_app
 from shop.extensions import db
 from shop.models import utcnow
-from shop.outbox.worker import note_seen
+from shop.outbox import WorkerClock
+from shop.outbox.worker import SEEN, note_seen
 from shop.rate_limits import limiter
 from tests.support.databases import make_app
 from tests.support.factories import add_product
@@ -119,3 +122,13 @@ def test_probes_are_logged_at_debug_level_and_pages_at_info(client, caplog):
         (logging.DEBUG, "/readyz"),
         (logging.INFO, "/"),
     ]
+
+
+def test_workers_started_together_note_they_were_seen_without_failing(server_app):
+    """A worker's first note meets another's row, not committed yet: it leaves the note to that one."""
+    with server_app.app_context():
+        with db.engine.connect() as other:
+            other.execute(insert(WorkerClock).values(name=SEEN, at=utcnow()))
+            threading.Timer(1, other.commit).start()
+            note_seen()  # waits for the other worker's row, then does not insert it again
+        assert db.session.scalar(select(WorkerClock.at).where(WorkerClock.name == SEEN)) is not None

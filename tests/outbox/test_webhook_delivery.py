@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
+from functools import partial
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
+from shop.database import commit_unit_of_work
+from shop.extensions import db
 from shop.models import utcnow
-from shop.outbox import WebhookEndpoint
+from shop.outbox import WebhookEndpoint, feed
 from shop.outbox.delivery import BACKOFF, JITTER, LATER
+from shop.outbox.webhooks import ANSWER_LENGTH
+from tests.support.databases import SERVER_BACKENDS
 from tests.support.factories import add_product, make_user
 from tests.support.outbox import WEBHOOK_TIMEOUT, add_endpoint, deliveries, place, run_worker
 from tests.support.receivers import text_of
@@ -99,6 +106,29 @@ def test_an_endpoint_that_hangs_times_out_and_is_retried(outbox_app, outbox_sess
     assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered"]
 
 
+def test_a_kept_alive_connection_times_out_too(outbox_app, outbox_session, receiver):
+    def hang(receipt):
+        time.sleep(WEBHOOK_TIMEOUT + 2)
+        return 200, "too late"
+
+    receiver.answers = [(200, "ok"), hang, (200, "ok")]
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver, "order.placed")
+    place()
+    place()
+    started = time.monotonic()
+    run_worker(outbox_app)
+    assert time.monotonic() - started < WEBHOOK_TIMEOUT + 1.5, "the worker gave up after SHOP_WEBHOOK_TIMEOUT"
+    assert receiver.connections == 1, "the second webhook went over the first one's connection"
+    first, second = [d for d in deliveries(outbox_session) if d.endpoint_id]
+    assert first.status == "delivered"
+    assert second.status == "pending" and second.last_answer.startswith("no answer")
+    with later(timedelta(minutes=1)):
+        run_worker(outbox_app)
+    assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered", "delivered"]
+    assert receiver.connections == 2, "a connection that timed out is not used again"
+
+
 def test_a_410_disables_the_endpoint_and_tells_staff(outbox_app, outbox_session, receiver, smtp_server):
     make_user(outbox_session, "boss@example.com")
     receiver.answers = [(410, "gone")]
@@ -171,3 +201,51 @@ def test_events_before_an_endpoint_existed_are_not_sent_to_it(outbox_app, outbox
     time.sleep(0.2)
     assert receiver.receipts == []
     assert outbox_session.scalar(select(WebhookEndpoint.id)) is not None
+
+
+def test_webhooks_to_one_receiver_reuse_its_connection(outbox_app, outbox_session, receiver):
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver)
+    for _ in range(3):
+        place()
+    run_worker(outbox_app)
+    # stock.changed for the initial stock, then order.placed and stock.changed per order
+    receipts = receiver.wait_for(7)
+    assert all(r.verified for r in receipts)
+    assert receiver.connections == 1, "one kept-alive connection, not one per webhook"
+
+
+def test_an_answer_longer_than_what_is_kept_does_not_spoil_the_next_webhook(
+    outbox_app, outbox_session, receiver
+):
+    receiver.answers = [(200, "x" * 5 * ANSWER_LENGTH), (200, "ok")]
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver, "order.placed")
+    place()
+    place()
+    run_worker(outbox_app)
+    receiver.wait_for(2)
+    webhooks = [d for d in deliveries(outbox_session) if d.endpoint_id]
+    assert [(d.status, d.attempts) for d in webhooks] == [("delivered", 1), ("delivered", 1)]
+    assert (len(webhooks[0].last_answer), webhooks[1].last_answer) == (ANSWER_LENGTH, "ok")
+    assert receiver.connections == 2, "the connection left with an unread answer is not reused"
+
+
+@pytest.mark.parametrize("outbox_app", SERVER_BACKENDS, indirect=True)
+def test_a_delivered_webhook_does_not_wait_for_the_endpoints_row(outbox_app, outbox_session, receiver):
+    """Workers do not queue on the endpoint's row: with no failing streak to clear, a delivered
+    webhook is settled while another transaction holds that row."""
+    add_product(outbox_session, "TEA", 10)
+    endpoint_id = add_endpoint(receiver, "order.placed")
+    place()
+    commit_unit_of_work(partial(feed.sequence, db.session), actor="test")  # fanned out before the lock
+    with db.engine.connect() as holder:
+        holder.execute(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update())
+        release = threading.Timer(10, holder.rollback)  # a worker that waits for the row is let go
+        release.start()
+        started = time.monotonic()
+        run_worker(outbox_app)
+        waited = time.monotonic() - started
+        release.cancel()
+    assert waited < 5
+    assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered"]

@@ -51,12 +51,14 @@ class WebhookReceiver:
     """An HTTP server on 127.0.0.1 that records what it receives and answers as told.
 
     ``answers`` are used in turn, the last one again and again (default: 200). ``secret`` is set
-    by the test once the endpoint exists; each receipt is verified with it.
+    by the test once the endpoint exists; each receipt is verified with it. It speaks HTTP/1.1 and
+    keeps connections alive, as real receivers do; ``connections`` counts those it accepted.
     """
 
     answers: list[Answer] = field(default_factory=lambda: [(200, "ok")])
     secret: str | None = None
     receipts: list[Receipt] = field(default_factory=list)
+    connections: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +71,13 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with receiver._lock:
+                    receiver.connections += 1
+
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 headers = {k.lower(): v for k, v in self.headers.items()}
