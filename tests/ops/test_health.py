@@ -129,6 +129,8 @@ def test_workers_started_together_note_they_were_seen_without_failing(server_app
     with server_app.app_context():
         with db.engine.connect() as other:
             other.execute(insert(WorkerClock).values(name=SEEN, at=utcnow()))
-            threading.Timer(1, other.commit).start()
+            commit_later = threading.Timer(1, other.commit)
+            commit_later.start()
             note_seen()  # waits for the other worker's row, then does not insert it again
+            commit_later.join()  # before the connection closes: the commit may still be finishing
         assert db.session.scalar(select(WorkerClock.at).where(WorkerClock.name == SEEN)) is not None
