@@ -15,7 +15,7 @@ from shop.extensions import db
 from shop.holds import release_expired_holds
 from shop.models import InventoryMovement, Order, utcnow
 from shop.orders import change_status, place_order
-from shop.outbox import Event
+from shop.outbox import Event, recorder
 from tests.support.factories import add_place, add_product, order_of
 from tests.support.readers import count, stock_of
 
@@ -268,3 +268,23 @@ def test_a_transfer_records_both_rows_and_low_or_out_only_when_orders_lose_the_s
     ]
     # main to the floor: orders can take as many as before; the floor to returns: none are left for them
     assert events(session, "stock.low", "stock.out") == [("stock.out", "TEA", {"sku": "TEA"})]
+
+
+def test_a_unit_of_work_with_more_events_than_a_statement_takes_records_them_all(
+    session, statements, monkeypatch
+):
+    monkeypatch.setattr(recorder, "_MOST_ROWS", 2)
+    for sku in ("TEA", "CUP", "MUG"):
+        add_product(session, sku, 10, threshold=2)
+    session.execute(text("DELETE FROM events"))
+    session.commit()
+    statements.clear()
+    order = place(lines=[("TEA", 1), ("CUP", 1), ("MUG", 1)])
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO EVENTS")]
+    assert len(inserts) == 2  # 4 events, 2 a statement
+    assert [(t, s) for t, s, _ in events(session)] == [
+        ("order.placed", order.number),
+        ("stock.changed", "TEA"),
+        ("stock.changed", "CUP"),
+        ("stock.changed", "MUG"),
+    ]
