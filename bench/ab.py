@@ -12,7 +12,8 @@ until the next ``make bench`` resets it). A variant whose schema differs names a
 own after ``=``, built by its own code: ``cd DIR && BENCH_DATABASE=NAME python -c "from
 bench.database import setup_pg; setup_pg()"``. Per case the process places warm-up orders, then
 chunks of orders, and reports the median CPU time per order of its chunks; the table shows the
-median over the rounds.
+median over the rounds, and each variant's speed against the first: the median over the rounds of
+the first's CPU per order over its own in the same round (above 1: faster than the first).
 
 Cases: ``hot`` (1 unit of HOT-0001), ``spread`` (3 random SKUs), ``l100`` (100 lines) through
 ``place_order`` + ``commit_unit_of_work``; ``api`` is ``POST /api/v1/orders`` (hot, anonymous,
@@ -94,7 +95,7 @@ def measure(cases: list[str]) -> dict:
             else:
                 lines, (per_chunk, chunks) = (
                     (lambda case=case: order_lines("spread" if case == "spread" else "hot", rng)),
-                    (40, 5),
+                    (40, 15),
                 )
             for _ in range(10):
                 run(lines())
@@ -145,12 +146,17 @@ def main(argv=None) -> int:
                 return 1
             results[variant].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"round {round_}/{args.rounds} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    print("| variant | " + " | ".join(f"{c} CPU ms | {c} statements" for c in cases) + " |")
-    print("|---|" + "---:|---:|" * len(cases))
+    first = results[args.variants[0]]
+    print("| variant | " + " | ".join(f"{c} CPU ms | {c} speed | {c} statements" for c in cases) + " |")
+    print("|---|" + "---:|---:|---:|" * len(cases))
     for variant, runs in results.items():
         cells = []
         for case in cases:
+            # Paired by round: the first variant's CPU over this one's, in the same round (drift cancels).
+            pairs = zip(first, runs, strict=True)
+            speed = statistics.median(a[case]["cpu_ms"] / r[case]["cpu_ms"] for a, r in pairs)
             cells.append(f"{statistics.median(r[case]['cpu_ms'] for r in runs):.2f}")
+            cells.append(f"{speed:.2f}x")
             cells.append(f"{statistics.median(r[case]['statements'] for r in runs):g}")
         print(f"| {variant} | " + " | ".join(cells) + " |")
     return 0
