@@ -166,8 +166,8 @@ def record(session: Session) -> None:
 
 # A plain multi-row INSERT, one text per number of rows, which SQLAlchemy compiles once. With the rows
 # as parameters of ``insert(EVENTS)``, SQLAlchemy's "insertmanyvalues" rebuilt the SQL at every commit
-# (and needed RETURNING to send one statement on psycopg and SQLite): a quarter more client CPU for
-# the hot order's two events. The rows share their time. A larger unit of work (a big import) takes
+# (and needed RETURNING to send one statement on psycopg and SQLite): 0.37 against 0.29 ms of client
+# CPU for the hot order's two events. The rows share their time. A larger unit of work (a big import) takes
 # a statement per _MOST_ROWS rows, as "insertmanyvalues" would.
 _COLUMNS = ("id", "type", "subject", "payload")
 _MOST_ROWS = 1000
