@@ -16,9 +16,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import ipaddress
 import secrets
 import socket
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +31,7 @@ from urllib.parse import urlsplit
 import urllib3
 from sqlalchemy import select
 from standardwebhooks import Webhook
+from urllib3.exceptions import HTTPError
 
 from ..errors import InvalidWebhookEndpoint, Problem
 from ..extensions import DbSession
@@ -127,12 +132,103 @@ def signed_headers(secret: str, event_id: str, body: str, at: datetime | None = 
     }
 
 
+# urllib3's timeouts bound each read, not the answer: a receiver that sends a byte every second would
+# hold the worker for as long as it likes. So each exchange has a deadline: once ``timeout`` seconds
+# have passed since it began, one watchdog thread (a thread per exchange cost 0.1 ms) shuts its
+# connection's socket down; the read under way fails and the delivery is retried, on a new connection.
+class _Deadline:
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+        self.passed = False
+        self.socket: socket.socket | None = None
+
+    def shut(self) -> None:
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._token = _deadline.set(self)
+        _watchdog.watch(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _watchdog.forget(self)
+        _deadline.reset(self._token)
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self._deadlines: set[_Deadline] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self.lock:
+            if self._thread is None or not self._thread.is_alive():  # first use, or a forked process
+                self._thread = threading.Thread(target=self._run, name="webhook-deadlines", daemon=True)
+                self._thread.start()
+            self._deadlines.add(deadline)
+            self.lock.notify()
+
+    def forget(self, deadline: _Deadline) -> None:
+        with self.lock:
+            self._deadlines.discard(deadline)
+            deadline.socket = None
+
+    def _run(self) -> None:
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                for deadline in [d for d in self._deadlines if d.at <= now]:
+                    deadline.passed = True
+                    deadline.shut()
+                    self._deadlines.discard(deadline)
+                soonest = min((d.at for d in self._deadlines), default=None)
+                self.lock.wait(None if soonest is None else soonest - now)
+
+
+_watchdog = _Watchdog()
+_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar("webhook_deadline", default=None)
+
+
+def _watch(sock: socket.socket | None) -> None:
+    """The request is sent: the exchange's deadline may shut this socket from now on."""
+    deadline = _deadline.get()
+    if deadline is not None:
+        with _watchdog.lock:
+            deadline.socket = sock
+            if deadline.passed:
+                deadline.shut()
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    def getresponse(self) -> urllib3.HTTPResponse:  # type: ignore[override] # as urllib3's own
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _TLSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> urllib3.HTTPResponse:  # type: ignore[override] # as urllib3's own
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TLSConnection
+
+
 # A worker's webhooks to one receiver go over one kept-alive connection (and TLS session), not a new
 # one each: a pool per destination, keyed by scheme, the address checked for this delivery, port and
 # host name, and at most ``POOLS`` of them in this process (the least recently used is closed). The
 # name is still resolved and checked at every delivery; a pool only ever connects to its address.
 POOLS = 32
 _pools = urllib3.PoolManager(num_pools=POOLS, maxsize=1, cert_reqs="CERT_REQUIRED")
+_pools.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
 
 
 def post(url: str, body: str, headers: dict[str, str], *, timeout: float, allow_private: bool) -> Answer:
@@ -148,16 +244,25 @@ def post(url: str, body: str, headers: dict[str, str], *, timeout: float, allow_
     pool = _pools.connection_from_host(
         address, port, scheme, pool_kwargs={"server_hostname": host, "assert_hostname": host}
     )
+    with _Deadline(timeout) as deadline:
+        try:
+            answer = _exchange(pool, path, body.encode(), {"Host": host_header, **headers}, timeout)
+        except HTTPError:
+            if not deadline.passed:
+                raise
+    if deadline.passed:  # what was read before the socket was shut may parse, but is not the answer
+        raise urllib3.exceptions.TimeoutError(f"no whole answer within {timeout:g} s")
+    return answer
+
+
+def _exchange(
+    pool: urllib3.HTTPConnectionPool, path: str, body: bytes, headers: dict[str, str], timeout: float
+) -> Answer:
     response = pool.urlopen(
         "POST",
         path,
-        body=body.encode(),
-        headers={
-            "Host": host_header,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            **headers,
-        },
+        body=body,
+        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
         redirect=False,
         retries=False,
         timeout=urllib3.Timeout(total=timeout),

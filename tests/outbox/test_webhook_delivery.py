@@ -20,7 +20,7 @@ from shop.outbox.webhooks import ANSWER_LENGTH
 from tests.support.databases import SERVER_BACKENDS
 from tests.support.factories import add_product, make_user
 from tests.support.outbox import WEBHOOK_TIMEOUT, add_endpoint, deliveries, place, run_worker
-from tests.support.receivers import text_of
+from tests.support.receivers import Trickle, text_of
 
 
 def later(after: timedelta):
@@ -126,6 +126,24 @@ def test_a_kept_alive_connection_times_out_too(outbox_app, outbox_session, recei
     with later(timedelta(minutes=1)):
         run_worker(outbox_app)
     assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered", "delivered"]
+    assert receiver.connections == 2, "a connection that timed out is not used again"
+
+
+def test_an_answer_that_trickles_in_times_out_too(outbox_app, outbox_session, receiver):
+    """A byte at a time, each well within a read timeout: the whole answer still has SHOP_WEBHOOK_TIMEOUT."""
+    receiver.answers = [Trickle(interval=0.2), (200, "ok")]
+    add_product(outbox_session, "TEA", 10)
+    add_endpoint(receiver, "order.placed")
+    place()
+    started = time.monotonic()
+    run_worker(outbox_app)
+    assert time.monotonic() - started < WEBHOOK_TIMEOUT + 1.5, "the worker gave up after SHOP_WEBHOOK_TIMEOUT"
+    (delivery,) = [d for d in deliveries(outbox_session) if d.endpoint_id]
+    assert delivery.status == "pending"
+    assert delivery.last_answer == f"no answer: TimeoutError: no whole answer within {WEBHOOK_TIMEOUT:g} s"
+    with later(timedelta(minutes=1)):
+        run_worker(outbox_app)
+    assert [d.status for d in deliveries(outbox_session) if d.endpoint_id] == ["delivered"]
     assert receiver.connections == 2, "a connection that timed out is not used again"
 
 

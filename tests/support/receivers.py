@@ -42,8 +42,25 @@ class Receipt:
         return json.loads(self.body)
 
 
-# What the receiver answers a request: (status, body), or a callable that decides (it may block).
-Answer = tuple[int, str] | Callable[[Receipt], tuple[int, str]]
+@dataclass(frozen=True)
+class Trickle:
+    """An answer that never ends in time: its status line and headers, a byte every ``interval``
+    seconds for ``seconds`` (each read gets a byte well within any read timeout)."""
+
+    interval: float = 0.2
+    seconds: float = 60
+
+    def send(self, wfile) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: " + b"." * 100_000
+        for i in range(int(self.seconds / self.interval)):
+            wfile.write(head[i : i + 1])
+            wfile.flush()
+            time.sleep(self.interval)
+
+
+# What the receiver answers a request: (status, body), a callable that decides (it may block), or a
+# ``Trickle``.
+Answer = tuple[int, str] | Callable[[Receipt], tuple[int, str]] | Trickle
 
 
 @dataclass
@@ -85,8 +102,11 @@ class WebhookReceiver:
                 with receiver._lock:
                     answer = receiver.answers[min(len(receiver.receipts), len(receiver.answers) - 1)]
                     receiver.receipts.append(receipt)
-                status, text = answer(receipt) if callable(answer) else answer
                 try:
+                    if isinstance(answer, Trickle):
+                        answer.send(self.wfile)
+                        return
+                    status, text = answer(receipt) if callable(answer) else answer
                     self.send_response(status)
                     self.send_header("Content-Type", "text/plain")
                     self.send_header("Content-Length", str(len(text.encode())))
