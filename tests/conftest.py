@@ -39,6 +39,23 @@ pytest.register_assert_rewrite("tests.support")
 # the suite's go to a folder of the run, never into the repository.
 os.environ["SHOP_MAIL_DIR"] = tempfile.mkdtemp(prefix="shop-mail-")
 
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """argon2id at the shop's cost takes about 0.16 s a hash and as long a check, and most web tests
+    make a staff account and log in: the suite's own apps hash with argon2-cffi's ``CHEAPEST``
+    profile, made for tests (servers and commands the suite starts in processes of their own keep the
+    real one). The test of rehashing weaker hashes puts the real hasher back."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from shop import passwords
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "hasher", PasswordHasher.from_parameters(CHEAPEST))
+        yield
+
+
 pytest_plugins = [
     "tests.support.databases",
     "tests.support.web",
