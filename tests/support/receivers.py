@@ -2,8 +2,9 @@
 
 Fixtures: ``receiver`` (a ``WebhookReceiver``, started and stopped around the test) and
 ``smtp_server`` (an ``SmtpServer``: aiosmtpd on a free port). Classes: ``WebhookReceiver``,
-``Receipt``, ``SmtpServer``. Nothing here mocks the shop's side: the shop connects, sends and reads
-answers over real sockets; the receiver verifies every signature with ``standardwebhooks``.
+``Receipt``, ``Trickle`` (an answer a byte at a time), ``SmtpServer``. Nothing here mocks the shop's
+side: the shop connects, sends and reads answers over real sockets; the receiver verifies every
+signature with ``standardwebhooks``.
 """
 
 from __future__ import annotations
