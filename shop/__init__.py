@@ -303,9 +303,9 @@ def register_event_recorder(app: Flask) -> None:
     Order events carry the order as the API shows it.
     """
     from . import outbox
-    from .api.answers import order_data
+    from .api.answers import order_json
 
-    outbox.init_app(app, describe_order=order_data)
+    outbox.init_app(app, order_json=order_json)
 
 
 def register_blueprints(app: Flask) -> None:

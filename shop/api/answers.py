@@ -92,9 +92,9 @@ def order_out(order: Order, allocations: dict[int, list[AllocationOut]] | None =
     )
 
 
-def order_data(order: Order) -> dict[str, Any]:
-    """The order as JSON-ready data: what the order events of the outbox carry."""
-    return order_out(order).model_dump(mode="json")
+def order_json(order: Order) -> str:
+    """The order as JSON: what the order events of the outbox carry."""
+    return order_out(order).model_dump_json()
 
 
 def product_out(product: Product) -> ProductOut:

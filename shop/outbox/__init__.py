@@ -12,7 +12,6 @@ See the README, "Notifications and webhooks".
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
@@ -42,15 +41,15 @@ def _discard(session, previous_transaction) -> None:
         recorder.discard(session)
 
 
-def init_app(app: Flask, *, describe_order: Callable[[Order], dict[str, Any]]) -> None:
+def init_app(app: Flask, *, order_json: Callable[[Order], str]) -> None:
     """Connect the recorder beside the inventory observer; set up e-mail; add the commands.
 
-    ``describe_order`` is an order's payload in the order events (``create_app`` passes the API's).
+    ``order_json`` is an order as the order events carry it (``create_app`` passes the API's).
     """
     from .cli import events_cli, webhooks_cli, worker_command
 
     mail.init_app(app)
-    event_recorder = recorder.EventRecorder(describe_order)
+    event_recorder = recorder.EventRecorder(order_json)
     event_recorder.connect(app)
     app.extensions[recorder.RECORDER] = event_recorder  # blinker holds receivers weakly
     for name, listener in (("before_commit", recorder.record), ("after_soft_rollback", _discard)):

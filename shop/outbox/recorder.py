@@ -53,12 +53,12 @@ RECORDER = "shop.event_recorder"  # the app's recorder, in app.extensions (blink
 class EventRecorder:
     """Turns the order signals into ``order.placed``, ``order.paid`` and ``order.cancelled``.
 
-    ``describe_order`` gives an order's payload (the API's order object, passed in by ``create_app``:
-    the outbox knows nothing of the API).
+    ``order_json`` gives an order as its events carry it: the API's order object as JSON, passed in by
+    ``create_app`` (the outbox knows nothing of the API).
     """
 
-    def __init__(self, describe_order: Callable[[Order], dict[str, Any]]):
-        self.describe_order = describe_order
+    def __init__(self, order_json: Callable[[Order], str]):
+        self.order_json = order_json
 
     def connect(self, app: Flask) -> None:
         signals.order_created.connect(self.order_created, sender=app)
@@ -97,37 +97,37 @@ def cancelled_by(actor: str | None) -> str:
     return "customer"
 
 
-def _order_data(event: OrderEvent, describe_order: Callable[[Order], dict[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = {"order": describe_order(event.order)}
+def _order_payload(event: OrderEvent, order_json: Callable[[Order], str]) -> str:
+    """``{"order": ...}``, and for ``order.cancelled`` why and by whom, as JSON around the order's own."""
+    extra = ""
     if event.type == EventType.ORDER_CANCELLED:
-        data |= {"reason": event.reason, "cancelled_by": cancelled_by(event.actor)}
-    return data
+        extra = f',"reason":{json.dumps(event.reason)},"cancelled_by":"{cancelled_by(event.actor)}"'
+    return f'{{"order":{order_json(event.order)}{extra}}}'
 
 
-def _stock_events(change: stock.StockChange) -> list[tuple[EventType, str, dict[str, Any]]]:
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _stock_events(change: stock.StockChange) -> list[tuple[EventType, str, str]]:
     """``stock.changed`` for a ledger row (at its location), and ``stock.low`` or ``stock.out`` if the
-    product's ``on_hand`` crossed a line (judged once per product and change)."""
-    events: list[tuple[EventType, str, dict[str, Any]]] = [
-        (
-            EventType.STOCK_CHANGED,
-            change.sku,
-            {
-                "sku": change.sku,
-                "location": change.location,
-                "delta": change.delta,
-                "quantity_after": change.quantity_after,
-                "reason": change.reason,
-                "order_number": change.order_number,
-                "actor": change.actor,
-                "ledger_id": change.ledger_id,
-            },
-        )
-    ]
+    product's ``on_hand`` crossed a line (judged once per product and change): type, subject, payload."""
+    changed = {
+        "sku": change.sku,
+        "location": change.location,
+        "delta": change.delta,
+        "quantity_after": change.quantity_after,
+        "reason": change.reason,
+        "order_number": change.order_number,
+        "actor": change.actor,
+        "ledger_id": change.ledger_id,
+    }
+    events = [(EventType.STOCK_CHANGED, change.sku, _json(changed))]
     if change.went_out:
-        events.append((EventType.STOCK_OUT, change.sku, {"sku": change.sku}))
+        events.append((EventType.STOCK_OUT, change.sku, _json({"sku": change.sku})))
     elif change.went_low and change.level is not None:
         low = {"sku": change.sku, "quantity": change.level.after, "threshold": change.low_stock_threshold}
-        events.append((EventType.STOCK_LOW, change.sku, low))
+        events.append((EventType.STOCK_LOW, change.sku, _json(low)))
     return events
 
 
@@ -136,12 +136,12 @@ def new_event_id() -> str:
     return f"evt_{ULID()}"
 
 
-def event_row(event_type: str, subject: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+def event_row(event_type: str, subject: str, payload: str, at: datetime) -> dict[str, Any]:
     return {
         "id": new_event_id(),
         "type": event_type,
         "subject": subject,
-        "payload": json.dumps(data, separators=(",", ":")),
+        "payload": payload,
         "created_at": at,
     }
 
@@ -154,9 +154,9 @@ def record(session: Session) -> None:
     if not pending and not changes:
         return
     now = utcnow()
-    describe_order = current_app.extensions[RECORDER].describe_order
-    rows = [event_row(e.type, e.order.number, _order_data(e, describe_order), now) for e in pending]
-    rows += [event_row(t, subject, data, now) for c in changes for t, subject, data in _stock_events(c)]
+    order_json = current_app.extensions[RECORDER].order_json
+    rows = [event_row(e.type, e.order.number, _order_payload(e, order_json), now) for e in pending]
+    rows += [event_row(t, subject, payload, now) for c in changes for t, subject, payload in _stock_events(c)]
     connection = session.connection()
     for start in range(0, len(rows), _MOST_ROWS):
         chunk = rows[start : start + _MOST_ROWS]

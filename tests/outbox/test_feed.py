@@ -73,8 +73,8 @@ def test_a_transaction_that_commits_later_joins_the_feed_later_and_is_not_skippe
     """Transaction A draws the lower event id but commits after B; a reader who paged past B sees A."""
     with server_app.app_context():
         engine = db.engine
-        early = event_row("stock.changed", "A", {"sku": "A"}, utcnow())  # drawn first
-        late = event_row("stock.changed", "B", {"sku": "B"}, utcnow())
+        early = event_row("stock.changed", "A", '{"sku":"A"}', utcnow())  # drawn first
+        late = event_row("stock.changed", "B", '{"sku":"B"}', utcnow())
         assert early["id"] < late["id"]
         with engine.connect() as a, engine.connect() as b:
             a.begin()
