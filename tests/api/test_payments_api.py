@@ -14,7 +14,7 @@ from shop.cli import ledger_mismatches
 from shop.extensions import db
 from shop.models import Order, Payment, utcnow
 from shop.orders import change_status
-from shop.payments import signature
+from shop.payments import TOLERANCE, signature, verify_signature
 from tests.support.api import assert_conforms
 from tests.support.factories import add_product, place_hold
 from tests.support.readers import count, movements, stock_of
@@ -166,13 +166,18 @@ def test_one_payment_id_for_two_orders_at_once_pays_exactly_one(server_app, roun
     assert [tuple(row) for row in paid] == [(f"pay-race-{round_}", paid_number)]
 
 
+PAST = TOLERANCE + 10
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
         pytest.param(lambda body, t: f"t={t},v1={signature('wrong-secret', t, body)}", id="forged"),
         pytest.param(lambda body, t: f"t={t},v1={signature(SECRET, t, body + b' ')}", id="other-body"),
-        pytest.param(lambda body, t: f"t={t - 301},v1={signature(SECRET, t - 301, body)}", id="stale"),
-        pytest.param(lambda body, t: f"t={t + 301},v1={signature(SECRET, t + 301, body)}", id="future"),
+        # Well beyond the tolerance: ``t`` is the whole seconds of the time before the request, and the
+        # shop judges at its own time (t + 301 passed whenever the fraction and the request made a second).
+        pytest.param(lambda body, t: f"t={t - PAST},v1={signature(SECRET, t - PAST, body)}", id="stale"),
+        pytest.param(lambda body, t: f"t={t + PAST},v1={signature(SECRET, t + PAST, body)}", id="future"),
         pytest.param(lambda body, t: f"v1={signature(SECRET, t, body)}", id="no-timestamp"),
         pytest.param(lambda body, t: f"t={t}", id="no-signature"),
         pytest.param(lambda body, t: "", id="empty"),
@@ -184,6 +189,16 @@ def test_unsigned_forged_or_stale_notifications_are_refused_and_write_nothing(se
     response = pay(api, body, header=tamper(body, int(time.time())))
     assert response.status_code == 401 and response.json["code"] == "invalid_signature"
     assert status_of(session, hold) == "confirmed" and count(session, Payment) == 0
+
+
+@pytest.mark.parametrize("offset", [-TOLERANCE, TOLERANCE])
+def test_a_signature_exactly_the_tolerance_away_is_accepted_and_a_second_more_is_not(offset):
+    body, now = b'{"x":1}', 1_800_000_000
+    signed = now + offset
+    assert verify_signature(SECRET, f"t={signed},v1={signature(SECRET, signed, body)}", body, now=now) is None
+    signed += 1 if offset > 0 else -1
+    refusal = verify_signature(SECRET, f"t={signed},v1={signature(SECRET, signed, body)}", body, now=now)
+    assert refusal == f"the signature's timestamp is more than {TOLERANCE} seconds away"
 
 
 def test_a_missing_signature_header_is_refused(session, api, hold):
