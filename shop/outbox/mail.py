@@ -9,11 +9,14 @@ from __future__ import annotations
 import email.policy
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, render_template
-from flask_mail import Mail, Message
+from flask_mail import Connection, Mail, Message
 from sqlalchemy import select
 
 from ..extensions import db
@@ -65,12 +68,17 @@ def message(name: str, recipients: list[str], subject: str, **context: Any) -> M
 
 
 def send(msg: Message) -> None:
-    """Send ``msg`` by SMTP, or write it as an ``.eml`` file when no ``MAIL_SERVER`` is configured.
+    """Send ``msg`` by SMTP (within ``one_connection``, on its connection), or write it as an ``.eml``
+    file when no ``MAIL_SERVER`` is configured.
 
     Raises what the SMTP client raises (``smtplib.SMTPException``, ``OSError``): the caller retries.
     """
     if current_app.config.get("MAIL_SERVER"):
-        mail.send(msg)
+        kept = _kept.get()
+        if kept is None:
+            mail.send(msg)
+        else:
+            _send_on_kept(kept, msg)
         return
     folder = current_app.config["SHOP_MAIL_DIR"]
     os.makedirs(folder, exist_ok=True)
@@ -80,6 +88,45 @@ def send(msg: Message) -> None:
         file.write(msg.as_bytes())
     name = msg.msgId.strip("<>").split("@")[0]
     os.replace(temporary, os.path.join(folder, f"{name}.eml"))
+
+
+# The connection shared within ``one_connection`` (an empty list until its first e-mail).
+_kept: ContextVar[list[Connection] | None] = ContextVar("shop.mail.kept", default=None)
+
+
+@contextmanager
+def one_connection() -> Iterator[None]:
+    """E-mails sent by SMTP within share one connection, opened by the first and closed at the end.
+
+    The worker sends each batch of deliveries within one: a connection per e-mail cost a TCP
+    connection, TLS and a log-in each. A send that fails drops the connection; the next opens another.
+    """
+    kept: list[Connection] = []
+    token = _kept.set(kept)
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+        while kept:
+            _close(kept.pop())
+
+
+def _send_on_kept(kept: list[Connection], msg: Message) -> None:
+    reused = bool(kept)
+    if not kept:
+        kept.append(mail.connect().__enter__())
+    try:
+        kept[0].send(msg)
+    except Exception as exc:
+        _close(kept.pop())
+        if not (reused and isinstance(exc, OSError)):  # smtplib's errors are OSErrors
+            raise
+        _send_on_kept(kept, msg)  # a server may close a connection left idle: once more, on a new one
+
+
+def _close(connection: Connection) -> None:
+    with suppress(OSError):  # smtplib's errors too: the server closed it already
+        connection.__exit__(None, None, None)  # type: ignore[arg-type]
 
 
 def staff_recipients() -> list[str]:

@@ -185,16 +185,17 @@ class Worker:
         attempted: list[tuple[delivery.Claimed, delivery.Outcome]] = []
         since = time.monotonic()
         try:
-            for index, item in enumerate(claimed):
-                if self.stopping:
-                    commit_unit_of_work(
-                        partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
-                    )
-                    break
-                if time.monotonic() - since >= SETTLE_EVERY:
-                    self._settle(attempted)
-                    since = time.monotonic()
-                attempted.append((item, delivery.attempt(item)))
+            with mail.one_connection():
+                for index, item in enumerate(claimed):
+                    if self.stopping:
+                        commit_unit_of_work(
+                            partial(delivery.give_back, db.session, claimed[index:]), actor=SYSTEM_ACTOR
+                        )
+                        break
+                    if time.monotonic() - since >= SETTLE_EVERY:
+                        self._settle(attempted)
+                        since = time.monotonic()
+                    attempted.append((item, delivery.attempt(item)))
         finally:
             self._settle(attempted)
         return len(claimed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from shop.outbox.digest import LowProduct, low_products
 from tests.support.databases import make_app
 from tests.support.factories import add_place, add_product, make_user
 from tests.support.outbox import deliveries, place, run_worker
-from tests.support.receivers import html_of, text_of
+from tests.support.receivers import SmtpServer, html_of, text_of
 
 
 def mail_to(smtp_server, address):
@@ -61,6 +62,29 @@ def test_paying_sends_a_receipt_and_a_released_hold_a_note(outbox_app, outbox_se
     ]
     (_, note) = mail_to(smtp_server, "late@example.com")
     assert note["Subject"].startswith("Your hold on order") and "ran out" in text_of(note)
+
+
+def test_a_batch_of_emails_goes_through_one_smtp_connection(outbox_app, outbox_session, smtp_server):
+    add_product(outbox_session, "TEA", 10)
+    for name in ("ada", "bob", "cy"):
+        place(hold_until=hold_until(), email=f"{name}@example.com")
+    run_worker(outbox_app)
+    assert sorted(m["To"] for m in smtp_server.messages) == [f"{n}@example.com" for n in ("ada", "bob", "cy")]
+    assert len(set(smtp_server.peers)) == 1
+
+
+def test_a_connection_the_smtp_server_closed_while_idle_is_replaced(database_urls):
+    server = SmtpServer.start(timeout=0.3)  # it closes a connection idle for 0.3 s
+    try:
+        for app in make_app(database_urls("sqlite"), **server.config()):
+            with app.app_context(), mail.one_connection():
+                for subject in ("first", "second"):
+                    mail.send(Message(subject, sender="shop@example.com", recipients=["ada@example.com"]))
+                    time.sleep(0.6)
+    finally:
+        server.stop()
+    assert [m["Subject"] for m in server.messages] == ["first", "second"]
+    assert len(set(server.peers)) == 2
 
 
 def test_an_smtp_server_that_is_down_is_retried(database_urls, smtp_server):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -158,20 +159,37 @@ def receiver() -> Iterator[WebhookReceiver]:
 class _Inbox:
     def __init__(self):
         self.messages: list[EmailMessage] = []
+        self.peers: list[tuple[str, int]] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
+        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 
 @dataclass
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1: ``messages`` are the e-mails it accepted, as ``EmailMessage``."""
+    """aiosmtpd on 127.0.0.1: ``messages`` are the e-mails it accepted, as ``EmailMessage``; ``peers``
+    the client's address and port of each, so one per connection."""
 
     controller: Controller
     inbox: _Inbox
+
+    @classmethod
+    def start(cls, **settings: Any) -> SmtpServer:
+        """One on a free port; ``settings`` are aiosmtpd's ``SMTP`` options (``timeout``: idle seconds)."""
+        inbox = _Inbox()
+        with socket.socket() as probe:  # aiosmtpd needs a port number: take one the system has free
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, **settings)
+        controller.start()
+        return cls(controller, inbox)
+
+    def stop(self) -> None:
+        self.controller.stop()
 
     @property
     def port(self) -> int:
@@ -180,6 +198,10 @@ class SmtpServer:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.inbox.messages
+
+    @property
+    def peers(self) -> list[tuple[str, int]]:
+        return self.inbox.peers
 
     def config(self) -> dict:
         """The app settings that send e-mail through this server."""
@@ -201,11 +223,6 @@ def html_of(message: EmailMessage) -> str:
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
-    inbox = _Inbox()
-    with socket.socket() as probe:  # aiosmtpd needs a port number: take one the system has free
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SmtpServer(controller, inbox)
-    controller.stop()
+    server = SmtpServer.start()
+    yield server
+    server.stop()
