@@ -74,11 +74,11 @@ def send(msg: Message) -> None:
     Raises what the SMTP client raises (``smtplib.SMTPException``, ``OSError``): the caller retries.
     """
     if current_app.config.get("MAIL_SERVER"):
-        kept = _kept.get()
-        if kept is None:
+        connection = _kept.get()
+        if connection is None:
             mail.send(msg)
         else:
-            _send_on_kept(kept, msg)
+            _send_on_kept(connection, msg)
         return
     folder = current_app.config["SHOP_MAIL_DIR"]
     os.makedirs(folder, exist_ok=True)
@@ -90,8 +90,8 @@ def send(msg: Message) -> None:
     os.replace(temporary, os.path.join(folder, f"{name}.eml"))
 
 
-# The connection shared within ``one_connection`` (an empty list until its first e-mail).
-_kept: ContextVar[list[Connection] | None] = ContextVar("shop.mail.kept", default=None)
+# The connection shared within ``one_connection``: Flask-Mail's, with no ``host`` until its first e-mail.
+_kept: ContextVar[Connection | None] = ContextVar("shop.mail.kept", default=None)
 
 
 @contextmanager
@@ -101,32 +101,32 @@ def one_connection() -> Iterator[None]:
     The worker sends each batch of deliveries within one: a connection per e-mail cost a TCP
     connection, TLS and a log-in each. A send that fails drops the connection; the next opens another.
     """
-    kept: list[Connection] = []
-    token = _kept.set(kept)
+    connection = mail.connect()  # not opened yet
+    token = _kept.set(connection)
     try:
         yield
     finally:
         _kept.reset(token)
-        while kept:
-            _close(kept.pop())
+        _close(connection)
 
 
-def _send_on_kept(kept: list[Connection], msg: Message) -> None:
-    reused = bool(kept)
-    if not kept:
-        kept.append(mail.connect().__enter__())
+def _send_on_kept(connection: Connection, msg: Message) -> None:
+    reused = connection.host is not None
+    if not reused:
+        connection.__enter__()
     try:
-        kept[0].send(msg)
+        connection.send(msg)
     except Exception as exc:
-        _close(kept.pop())
+        _close(connection)
         if not (reused and isinstance(exc, OSError)):  # smtplib's errors are OSErrors
             raise
-        _send_on_kept(kept, msg)  # a server may close a connection left idle: once more, on a new one
+        _send_on_kept(connection, msg)  # a server may close a connection left idle: once more, on a new one
 
 
 def _close(connection: Connection) -> None:
     with suppress(OSError):  # smtplib's errors too: the server closed it already
         connection.__exit__(None, None, None)  # type: ignore[arg-type]
+    connection.host = None
 
 
 def staff_recipients() -> list[str]:
