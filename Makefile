@@ -20,12 +20,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 ## run: set up, migrate the SQLite database in instance/, add the demo catalog, serve on $(HOST):$(PORT)
-## with the worker beside it (holds expire, e-mails land in instance/mail/)
+## with the worker beside it (holds expire, e-mails land in instance/mail/, their links at $(HOST):$(PORT))
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Shop on http://$(HOST):$(PORT)/ - staff accounts: $(FLASK) staff create EMAIL - e-mails: instance/mail/"
-	$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
+	export SHOP_PUBLIC_URL="$${SHOP_PUBLIC_URL:-http://$(HOST):$(PORT)}"; \
+		$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 		$(FLASK) run --host $(HOST) --port $(PORT)
 
 ## serve: the shop as in production (docs/deploy.md): flask doctor (stops on an error), then gunicorn with
