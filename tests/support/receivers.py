@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from tests.support.server import free_port
 
 
 @dataclass(frozen=True)
@@ -181,10 +182,7 @@ class SmtpServer:
     def start(cls, **settings: Any) -> SmtpServer:
         """One on a free port; ``settings`` are aiosmtpd's ``SMTP`` options (``timeout``: idle seconds)."""
         inbox = _Inbox()
-        with socket.socket() as probe:  # aiosmtpd needs a port number: take one the system has free
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        controller = Controller(inbox, hostname="127.0.0.1", port=port, **settings)
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **settings)
         controller.start()
         return cls(controller, inbox)
 
