@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import re
+import statistics
 import subprocess
 import time
+from contextlib import contextmanager, nullcontext
 
 from bench import BENCH_DIR, workers
 from bench.ceiling import pgbench_cmd
@@ -12,7 +15,25 @@ from bench.database import PG_DB, PG_HOST, PG_PORT, pg_url, reset_pg
 from bench.processes import run_in_child
 from bench.rows import CASES, log
 from bench.wirecount import TurnCounter
-from bench.workers import spread_sku
+from bench.workers import HOT_SKU, spread_sku
+
+
+def place(lines: list[tuple[str, int]]) -> None:
+    """One confirmed order of ``lines`` through the service layer, in a unit of work of its own."""
+    from shop.database import commit_unit_of_work
+    from shop.extensions import db
+    from shop.orders import place_order
+
+    commit_unit_of_work(
+        lambda: place_order(
+            db.session,
+            lines,
+            status="confirmed",
+            customer_name=workers.CUSTOMER_NAME,
+            customer_email=workers.CUSTOMER_EMAIL,
+        ),
+        actor="bench",
+    )
 
 
 def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
@@ -20,9 +41,7 @@ def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
     from sqlalchemy import event
 
     from shop import create_app
-    from shop.database import commit_unit_of_work
     from shop.extensions import db
-    from shop.orders import place_order
 
     proxy = TurnCounter((PG_HOST, PG_PORT))
     app = create_app({"DATABASE_URL": pg_url(port=proxy.port), "SECRET_KEY": "bench"})
@@ -34,19 +53,6 @@ def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
             "before_cursor_execute",
             lambda conn, cursor, statement, *rest: statements.append(statement),
         )
-
-        def place(lines):
-            commit_unit_of_work(
-                lambda: place_order(
-                    db.session,
-                    lines,
-                    status="confirmed",
-                    customer_name=workers.CUSTOMER_NAME,
-                    customer_email=workers.CUSTOMER_EMAIL,
-                ),
-                actor="bench",
-            )
-
         for n in line_counts:
             lines = [(spread_sku(pid), 1) for pid in range(1, n + 1)]
             for _ in range(6):  # warm caches and psycopg's prepared statements
@@ -68,6 +74,74 @@ def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
         db.engine.dispose()
     proxy.close()
     return out
+
+
+@contextmanager
+def recorder_off(app):
+    """The shop as if ``shop.outbox.init_app`` had not connected the events recorder (same code, no events)."""
+    from sqlalchemy import event
+
+    from shop import signals
+    from shop.extensions import db
+    from shop.outbox import recorder
+
+    receivers = app.extensions[recorder.RECORDER]
+    signals.order_created.disconnect(receivers.order_created)
+    signals.order_status_changed.disconnect(receivers.order_status_changed)
+    event.remove(db.session, "before_commit", recorder.record)
+    try:
+        yield
+    finally:
+        receivers.connect(app)
+        event.listen(db.session, "before_commit", recorder.record)
+
+
+def measure_recording_cost(pairs: int, per_chunk: int) -> dict:
+    """Client CPU per hot order with the events recorder and without it (issue 19: at least 0.9x).
+
+    One process places chunks of ``per_chunk`` hot orders, the recorder on and off in turn (in a random
+    order within each pair of chunks), so that the host's drift cancels: ``ratio`` is the median over
+    the pairs of the CPU without the recorder over the CPU with it. Statements per order are counted
+    in both, to show the recorder was off (one statement fewer).
+    """
+    from sqlalchemy import event
+
+    from shop import create_app
+    from shop.extensions import db
+
+    app = create_app({"DATABASE_URL": pg_url(), "SECRET_KEY": "bench"})
+    rng = random.Random(1)
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    statements: dict[bool, int] = {True: 0, False: 0}
+    with app.app_context():
+        sent: list[str] = []
+        event.listen(
+            db.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement)
+        )
+        for _ in range(50):  # warm caches and psycopg's prepared statements
+            place([(HOT_SKU, 1)])
+
+        def chunk(recording: bool) -> None:
+            with nullcontext() if recording else recorder_off(app):
+                s0, c0 = len(sent), time.process_time()
+                for _ in range(per_chunk):
+                    place([(HOT_SKU, 1)])
+                cpu[recording].append((time.process_time() - c0) / per_chunk * 1000)
+                statements[recording] += len(sent) - s0
+
+        for _ in range(pairs):
+            for recording in rng.sample([True, False], 2):
+                chunk(recording)
+        db.session.remove()
+        db.engine.dispose()
+    orders = pairs * per_chunk
+    return {
+        "cpu_ms_with": round(statistics.median(cpu[True]), 3),
+        "cpu_ms_without": round(statistics.median(cpu[False]), 3),
+        "ratio": round(statistics.median(off / on for on, off in zip(cpu[True], cpu[False], strict=True)), 3),
+        "statements_with": statements[True] / orders,
+        "statements_without": statements[False] / orders,
+    }
 
 
 def measure_ceiling_cost() -> dict:
@@ -103,10 +177,17 @@ def measure_cost() -> dict:
     cost = {
         "service": run_in_child(measure_service_cost, (1, 3, 10, 100), 20),
         "ceiling": run_in_child(measure_ceiling_cost),
+        "recording": run_in_child(measure_recording_cost, 40, 40),
     }
     for n, c in cost["service"].items():
         log(
             f"cost {n:>3} lines: {c['statements']:g} statements, {c['round_trips']:g} round trips, "
             f"{c['latency_ms']:.2f} ms, {c['cpu_ms']:.2f} ms CPU"
         )
+    r = cost["recording"]
+    log(
+        f"cost of recording events, hot order: {r['cpu_ms_with']:.2f} ms CPU with the recorder, "
+        f"{r['cpu_ms_without']:.2f} ms without ({r['ratio']:.2f}x; statements {r['statements_with']:g} "
+        f"and {r['statements_without']:g})"
+    )
     return cost

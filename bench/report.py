@@ -222,6 +222,7 @@ def summarise(
     result["latency_ms_by_lines_1_client"] = {n: c["latency_ms"] for n, c in service_cost.items()}
     result["cpu_ms_by_lines_1_client"] = {n: c["cpu_ms"] for n, c in service_cost.items()}
     result["ceiling_cost"] = cost.get("ceiling", {})
+    result["recording_cost_hot"] = cost.get("recording")
     result["service_sql_by_lines"] = {n: c["sql"] for n, c in service_cost.items()}
     ours = [r for r in rows + last_units if r.layer not in PEER_LAYERS]  # a peer's oversell is a finding
     result["oversold_total"] = sum(r.oversold or 0 for r in ours)
@@ -328,6 +329,13 @@ def targets(res: dict, most_clients: int) -> dict:
     )
     worst = max(stmts.values()) if stmts else None
     target("statements_per_order", worst, "<= 6", worst is not None and worst <= 6)
+    v = (res.get("recording_cost_hot") or {}).get("ratio")
+    target(
+        "service_hot_with_events_vs_without",
+        v,
+        ">= 0.9 (client CPU per hot order without the events recorder / with it)",
+        v is not None and v >= 0.9,
+    )
     compare = res.get("peers_compared_at_clients")
     for layer, goal in TARGET_VS_PEER.items():
         v = res.get(f"ratio_service_vs_{layer}_hot")
@@ -550,6 +558,16 @@ def markdown(res: dict, rows: list[Row], last_units: list[Row] = ()) -> str:
                     for case, c in cc.items()
                 )
                 + ".",
+            ]
+        rec = res.get("recording_cost_hot")
+        if rec:
+            lines += [
+                "",
+                f"Recording events (the outbox): a hot order takes {rec['cpu_ms_with']:.2f} ms of client CPU "
+                f"with the recorder and {rec['cpu_ms_without']:.2f} ms without it "
+                f"(**{rec['ratio']:.2f}×**; {rec['statements_with']:g} and {rec['statements_without']:g} "
+                "statements), in one process that switches the recorder off and on between chunks of "
+                "orders; the ratio is the median over pairs of chunks.",
             ]
         first = next(iter(res["service_sql_by_lines"].values()), [])
         lines += [

@@ -22,7 +22,8 @@ Sections (rows):
            at three locations (one each), so that most orders are allocated line by line
   webhooks 2 `flask worker` processes deliver every event as a webhook to a receiver on 127.0.0.1: their
            capacity on a burst's backlog, then commit-to-receipt lag with 4 clients paced at half of it
-  cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines
+  cost     SQL statements and round trips per order of 1, 3, 10 and 100 lines; a hot order's client CPU
+           with the events recorder and without it, switched in one process (issue 19's A/B)
   sqlite   the service layer on SQLite against the same transaction in plain sqlite3
 
 Writes bench/results.json and bench/results.md and prints the table.
