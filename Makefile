@@ -47,9 +47,10 @@ browser:
 	bash scripts/install-chromium.sh
 	bash scripts/install-node-packages.sh
 
-## test: the whole suite on SQLite, PostgreSQL and MariaDB
+## test: the whole suite on SQLite, PostgreSQL and MariaDB, in one worker process per CPU (TEST_WORKERS=0: one process)
+TEST_WORKERS ?= auto
 test: install databases browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 ## lint: ruff's checks and formatting over the repository, mypy over shop/
 lint: install
