@@ -72,7 +72,12 @@ def test_make_run_serves_the_demo_shop_and_its_worker_emails_a_checkout_with_lin
         assert answer.status_code == 201, answer.text
         number = answer.json()["number"]
 
-        emails = poll(lambda: list(mail_dir.glob("*.eml")), timeout=30, what="the confirmation e-mail")
+        # Not the hidden ``.*.eml`` the worker writes first and then renames (pathlib's glob matches it).
+        emails = poll(
+            lambda: [p for p in mail_dir.glob("*.eml") if not p.name.startswith(".")],
+            timeout=30,
+            what="the confirmation e-mail",
+        )
         message = emails[0].read_text()
         assert f"Subject: Your order {number}" in message
         assert f"{base}/orders/{number}" in message
