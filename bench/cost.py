@@ -9,31 +9,13 @@ import subprocess
 import time
 from contextlib import contextmanager, nullcontext
 
-from bench import BENCH_DIR, workers
+from bench import BENCH_DIR
 from bench.ceiling import pgbench_cmd
 from bench.database import PG_DB, PG_HOST, PG_PORT, pg_url, reset_pg
 from bench.processes import run_in_child
 from bench.rows import CASES, log
 from bench.wirecount import TurnCounter
-from bench.workers import HOT_SKU, spread_sku
-
-
-def place(lines: list[tuple[str, int]]) -> None:
-    """One confirmed order of ``lines`` through the service layer, in a unit of work of its own."""
-    from shop.database import commit_unit_of_work
-    from shop.extensions import db
-    from shop.orders import place_order
-
-    commit_unit_of_work(
-        lambda: place_order(
-            db.session,
-            lines,
-            status="confirmed",
-            customer_name=workers.CUSTOMER_NAME,
-            customer_email=workers.CUSTOMER_EMAIL,
-        ),
-        actor="bench",
-    )
+from bench.workers import HOT_SKU, place_service_order, spread_sku
 
 
 def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
@@ -56,10 +38,10 @@ def measure_service_cost(line_counts: tuple[int, ...], repeat: int) -> dict:
         for n in line_counts:
             lines = [(spread_sku(pid), 1) for pid in range(1, n + 1)]
             for _ in range(6):  # warm caches and psycopg's prepared statements
-                place(lines)
+                place_service_order(lines)
             s0, t0, c0, cpu0 = len(statements), proxy.snapshot(), time.perf_counter(), time.process_time()
             for _ in range(repeat):
-                place(lines)
+                place_service_order(lines)
             elapsed, cpu = time.perf_counter() - c0, time.process_time() - cpu0
             out[str(n)] = {
                 "statements": (len(statements) - s0) / repeat,
@@ -119,13 +101,13 @@ def measure_recording_cost(pairs: int, per_chunk: int) -> dict:
             db.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement)
         )
         for _ in range(50):  # warm caches and psycopg's prepared statements
-            place([(HOT_SKU, 1)])
+            place_service_order([(HOT_SKU, 1)])
 
         def chunk(recording: bool) -> None:
             with nullcontext() if recording else recorder_off(app):
                 s0, c0 = len(sent), time.process_time()
                 for _ in range(per_chunk):
-                    place([(HOT_SKU, 1)])
+                    place_service_order([(HOT_SKU, 1)])
                 cpu[recording].append((time.process_time() - c0) / per_chunk * 1000)
                 statements[recording] += len(sent) - s0
 

@@ -42,9 +42,7 @@ def main(argv=None) -> int:
     reset_pg()
 
     from shop import create_app
-    from shop.database import commit_unit_of_work
     from shop.extensions import db
-    from shop.orders import place_order
 
     app = create_app({"DATABASE_URL": pg_url(), "SECRET_KEY": "bench"})
     rng = random.Random(1)
@@ -53,17 +51,7 @@ def main(argv=None) -> int:
     with app.app_context():
 
         def one() -> None:
-            lines = workers.order_lines(args.case, rng)
-            commit_unit_of_work(
-                lambda: place_order(
-                    db.session,
-                    lines,
-                    status="confirmed",
-                    customer_name=workers.CUSTOMER_NAME,
-                    customer_email=workers.CUSTOMER_EMAIL,
-                ),
-                actor="bench",
-            )
+            workers.place_service_order(workers.order_lines(args.case, rng))
 
         def batch() -> tuple[float, float]:
             wall, cpu = time.perf_counter(), time.process_time()

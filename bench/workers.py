@@ -47,6 +47,21 @@ def order_lines(case: str, rng: random.Random) -> list[tuple[str, int]]:
     return [(HOT_SKU if pid == HOT_ID else spread_sku(pid), 1) for pid in order_product_ids(case, rng)]
 
 
+def place_service_order(lines: list[tuple[str, int]]) -> None:
+    """One confirmed order of ``lines`` through the shop's service layer, in a unit of work of its own
+    (inside an app context; the shop is imported here, so that the Oscar workers never import it)."""
+    from shop.database import commit_unit_of_work
+    from shop.extensions import db
+    from shop.orders import place_order
+
+    commit_unit_of_work(
+        lambda: place_order(
+            db.session, lines, status="confirmed", customer_name=CUSTOMER_NAME, customer_email=CUSTOMER_EMAIL
+        ),
+        actor="bench",
+    )
+
+
 def _timed_loop(
     one: Callable[[], None],
     *,
@@ -153,28 +168,15 @@ def paced_service_worker(
 
 def _service_worker(url, case, seed, duration, warmup, barrier, queue, interval=0.0) -> None:
     from shop import create_app
-    from shop.database import commit_unit_of_work
     from shop.errors import InsufficientStock
     from shop.extensions import db
-    from shop.orders import place_order
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
     rng = random.Random(seed)
     with app.app_context():
-        session = db.session
 
         def one() -> None:
-            lines = order_lines(case, rng)
-            commit_unit_of_work(
-                lambda: place_order(
-                    session,
-                    lines,
-                    status="confirmed",
-                    customer_name=CUSTOMER_NAME,
-                    customer_email=CUSTOMER_EMAIL,
-                ),
-                actor="bench",
-            )
+            place_service_order(order_lines(case, rng))
 
         stop_on = (InsufficientStock,) if case == LAST_UNITS else ()
         _timed_loop(
