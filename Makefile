@@ -19,6 +19,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
+# The worker beside the server command $(1), both stopped when the server ends, on Ctrl-C, and on SIGTERM
+# to make alone (a process manager's stop): the shell waits in `wait`, which a signal interrupts, where a
+# server in the foreground would hold its traps back until it ended by itself. Exits with the server's status.
+beside_worker = $(FLASK) worker & worker=$$!; $(1) & server=$$!; \
+	trap 'kill $$worker $$server 2>/dev/null; wait' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; wait $$server
+
 ## run: set up, migrate the SQLite database in instance/, add the demo catalog, serve on $(HOST):$(PORT)
 ## with the worker beside it (holds expire, e-mails land in instance/mail/, their links at $(HOST):$(PORT))
 run: install
@@ -26,8 +32,7 @@ run: install
 	$(FLASK) seed-demo
 	@echo "Shop on http://$(HOST):$(PORT)/ - staff accounts: $(FLASK) staff create EMAIL - e-mails: instance/mail/"
 	export SHOP_PUBLIC_URL="$${SHOP_PUBLIC_URL:-http://$(HOST):$(PORT)}"; \
-		$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
-		$(FLASK) run --host $(HOST) --port $(PORT)
+		$(call beside_worker,$(FLASK) run --host $(HOST) --port $(PORT))
 
 ## serve: the shop as in production (docs/deploy.md): flask doctor (stops on an error), then gunicorn with
 ## gunicorn.conf.py on $$DATABASE_URL at $(HOST):$(PORT) and the worker beside it, sharing one metrics directory
@@ -35,8 +40,7 @@ serve: install
 	@test -n "$$DATABASE_URL" || { echo "make serve: set DATABASE_URL (docs/deploy.md); make run serves SQLite" >&2; exit 2; }
 	$(FLASK) doctor
 	export PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/instance/metrics}"; \
-		$(FLASK) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
-		$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) app:app
+		$(call beside_worker,$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) app:app)
 
 ## databases: make sure PostgreSQL and MariaDB are installed and running for the tests
 databases:

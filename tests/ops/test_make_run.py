@@ -1,5 +1,6 @@
 """``make run`` as a newcomer meets it: the demo shop served with its worker, a checkout's confirmation
-e-mail written as a file whose links point at the port it serves, and Ctrl-C stopping both processes.
+e-mail written as a file whose links point at the port it serves, and Ctrl-C stopping both processes;
+SIGTERM to ``make`` alone (as a process manager stops it) stops both too.
 
 The database and the e-mail folder are the test's (``DATABASE_URL``, ``SHOP_MAIL_DIR``), so a
 developer's own ``instance/`` is left alone.
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 import requests
 
 from tests.support.server import ROOT, TIMEOUT, free_port, poll
@@ -28,13 +30,13 @@ def group_is_gone(pgid: int) -> bool:
     return False
 
 
-def test_make_run_serves_the_demo_shop_and_its_worker_emails_a_checkout_with_links_to_its_port(tmp_path):
+def start_make_run(tmp_path) -> tuple[subprocess.Popen, str]:
+    """``make run`` in a process group of its own, as a terminal starts it, serving: the process and its URL."""
     port = free_port()
-    mail_dir = tmp_path / "mail"
     env = {name: value for name, value in os.environ.items() if not name.startswith(OPERATOR_SETTINGS)}
     env |= {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
-        "SHOP_MAIL_DIR": str(mail_dir),
+        "SHOP_MAIL_DIR": str(tmp_path / "mail"),
         "SECRET_KEY": "make-run-test-secret",
     }
     log = tmp_path / "make-run.log"
@@ -49,16 +51,26 @@ def test_make_run_serves_the_demo_shop_and_its_worker_emails_a_checkout_with_lin
             start_new_session=True,  # its own process group, as a terminal gives it
         )
     base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert make.poll() is None, log.read_text()
+        try:
+            return requests.get(f"{base}/", timeout=TIMEOUT).status_code == 200
+        except requests.ConnectionError:
+            return False
+
     try:
-
-        def serving() -> bool:
-            assert make.poll() is None, log.read_text()
-            try:
-                return requests.get(f"{base}/", timeout=TIMEOUT).status_code == 200
-            except requests.ConnectionError:
-                return False
-
         poll(serving, timeout=120, interval=0.5, what="make run to serve")
+    except BaseException:
+        os.killpg(make.pid, signal.SIGKILL)
+        raise
+    return make, base
+
+
+def test_make_run_serves_the_demo_shop_and_its_worker_emails_a_checkout_with_links_to_its_port(tmp_path):
+    make, base = start_make_run(tmp_path)
+    mail_dir = tmp_path / "mail"
+    try:
         answer = requests.post(
             f"{base}/api/v1/orders",
             json={
@@ -86,3 +98,16 @@ def test_make_run_serves_the_demo_shop_and_its_worker_emails_a_checkout_with_lin
             os.killpg(make.pid, signal.SIGINT)  # Ctrl-C
         make.wait(timeout=30)
     poll(lambda: group_is_gone(make.pid), timeout=15, what="the server and the worker to stop")
+
+
+def test_sigterm_to_make_alone_stops_the_server_and_the_worker(tmp_path):
+    make, base = start_make_run(tmp_path)
+    try:
+        make.terminate()  # SIGTERM to make's own process, not to its group
+        assert make.wait(timeout=30) != 0
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+    poll(lambda: group_is_gone(make.pid), timeout=15, what="the server and the worker to stop")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/", timeout=TIMEOUT)
