@@ -8,6 +8,7 @@ developer's own ``instance/`` is left alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -62,7 +63,8 @@ def start_make_run(tmp_path) -> tuple[subprocess.Popen, str]:
     try:
         poll(serving, timeout=120, interval=0.5, what="make run to serve")
     except BaseException:
-        os.killpg(make.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # make may have ended, and its group with it
+            os.killpg(make.pid, signal.SIGKILL)
         raise
     return make, base
 
