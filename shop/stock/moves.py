@@ -256,6 +256,7 @@ def write_locked(
     )
     result = session.execute(
         update(inventory)
+        .with_hint(statements.BY_KEY_ONLY, dialect_name="mysql")
         .where(
             inventory.c.product_id.in_(sorted({pid for pid, _ in keys})),
             inventory.c.location_id.in_(sorted({lid for _, lid in keys})),
