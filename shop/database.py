@@ -45,6 +45,7 @@ def normalize_url(url: str) -> str:
         ("postgresql://", "postgresql+psycopg://"),
         ("mysql://", "mysql+pymysql://"),
         ("mariadb://", "mysql+pymysql://"),
+        ("mariadb+pymysql://", "mysql+pymysql://"),  # MariaDB's settings below key on the "mysql" dialect
     ):
         if url.startswith(prefix):
             url = replacement + url[len(prefix) :]

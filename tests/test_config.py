@@ -33,6 +33,7 @@ def test_database_url_is_read_from_the_environment(monkeypatch):
         ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
         ("mysql://root@h/db", "mysql+pymysql://root@h/db?charset=utf8mb4"),
         ("mariadb://root@h/db?charset=latin1", "mysql+pymysql://root@h/db?charset=latin1"),
+        ("mariadb+pymysql://root@h/db", "mysql+pymysql://root@h/db?charset=utf8mb4"),
         ("sqlite:///x.db", "sqlite:///x.db"),
     ],
 )
