@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -101,20 +101,28 @@ def test_a_payment_racing_the_sweeper_either_pays_or_is_refused_never_both(serve
         hold = place_hold(db.session, ("TEA", 2))
         number, total = hold.number, hold.total_cents
     outcome = {}
+    first_done = threading.Event()  # a head start is the first party done before the other begins
+
+    @contextmanager
+    def turn(party):
+        if head_start not in (None, party):
+            assert first_done.wait(timeout=30)
+        try:
+            yield
+        finally:
+            first_done.set()
 
     def pay():
-        if head_start == "sweeper":
-            time.sleep(0.05)
-        notice = PaymentNotice(f"pay-{round_}", number, total, "EUR")
-        result = commit_unit_of_work(
-            lambda: record_payment(db.session, notice, currency="EUR"), actor=PAYMENT_ACTOR
-        )
-        outcome["payment"] = result.outcome
+        with turn("payment"):
+            notice = PaymentNotice(f"pay-{round_}", number, total, "EUR")
+            result = commit_unit_of_work(
+                lambda: record_payment(db.session, notice, currency="EUR"), actor=PAYMENT_ACTOR
+            )
+            outcome["payment"] = result.outcome
 
     def sweep():  # a sweeper whose clock says the hold has run out, while the payment's says it has not
-        if head_start == "payment":
-            time.sleep(0.05)
-        outcome["released"] = release_expired_holds(now=utcnow() + timedelta(minutes=16)).orders
+        with turn("sweeper"):
+            outcome["released"] = release_expired_holds(now=utcnow() + timedelta(minutes=16)).orders
 
     assert run_together(in_app(server_app, pay), in_app(server_app, sweep)) == [None, None]
     with server_app.app_context():
